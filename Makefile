@@ -1,0 +1,42 @@
+# Tessera developer entry points. `make test` is what CI runs (via .ci/run).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+CARGO ?= cargo
+# Exact client versions recorded against Glance 33, used when the shared peer files are present.
+CONSTRAINTS ?= $(wildcard ../shared/peer/glance-constraints.txt)
+PIP_CONSTRAINTS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
+TESSERA_BIN ?= $(or $(CARGO_TARGET_DIR),target)/debug/tessera
+
+.PHONY: venv build run test test-clients lint bench
+
+venv: $(VENV)/.stamp
+
+$(VENV)/.stamp: tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -U pip
+	$(VENV)/bin/pip install -q $(PIP_CONSTRAINTS) -r tests/requirements.txt
+	touch $@
+
+build:
+	$(CARGO) build -p tessera-node
+
+run: build
+	$(TESSERA_BIN) serve
+
+test: build venv
+	$(CARGO) test --workspace
+	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/clients
+
+# Only the real-client suite; e.g. `TESSERA_URL=http://127.0.0.1:9292 make test-clients`
+# runs it against an already running server (such as the real Glance peer).
+test-clients: venv
+	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/clients
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Placeholder until the real benchmark harness lands.
+bench:
+	$(CARGO) run --release -p tessera-replication --example ingest_bench

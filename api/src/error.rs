@@ -1,0 +1,156 @@
+//! The one place where every failure becomes a Glance response.
+//!
+//! Glance answers errors with a short `text/html` page naming the status and the reason;
+//! clients (glanceclient, openstacksdk) strip the markup and show the reason, so we send the
+//! same shape for every error.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Media types accepted by `PATCH /v2/images/{id}`, advertised on a 415.
+pub const ACCEPT_PATCH: &str =
+    "application/openstack-images-v2.1-json-patch, application/openstack-images-v2.0-json-patch";
+
+/// A failed API call, by the Glance status it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PatchMediaType(String),
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status Glance uses for this kind of failure.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) | Self::PatchMediaType(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// 404 for an image the caller may not see or that does not exist (Glance does not
+    /// tell the two apart).
+    pub fn no_image(id: &str) -> Self {
+        Self::NotFound(format!("No image found with ID {id}"))
+    }
+}
+
+/// Renders Glance's error page for `status` with `reason`.
+pub fn error_page(status: StatusCode, reason: &str) -> String {
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    let reason = reason
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!(
+        "<html>\n <head>\n  <title>{title}</title>\n </head>\n <body>\n  <h1>{title}</h1>\n  {reason}<br /><br />\n\n\n\n </body>\n</html>"
+    )
+}
+
+/// The reason of an error response, kept so it can be re-rendered for the client's `Accept`.
+#[derive(Debug, Clone)]
+pub struct ErrorReason(pub String);
+
+/// Glance's JSON error document, sent to clients that ask for `application/json`
+/// (openstacksdk reads its `message`).
+pub fn error_json(status: StatusCode, reason: &str) -> serde_json::Value {
+    let title = status.canonical_reason().unwrap_or("Error");
+    serde_json::json!({
+        "message": reason,
+        "code": format!("{} {title}", status.as_u16()),
+        "title": title,
+    })
+}
+
+/// Re-renders an error response as JSON when the client prefers it.
+pub fn negotiate(accept_json: bool, resp: Response) -> Response {
+    if !accept_json {
+        return resp;
+    }
+    let Some(ErrorReason(reason)) = resp.extensions().get::<ErrorReason>().cloned() else {
+        return resp;
+    };
+    let status = resp.status();
+    let mut json = (status, axum::Json(error_json(status, &reason))).into_response();
+    for (name, value) in resp.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let reason = self.to_string();
+        if status.is_server_error() {
+            tracing::error!(%status, error = %reason, "request failed");
+        } else {
+            tracing::info!(%status, error = %reason, "request refused");
+        }
+        let mut resp = (status, error_page(status, &reason)).into_response();
+        resp.extensions_mut().insert(ErrorReason(reason));
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=UTF-8"),
+        );
+        if matches!(self, Self::PatchMediaType(_)) {
+            headers.insert("accept-patch", HeaderValue::from_static(ACCEPT_PATCH));
+        }
+        resp
+    }
+}
+
+impl From<tessera_raft::MetaError> for ApiError {
+    fn from(e: tessera_raft::MetaError) -> Self {
+        use tessera_raft::MetaError as M;
+        match e {
+            M::MarkerNotFound(m) => Self::BadRequest(format!("No image found with ID {m}")),
+            e @ (M::NotLeader { .. } | M::Timeout(_) | M::Shutdown) => {
+                Self::Unavailable(format!("The metadata service is unavailable, retry: {e}"))
+            }
+            other => Self::Internal(format!("metadata failure: {other}")),
+        }
+    }
+}
+
+impl From<tessera_replication::DataError> for ApiError {
+    fn from(e: tessera_replication::DataError) -> Self {
+        Self::Internal(format!("image data failure: {e}"))
+    }
+}

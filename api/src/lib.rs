@@ -1,0 +1,65 @@
+//! Tessera's OpenStack Image API v2 (Glance) surface over axum.
+//!
+//! Handlers hold `Meta` (the Raft-replicated metadata) and `Data` (the chunk store) handles,
+//! never trees or sockets. Every failure is mapped to a Glance response in `error`.
+
+pub mod error;
+pub mod identity;
+pub mod list;
+pub mod patch;
+pub mod policy;
+pub mod schema;
+pub mod view;
+
+mod body;
+mod ops;
+mod request_span;
+mod routes;
+
+use axum::Router;
+use std::sync::Arc;
+use tessera_raft::Meta;
+use tessera_replication::Data;
+
+pub use error::ApiError;
+pub use identity::{AuthConfig, Identity};
+
+/// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
+pub const STORE_ID: &str = "tessera";
+
+/// Limits and identity settings of the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub auth: AuthConfig,
+    /// Largest JSON request body (Glance's `max_request_body_size`).
+    pub max_json_body: usize,
+    /// Largest image accepted (Glance's `image_size_cap`).
+    pub image_size_cap: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            auth: AuthConfig::default(),
+            max_json_body: 114_688,
+            image_size_cap: 1 << 40,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub meta: Meta,
+    pub data: Data,
+    pub config: Arc<ApiConfig>,
+}
+
+/// The whole Glance v2 router with request ids, spans and identity wired in.
+pub fn router(state: AppState) -> Router {
+    let auth = Arc::new(state.config.auth.clone());
+    routes::routes()
+        .with_state(state)
+        .layer(axum::Extension(auth))
+        .layer(axum::middleware::from_fn(request_span::request_span))
+}

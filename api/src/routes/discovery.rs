@@ -1,0 +1,82 @@
+//! Version discovery, health, schemas and store info.
+
+use crate::error::ApiError;
+use crate::schema::schemas;
+use crate::STORE_ID;
+use axum::extract::Path;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// API versions this service speaks, as Glance 33 lists them without the optional
+/// features (v2.14 and v2.16) that Tessera does not serve.
+const VERSIONS: &[(&str, &str)] = &[
+    ("v2.17", "CURRENT"),
+    ("v2.15", "SUPPORTED"),
+    ("v2.13", "SUPPORTED"),
+    ("v2.12", "SUPPORTED"),
+    ("v2.11", "SUPPORTED"),
+    ("v2.10", "SUPPORTED"),
+    ("v2.9", "SUPPORTED"),
+    ("v2.8", "SUPPORTED"),
+    ("v2.7", "SUPPORTED"),
+    ("v2.6", "SUPPORTED"),
+    ("v2.5", "SUPPORTED"),
+    ("v2.4", "SUPPORTED"),
+    ("v2.3", "SUPPORTED"),
+    ("v2.2", "SUPPORTED"),
+    ("v2.1", "SUPPORTED"),
+    ("v2.0", "SUPPORTED"),
+];
+
+fn version_doc(headers: &HeaderMap) -> Value {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:9292");
+    let href = format!("http://{host}/v2/");
+    let versions: Vec<Value> = VERSIONS
+        .iter()
+        .map(|(id, status)| json!({"id": id, "status": status, "links": [{"rel": "self", "href": href}]}))
+        .collect();
+    json!({ "versions": versions })
+}
+
+/// `GET /`: 300 Multiple Choices with the version list.
+pub async fn root(headers: HeaderMap) -> Response {
+    (StatusCode::MULTIPLE_CHOICES, Json(version_doc(&headers))).into_response()
+}
+
+/// `GET /versions`.
+pub async fn versions(headers: HeaderMap) -> Json<Value> {
+    Json(version_doc(&headers))
+}
+
+/// `GET /healthcheck`.
+pub async fn healthcheck() -> &'static str {
+    "OK"
+}
+
+/// `GET /v2/schemas/{name}`.
+pub async fn schema(Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = schemas();
+    let doc = match name.as_str() {
+        "image" => &s.image,
+        "images" => &s.images,
+        "member" => &s.member,
+        "members" => &s.members,
+        other => return Err(ApiError::NotFound(format!("No schema named {other}."))),
+    };
+    Ok(Json(doc.clone()))
+}
+
+/// `GET /v2/info/stores`: the one replicated store.
+pub async fn stores() -> Json<Value> {
+    Json(json!({"stores": [{"id": STORE_ID, "description": "Tessera replicated chunk store", "default": true}]}))
+}
+
+/// Any other path.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("The resource could not be found.".into())
+}

@@ -1,0 +1,37 @@
+//! Route table of the Glance v2 API.
+
+mod actions;
+mod data;
+mod discovery;
+mod images;
+mod members;
+mod tags;
+
+use crate::AppState;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+/// Every Glance v2 route this service answers.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(discovery::root))
+        .route("/versions", get(discovery::versions))
+        .route("/healthcheck", get(discovery::healthcheck))
+        .route("/v2/schemas/{name}", get(discovery::schema))
+        .route("/v2/info/stores", get(discovery::stores))
+        .route("/v2/images", get(images::list).post(images::create))
+        .route(
+            "/v2/images/{id}",
+            get(images::show).patch(images::update).delete(images::remove),
+        )
+        .route("/v2/images/{id}/file", put(data::upload).get(data::download))
+        .route("/v2/images/{id}/tags/{tag}", put(tags::add).delete(tags::remove))
+        .route("/v2/images/{id}/actions/deactivate", post(actions::deactivate))
+        .route("/v2/images/{id}/actions/reactivate", post(actions::reactivate))
+        .route("/v2/images/{id}/members", get(members::list).post(members::add))
+        .route(
+            "/v2/images/{id}/members/{member}",
+            get(members::show).put(members::answer).delete(members::remove),
+        )
+        .fallback(discovery::not_found)
+}

@@ -1,0 +1,103 @@
+//! Glance's JSON schemas: served at `/v2/schemas/*` and the same documents validate every
+//! POST and PATCH, so what a client reads is exactly what the server enforces.
+
+use crate::error::ApiError;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+/// The served documents and their compiled validators.
+pub struct Schemas {
+    pub image: Value,
+    pub images: Value,
+    pub member: Value,
+    pub members: Value,
+    image_validator: jsonschema::Validator,
+    member_validator: jsonschema::Validator,
+}
+
+fn parse(doc: &str) -> Value {
+    // The documents are compiled into the binary and covered by tests, so a parse failure is
+    // a build defect, not a runtime condition.
+    serde_json::from_str(doc).expect("embedded schema is valid JSON")
+}
+
+fn compile(doc: &Value) -> jsonschema::Validator {
+    jsonschema::draft4::new(doc).expect("embedded schema compiles")
+}
+
+/// The process-wide schemas.
+pub fn schemas() -> &'static Schemas {
+    static S: OnceLock<Schemas> = OnceLock::new();
+    S.get_or_init(|| {
+        let image = parse(include_str!("../schemas/image.json"));
+        let member = parse(include_str!("../schemas/member.json"));
+        let images = json!({
+            "name": "images",
+            "properties": {
+                "images": {"type": "array", "items": image.clone()},
+                "schema": {"type": "string"},
+                "first": {"type": "string"},
+                "next": {"type": "string"}
+            },
+            "links": [
+                {"href": "{first}", "rel": "first"},
+                {"href": "{next}", "rel": "next"},
+                {"href": "{schema}", "rel": "describedby"}
+            ]
+        });
+        let members = json!({
+            "name": "members",
+            "properties": {
+                "members": {"type": "array", "items": member.clone()},
+                "schema": {"type": "string"}
+            },
+            "links": [{"href": "{schema}", "rel": "describedby"}]
+        });
+        Schemas {
+            image_validator: compile(&image),
+            member_validator: compile(&member),
+            image,
+            images,
+            member,
+            members,
+        }
+    })
+}
+
+fn check(validator: &jsonschema::Validator, name: &str, doc: &Value) -> Result<(), ApiError> {
+    match validator.iter_errors(doc).next() {
+        None => Ok(()),
+        Some(e) => Err(ApiError::BadRequest(format!(
+            "Provided object does not match schema '{name}': {e} (at '{}')",
+            e.instance_path()
+        ))),
+    }
+}
+
+/// Validates an image view against the image schema.
+pub fn validate_image(doc: &Value) -> Result<(), ApiError> {
+    check(&schemas().image_validator, "image", doc)
+}
+
+/// Validates a member document against the member schema.
+pub fn validate_member(doc: &Value) -> Result<(), ApiError> {
+    check(&schemas().member_validator, "member", doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_schema_checks_types_enums_and_extra_properties() {
+        assert!(validate_image(&json!({"name": "x", "min_ram": 5, "disk_format": "raw"})).is_ok());
+        assert!(validate_image(&json!({"min_ram": "x"})).is_err());
+        assert!(validate_image(&json!({"disk_format": "floppy"})).is_err());
+        assert!(validate_image(&json!({"custom": 5})).is_err());
+        assert!(validate_image(&json!({"custom": "5"})).is_ok());
+        assert!(validate_image(&json!({"name": "n".repeat(256)})).is_err());
+        assert!(validate_member(&json!({"status": "accepted"})).is_ok());
+        assert!(validate_member(&json!({"status": "maybe"})).is_err());
+        assert!(schemas().images["properties"]["images"]["items"]["properties"]["id"].is_object());
+    }
+}

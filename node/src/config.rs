@@ -1,0 +1,168 @@
+//! Node configuration: embedded defaults, overridden by a TOML file, overridden by
+//! environment variables and flags (clap reads both).
+
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tessera_api::{ApiConfig, AuthConfig, Identity};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid default identity '{0}': expected user:project:role[,role...]")]
+    Identity(String),
+}
+
+/// Every option of `tessera serve`; each is a flag, an environment variable and a key of
+/// the TOML file (same name with underscores).
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeOptions {
+    /// Where the node keeps its metadata and chunks [default: ./data].
+    #[arg(long, env = "TESSERA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the Glance API [default: 127.0.0.1:9292].
+    #[arg(long, env = "TESSERA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// This node's Raft id [default: 1].
+    #[arg(long, env = "TESSERA_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// Identity for requests without a noauth token, as user:project:roles
+    /// [default: tessera-user:tessera-project:admin,member,reader].
+    #[arg(long, env = "TESSERA_DEFAULT_IDENTITY")]
+    pub default_identity: Option<String>,
+    /// Largest JSON request body in bytes [default: 114688].
+    #[arg(long, env = "TESSERA_MAX_JSON_BODY")]
+    pub max_json_body: Option<usize>,
+    /// Largest image in bytes [default: 1099511627776].
+    #[arg(long, env = "TESSERA_IMAGE_SIZE_CAP")]
+    pub image_size_cap: Option<u64>,
+    /// Seconds between reaper passes over unreferenced chunks [default: 300].
+    #[arg(long, env = "TESSERA_REAPER_INTERVAL")]
+    pub reaper_interval: Option<u64>,
+    /// Age in seconds before an unreferenced chunk may be deleted; longer than any upload
+    /// [default: 86400].
+    #[arg(long, env = "TESSERA_REAPER_GRACE")]
+    pub reaper_grace: Option<u64>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "TESSERA_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl ServeOptions {
+    /// Fills every unset option from `file`.
+    fn or(self, file: ServeOptions) -> ServeOptions {
+        ServeOptions {
+            data_dir: self.data_dir.or(file.data_dir),
+            listen: self.listen.or(file.listen),
+            node_id: self.node_id.or(file.node_id),
+            default_identity: self.default_identity.or(file.default_identity),
+            max_json_body: self.max_json_body.or(file.max_json_body),
+            image_size_cap: self.image_size_cap.or(file.image_size_cap),
+            reaper_interval: self.reaper_interval.or(file.reaper_interval),
+            reaper_grace: self.reaper_grace.or(file.reaper_grace),
+            log_format: self.log_format.or(file.log_format),
+        }
+    }
+}
+
+/// The resolved configuration of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub node_id: u64,
+    pub api: ApiConfig,
+    pub reaper_interval: std::time::Duration,
+    pub reaper_grace: std::time::Duration,
+    pub json_logs: bool,
+}
+
+impl Config {
+    /// Resolves flags/env over the optional TOML file over the embedded defaults.
+    pub fn load(cli: ServeOptions, file: Option<&Path>) -> Result<Config, ConfigError> {
+        let from_file = match file {
+            None => ServeOptions::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            }
+        };
+        let o = cli.or(from_file);
+        let defaults = ApiConfig::default();
+        let auth = match o.default_identity {
+            None => AuthConfig::default(),
+            Some(s) => AuthConfig {
+                default_identity: Identity::from_token(&s).ok_or(ConfigError::Identity(s))?,
+            },
+        };
+        Ok(Config {
+            data_dir: o.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
+            listen: o
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9292))),
+            node_id: o.node_id.unwrap_or(1),
+            api: ApiConfig {
+                auth,
+                max_json_body: o.max_json_body.unwrap_or(defaults.max_json_body),
+                image_size_cap: o.image_size_cap.unwrap_or(defaults.image_size_cap),
+            },
+            reaper_interval: std::time::Duration::from_secs(o.reaper_interval.unwrap_or(300)),
+            reaper_grace: std::time::Duration::from_secs(o.reaper_grace.unwrap_or(86_400)),
+            json_logs: o.log_format.as_deref() == Some("json"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9999\"\nnode_id = 7\ndata_dir = \"/x\"\n").unwrap();
+        let cli = ServeOptions {
+            data_dir: Some("/y".into()),
+            ..Default::default()
+        };
+        let c = Config::load(cli, Some(&path)).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.node_id, 7);
+        assert_eq!(c.data_dir, PathBuf::from("/y"));
+        let d = Config::load(ServeOptions::default(), None).unwrap();
+        assert_eq!(d.listen.to_string(), "127.0.0.1:9292");
+        assert_eq!(d.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_identities_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        assert!(Config::load(ServeOptions::default(), Some(&path)).is_err());
+        let cli = ServeOptions {
+            default_identity: Some("nobody".into()),
+            ..Default::default()
+        };
+        assert!(Config::load(cli, None).is_err());
+    }
+}

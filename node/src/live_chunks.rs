@@ -1,0 +1,30 @@
+//! The reaper's view of which chunks are live: every manifest the metadata layer references.
+
+use tessera_raft::Meta;
+use tessera_replication::{ChunkId, LiveChunks};
+
+/// Why the live set could not be computed (the reaper then deletes nothing).
+#[derive(Debug, thiserror::Error)]
+pub enum LiveChunksError {
+    #[error("metadata: {0}")]
+    Meta(#[from] tessera_raft::MetaError),
+    #[error("image record holds a malformed manifest id '{0}'")]
+    BadManifestId(String),
+}
+
+/// Answers the reaper from the replicated metadata.
+#[derive(Clone)]
+pub struct MetaLiveChunks(pub Meta);
+
+impl LiveChunks for MetaLiveChunks {
+    type Error = LiveChunksError;
+
+    async fn live_manifests(&self) -> Result<Vec<ChunkId>, Self::Error> {
+        self.0
+            .live_manifests()
+            .await?
+            .into_iter()
+            .map(|s| s.parse().map_err(|_| LiveChunksError::BadManifestId(s)))
+            .collect()
+    }
+}

@@ -1,0 +1,42 @@
+//! Commands proposed through Raft and their results.
+//!
+//! Every command carries a client request id so a retried proposal applies once. Writers
+//! read an image, compute the new record (stamping times themselves) and propose it with the
+//! revision they read: apply is a deterministic compare-and-set.
+
+use crate::model::Image;
+use serde::{Deserialize, Serialize};
+
+/// A proposal: a request id for deduplication plus the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Unique per client request; a retry reuses it.
+    pub request_id: String,
+    /// Proposer's clock (unix seconds), used to expire old request ids deterministically.
+    pub stamped_at: i64,
+    pub command: Command,
+}
+
+/// A change to the metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Insert a new image; fails with `Exists` if the id is taken.
+    CreateImage { image: Image },
+    /// Replace an image if its stored revision still equals `expect`.
+    PutImage { image: Image, expect: u64 },
+    /// Remove an image record if its stored revision still equals `expect`.
+    DeleteImage { id: String, expect: u64 },
+}
+
+/// The deterministic outcome of applying a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Applied; carries the stored record (with its new revision), or `None` after a delete.
+    Applied(Option<Image>),
+    /// No image with that id.
+    NotFound,
+    /// An image with that id already exists.
+    Exists,
+    /// The stored revision differs from `expect`; carries the current record.
+    Conflict(Image),
+}

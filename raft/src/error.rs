@@ -1,0 +1,85 @@
+//! The error type of the metadata handle.
+
+use crate::types::NodeId;
+
+/// Everything that can go wrong talking to the replicated metadata.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MetaError {
+    /// The local disk or database failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// A record or snapshot could not be encoded or decoded.
+    #[error("codec error: {0}")]
+    Codec(String),
+    /// This node is not the leader; the write or read must go to `leader_id` at `leader_addr`.
+    #[error("not the leader (leader: {leader_id:?} at {leader_addr:?})")]
+    NotLeader {
+        /// The leader this node knows of, if any.
+        leader_id: Option<NodeId>,
+        /// Its transport address, if known.
+        leader_addr: Option<String>,
+    },
+    /// A list marker names no image the viewer can see.
+    #[error("marker not found: {0}")]
+    MarkerNotFound(String),
+    /// Raft stopped because of an unrecoverable error.
+    #[error("raft fatal error: {0}")]
+    Fatal(String),
+    /// The handle was shut down.
+    #[error("metadata service is shut down")]
+    Shutdown,
+    /// Waiting (for a leader, for a quorum) took too long.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// Any other raft-level refusal (membership change, initialization...).
+    #[error("raft error: {0}")]
+    Raft(String),
+}
+
+impl From<sled::Error> for MetaError {
+    fn from(e: sled::Error) -> Self {
+        MetaError::Storage(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for MetaError {
+    fn from(e: std::io::Error) -> Self {
+        MetaError::Storage(e.to_string())
+    }
+}
+
+impl From<rmp_serde::decode::Error> for MetaError {
+    fn from(e: rmp_serde::decode::Error) -> Self {
+        MetaError::Codec(e.to_string())
+    }
+}
+
+impl From<rmp_serde::encode::Error> for MetaError {
+    fn from(e: rmp_serde::encode::Error) -> Self {
+        MetaError::Codec(e.to_string())
+    }
+}
+
+impl From<openraft::error::Fatal<NodeId>> for MetaError {
+    fn from(e: openraft::error::Fatal<NodeId>) -> Self {
+        match e {
+            openraft::error::Fatal::Stopped => MetaError::Shutdown,
+            other => MetaError::Fatal(other.to_string()),
+        }
+    }
+}
+
+impl From<openraft::StorageError<NodeId>> for MetaError {
+    fn from(e: openraft::StorageError<NodeId>) -> Self {
+        MetaError::Storage(e.to_string())
+    }
+}
+
+impl From<openraft::error::ForwardToLeader<NodeId, openraft::BasicNode>> for MetaError {
+    fn from(f: openraft::error::ForwardToLeader<NodeId, openraft::BasicNode>) -> Self {
+        MetaError::NotLeader {
+            leader_id: f.leader_id,
+            leader_addr: f.leader_node.map(|n| n.addr),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Tessera metadata: Glance records, commands, a deterministic state machine, and openraft
+//! storage (log, vote, state machine) on sled.
+//!
+//! This crate knows nothing of HTTP, QUIC or the chunk store: it declares the transport trait
+//! it needs and the `node` crate implements it.
+
+pub mod command;
+pub mod db;
+pub mod durable;
+pub mod error;
+pub mod index;
+pub mod log_store;
+pub mod meta;
+pub mod model;
+pub mod network;
+pub mod query;
+pub mod snapshot;
+pub mod state_machine;
+pub mod types;
+
+pub use command::{Command, Outcome, Request};
+pub use error::MetaError;
+pub use meta::{Meta, MetaConfig};
+pub use model::{DataRef, Image, ImageStatus, Member, MemberStatus, Visibility};
+pub use network::{LocalTransport, RaftReply, RaftRpc, RaftTransport, TransportError};
+pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, Viewer};
+pub use types::{NodeId, TypeConfig};

@@ -1,0 +1,147 @@
+//! Snapshots: every state machine tree serialized with rmp-serde, kept (with its meta) in the
+//! `snapshot` tree so the current snapshot survives a restart.
+
+use crate::db::{Db, SM_TREE_NAMES};
+use crate::error::MetaError;
+use crate::state_machine::{applied_state, LAST_APPLIED, LAST_MEMBERSHIP};
+use crate::types::{
+    sto, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use openraft::{RaftSnapshotBuilder, StorageIOError};
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+
+const META_KEY: &[u8] = b"meta";
+const DATA_KEY: &[u8] = b"data";
+const SEQ_KEY: &[u8] = b"seq";
+
+/// A tree's key/value pairs in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The serialized state machine: each tree's name and its key/value pairs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SnapshotData {
+    /// (tree name, pairs in key order).
+    pub trees: Vec<(String, Pairs)>,
+}
+
+/// A consistent copy of the state machine taken between two applies, serialized on build.
+pub struct SnapshotBuilder {
+    db: Db,
+    captured: Result<(Option<LogId>, StoredMembership, SnapshotData), MetaError>,
+}
+
+impl SnapshotBuilder {
+    /// Copies the state machine trees of `db` (call while no apply runs).
+    pub fn capture(db: &Db) -> Self {
+        let captured = (|| {
+            let (last, membership) = applied_state(&db.sm)?;
+            let mut data = SnapshotData::default();
+            for (name, tree) in SM_TREE_NAMES.iter().zip(db.sm.all()) {
+                let mut pairs = Vec::new();
+                for kv in tree.iter() {
+                    let (k, v) = kv?;
+                    pairs.push((k.to_vec(), v.to_vec()));
+                }
+                data.trees.push((name.to_string(), pairs));
+            }
+            Ok((last, membership, data))
+        })();
+        SnapshotBuilder {
+            db: db.clone(),
+            captured,
+        }
+    }
+
+    fn build(&self) -> Result<Snapshot, MetaError> {
+        let (last, membership, data) = self.captured.as_ref().map_err(Clone::clone)?;
+        let bytes = rmp_serde::to_vec(data)?;
+        let seq = self
+            .db
+            .snapshot
+            .update_and_fetch(SEQ_KEY, |old| {
+                let n = old
+                    .and_then(|o| <[u8; 8]>::try_from(o).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some((n + 1).to_be_bytes().to_vec())
+            })?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes);
+        let snapshot_id = match last {
+            Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
+            None => format!("--{seq}"),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: *last,
+            last_membership: membership.clone(),
+            snapshot_id,
+        };
+        save_current(&self.db, &meta, &bytes)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        self.build()
+            .map_err(|e| sto(|a| StorageIOError::write_snapshot(None, a), e))
+    }
+}
+
+fn save_current(db: &Db, meta: &SnapshotMeta, bytes: &[u8]) -> Result<(), MetaError> {
+    let mut batch = sled::Batch::default();
+    batch.insert(META_KEY, rmp_serde::to_vec(meta)?);
+    batch.insert(DATA_KEY, bytes);
+    db.snapshot.apply_batch(batch)?;
+    Ok(())
+}
+
+/// The current snapshot, if one was built or installed.
+pub fn current(db: &Db) -> Result<Option<Snapshot>, MetaError> {
+    let (Some(meta), Some(data)) = (db.snapshot.get(META_KEY)?, db.snapshot.get(DATA_KEY)?) else {
+        return Ok(None);
+    };
+    Ok(Some(Snapshot {
+        meta: rmp_serde::from_slice(&meta)?,
+        snapshot: Box::new(Cursor::new(data.to_vec())),
+    }))
+}
+
+/// Replaces the state machine with the snapshot `bytes` described by `meta`, keeps it as
+/// the current snapshot and makes it durable.
+///
+/// Not one transaction (sled cannot clear a tree transactionally): trees are cleared and
+/// refilled one by one, `last_applied` written last, then everything is fsynced.
+pub fn install(db: &Db, meta: &SnapshotMeta, bytes: Vec<u8>) -> Result<(), MetaError> {
+    let data: SnapshotData = rmp_serde::from_slice(&bytes)?;
+    let trees = db.sm.all();
+    for tree in &trees {
+        tree.clear()?;
+    }
+    for (name, pairs) in data.trees {
+        let Some(pos) = SM_TREE_NAMES.iter().position(|n| *n == name) else {
+            return Err(MetaError::Codec(format!("unknown tree {name} in snapshot")));
+        };
+        let mut batch = sled::Batch::default();
+        for (k, v) in pairs {
+            batch.insert(k, v);
+        }
+        trees[pos].apply_batch(batch)?;
+    }
+    let mut batch = sled::Batch::default();
+    batch.insert(
+        LAST_MEMBERSHIP,
+        rmp_serde::to_vec_named(&meta.last_membership)?,
+    );
+    match &meta.last_log_id {
+        Some(l) => batch.insert(LAST_APPLIED, rmp_serde::to_vec_named(l)?),
+        None => batch.remove(LAST_APPLIED),
+    }
+    db.sm.meta.apply_batch(batch)?;
+    save_current(db, meta, &bytes)?;
+    db.durable.sync()?;
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! The replicated state machine: deterministic apply of commands into sled trees.
+//!
+//! Each log entry is applied as one sled transaction over all state machine trees, carrying
+//! the image record, its index keys, the dedup record and `last_applied`/membership together,
+//! so a crash never leaves data and applied position out of step.
+
+use crate::command::{Command, Outcome, Request};
+use crate::db::{Db, SmTrees};
+use crate::error::MetaError;
+use crate::index::{index_keys, ord_i64};
+use crate::model::Image;
+use crate::snapshot::{self, SnapshotBuilder};
+use crate::types::{
+    sto, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, OptionalSend, StorageIOError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io::Cursor;
+
+/// Request ids older than this (relative to the newest applied `stamped_at`) are forgotten.
+pub const DEDUP_TTL_SECS: i64 = 3600;
+/// At most this many expired request ids are dropped per applied entry, bounding apply cost.
+const EXPIRE_PER_APPLY: usize = 64;
+
+pub(crate) const LAST_APPLIED: &[u8] = b"last_applied";
+pub(crate) const LAST_MEMBERSHIP: &[u8] = b"last_membership";
+const NEWEST_STAMP: &[u8] = b"newest_stamp";
+
+const IMAGES: usize = 0;
+const DEDUP: usize = 1;
+const DEDUP_AGE: usize = 2;
+const META: usize = 3;
+
+/// Writes computed for one entry: (tree position, key, Some(value) to insert / None to
+/// remove), committed in order inside one transaction.
+#[derive(Default)]
+pub(crate) struct Ops(Vec<(usize, Vec<u8>, Option<Vec<u8>>)>);
+
+impl Ops {
+    fn put(&mut self, tree: usize, k: impl Into<Vec<u8>>, v: Vec<u8>) {
+        self.0.push((tree, k.into(), Some(v)));
+    }
+    fn del(&mut self, tree: usize, k: impl Into<Vec<u8>>) {
+        self.0.push((tree, k.into(), None));
+    }
+}
+
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, MetaError> {
+    Ok(rmp_serde::to_vec_named(v)?)
+}
+
+fn dec<T: DeserializeOwned>(v: &[u8]) -> Result<T, MetaError> {
+    Ok(rmp_serde::from_slice(v)?)
+}
+
+/// Reads one record of the state machine meta tree.
+pub(crate) fn read_meta<T: DeserializeOwned>(
+    t: &SmTrees,
+    key: &[u8],
+) -> Result<Option<T>, MetaError> {
+    t.meta.get(key)?.map(|v| dec(&v)).transpose()
+}
+
+/// The applied log id and membership recorded in `t`.
+pub(crate) fn applied_state(t: &SmTrees) -> Result<(Option<LogId>, StoredMembership), MetaError> {
+    Ok((
+        read_meta(t, LAST_APPLIED)?,
+        read_meta(t, LAST_MEMBERSHIP)?.unwrap_or_default(),
+    ))
+}
+
+/// Reads one image record.
+pub(crate) fn get_image(t: &SmTrees, id: &str) -> Result<Option<Image>, MetaError> {
+    t.images.get(id.as_bytes())?.map(|v| dec(&v)).transpose()
+}
+
+/// Every manifest id referenced by a stored image.
+pub(crate) fn live_manifests(t: &SmTrees) -> Result<Vec<String>, MetaError> {
+    let mut out = Vec::new();
+    for kv in t.images.iter() {
+        let (_, v) = kv?;
+        let img: Image = dec(&v)?;
+        if let Some(d) = img.data {
+            out.push(d.manifest);
+        }
+    }
+    Ok(out)
+}
+
+/// The state machine of one node.
+pub struct StateMachine {
+    db: Db,
+}
+
+impl StateMachine {
+    /// A state machine over `db`'s state machine trees.
+    pub fn new(db: Db) -> Self {
+        StateMachine { db }
+    }
+
+    /// Applies one log entry atomically and returns its outcome.
+    pub(crate) fn apply_entry(&self, entry: &Entry) -> Result<Outcome, MetaError> {
+        let mut ops = Ops::default();
+        let outcome = match &entry.payload {
+            EntryPayload::Blank => Outcome::Applied(None),
+            EntryPayload::Normal(req) => self.apply_request(req, &mut ops)?,
+            EntryPayload::Membership(m) => {
+                let sm = StoredMembership::new(Some(entry.log_id), m.clone());
+                ops.put(META, LAST_MEMBERSHIP, enc(&sm)?);
+                Outcome::Applied(None)
+            }
+        };
+        ops.put(META, LAST_APPLIED, enc(&entry.log_id)?);
+        self.commit(ops)?;
+        Ok(outcome)
+    }
+
+    /// Computes the writes of one request (reading current state, which only this
+    /// single-threaded apply path modifies) and returns its outcome.
+    pub(crate) fn apply_request(&self, req: &Request, ops: &mut Ops) -> Result<Outcome, MetaError> {
+        let t = &self.db.sm;
+        if let Some(v) = t.dedup.get(req.request_id.as_bytes())? {
+            let (_, outcome): (i64, Outcome) = dec(&v)?;
+            return Ok(outcome);
+        }
+        let outcome = match &req.command {
+            Command::CreateImage { image } => match get_image(t, &image.id)? {
+                Some(_) => Outcome::Exists,
+                None => {
+                    let mut stored = image.clone();
+                    stored.revision = 1;
+                    write_image(ops, None, &stored)?;
+                    Outcome::Applied(Some(stored))
+                }
+            },
+            Command::PutImage { image, expect } => match get_image(t, &image.id)? {
+                None => Outcome::NotFound,
+                Some(cur) if cur.revision != *expect => Outcome::Conflict(cur),
+                Some(cur) => {
+                    let mut stored = image.clone();
+                    stored.revision = cur.revision + 1;
+                    write_image(ops, Some(&cur), &stored)?;
+                    Outcome::Applied(Some(stored))
+                }
+            },
+            Command::DeleteImage { id, expect } => match get_image(t, id)? {
+                None => Outcome::NotFound,
+                Some(cur) if cur.revision != *expect => Outcome::Conflict(cur),
+                Some(cur) => {
+                    for (idx, k) in index_keys(&cur) {
+                        ops.del(idx.tree_pos(), k);
+                    }
+                    ops.del(IMAGES, cur.id.as_bytes());
+                    Outcome::Applied(None)
+                }
+            },
+        };
+        self.record_request(req, &outcome, ops)?;
+        Ok(outcome)
+    }
+
+    /// Remembers the outcome under the request id and expires ids older than the TTL
+    /// relative to the newest stamp seen (log-driven, so every replica expires the same ids).
+    fn record_request(
+        &self,
+        req: &Request,
+        outcome: &Outcome,
+        ops: &mut Ops,
+    ) -> Result<(), MetaError> {
+        let t = &self.db.sm;
+        let mut age_key = ord_i64(req.stamped_at).to_vec();
+        age_key.extend_from_slice(req.request_id.as_bytes());
+        ops.put(
+            DEDUP,
+            req.request_id.as_bytes(),
+            enc(&(req.stamped_at, outcome))?,
+        );
+        ops.put(DEDUP_AGE, age_key, Vec::new());
+
+        let newest =
+            read_meta::<i64>(t, NEWEST_STAMP)?.map_or(req.stamped_at, |n| n.max(req.stamped_at));
+        ops.put(META, NEWEST_STAMP, enc(&newest)?);
+        let cutoff = ord_i64(newest.saturating_sub(DEDUP_TTL_SECS));
+        for kv in t.dedup_age.range(..cutoff).take(EXPIRE_PER_APPLY) {
+            let (k, _) = kv?;
+            if let Some(id) = k.get(8..) {
+                ops.del(DEDUP, id);
+            }
+            ops.del(DEDUP_AGE, k.as_ref());
+        }
+        Ok(())
+    }
+
+    fn commit(&self, ops: Ops) -> Result<(), MetaError> {
+        use sled::transaction::{TransactionError, Transactional};
+        let trees = self.db.sm.all();
+        let res: Result<(), TransactionError<()>> = trees[..].transaction(|tx| {
+            for (pos, k, v) in &ops.0 {
+                match v {
+                    Some(v) => tx[*pos].insert(k.as_slice(), v.as_slice())?,
+                    None => tx[*pos].remove(k.as_slice())?,
+                };
+            }
+            Ok(())
+        });
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => {
+                Err(MetaError::Storage("transaction aborted".into()))
+            }
+        }
+    }
+}
+
+/// Stores `new` (replacing `old`, if any) and moves its index keys.
+fn write_image(ops: &mut Ops, old: Option<&Image>, new: &Image) -> Result<(), MetaError> {
+    if let Some(old) = old {
+        for (idx, k) in index_keys(old) {
+            ops.del(idx.tree_pos(), k);
+        }
+    }
+    ops.put(IMAGES, new.id.as_bytes(), enc(new)?);
+    for (idx, k) in index_keys(new) {
+        ops.put(idx.tree_pos(), k, Vec::new());
+    }
+    Ok(())
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        applied_state(&self.db.sm).map_err(|e| sto(StorageIOError::read_state_machine, e))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        for entry in entries {
+            let r = self
+                .apply_entry(&entry)
+                .map_err(|e| sto(|a| StorageIOError::apply(entry.log_id, a), e))?;
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // Copy the trees now: apply is paused while we run, but the build itself is spawned.
+        SnapshotBuilder::capture(&self.db)
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let db = self.db.clone();
+        let meta = meta.clone();
+        let bytes = snapshot.into_inner();
+        tokio::task::spawn_blocking(move || snapshot::install(&db, &meta, bytes))
+            .await
+            .map_err(|e| sto(StorageIOError::write_state_machine, e))?
+            .map_err(|e| sto(StorageIOError::write_state_machine, e))
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        snapshot::current(&self.db).map_err(|e| sto(StorageIOError::read_state_machine, e))
+    }
+}

@@ -1,0 +1,146 @@
+//! End-to-end tests of the `Meta` handle: single node restart, and a 3-node cluster over the
+//! in-process transport.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tessera_raft::{
+    Command, Image, ListQuery, LocalTransport, Meta, MetaConfig, MetaError, Outcome, Request,
+    Viewer,
+};
+
+fn create(rid: &str, id: &str) -> Request {
+    let mut img = Image::new(id.into(), Some("p".into()), 100);
+    img.data = Some(tessera_raft::DataRef {
+        manifest: format!("m-{id}"),
+        blake3: "b".into(),
+    });
+    Request {
+        request_id: rid.into(),
+        stamped_at: 100,
+        command: Command::CreateImage { image: img },
+    }
+}
+
+fn all() -> ListQuery {
+    ListQuery {
+        viewer: Viewer {
+            project: None,
+            admin: true,
+        },
+        filters: Default::default(),
+        sort: ListQuery::default_sort(),
+        marker: None,
+        limit: 10,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_node_restart_keeps_data_and_stays_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let meta = Meta::open(dir.path(), 1).await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "slow first election");
+    let out = meta.propose(create("r1", "a")).await.unwrap();
+    assert!(matches!(out, Outcome::Applied(Some(_))));
+    assert_eq!(meta.get_image("a").await.unwrap().unwrap().revision, 1);
+    assert_eq!(
+        meta.live_manifests().await.unwrap(),
+        vec!["m-a".to_string()]
+    );
+    meta.shutdown().await.unwrap();
+    assert!(matches!(
+        meta.propose(create("r2", "b")).await,
+        Err(MetaError::Shutdown | MetaError::Fatal(_))
+    ));
+    drop(meta);
+
+    let t0 = Instant::now();
+    let meta = Meta::open(dir.path(), 1).await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(3), "slow re-election");
+    assert!(meta.get_image("a").await.unwrap().is_some());
+    // Dedup survives the restart.
+    assert!(matches!(
+        meta.propose(create("r1", "a")).await.unwrap(),
+        Outcome::Applied(Some(_))
+    ));
+    assert_eq!(
+        meta.propose(create("r3", "a")).await.unwrap(),
+        Outcome::Exists
+    );
+    meta.propose(create("r4", "b")).await.unwrap();
+    let ids: Vec<_> = meta
+        .list_images(&all())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, vec!["b", "a"]);
+    meta.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_and_replicate() {
+    let net = LocalTransport::new();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut metas = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let id = i as u64 + 1;
+        let cfg = MetaConfig {
+            node_id: id,
+            addr: format!("node{id}"),
+            transport: Arc::new(net.clone()),
+            single_voter: false,
+            heartbeat_ms: 50,
+            election_timeout_ms: 150,
+        };
+        let m = Meta::start(d.path(), cfg).await.unwrap();
+        net.register(id, m.raft().clone());
+        metas.push(m);
+    }
+    let members: BTreeMap<_, _> = (1..=3)
+        .map(|id| (id, openraft::BasicNode::new(format!("node{id}"))))
+        .collect();
+    metas[0].initialize(members).await.unwrap();
+
+    // Wait for some leader.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let leader = loop {
+        if let Some(l) = metas[0].current_leader() {
+            if metas[l as usize - 1]
+                .wait_leader(Duration::from_secs(1))
+                .await
+                .is_ok()
+            {
+                break l;
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader elected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let lm = &metas[leader as usize - 1];
+    let out = lm.propose(create("r1", "x")).await.unwrap();
+    assert!(matches!(out, Outcome::Applied(Some(_))));
+
+    // A follower refuses writes with the leader's identity, and replicates the record.
+    let follower = metas.iter().find(|m| m.node_id() != leader).unwrap();
+    match follower.propose(create("r2", "y")).await {
+        Err(MetaError::NotLeader { leader_id, .. }) => assert_eq!(leader_id, Some(leader)),
+        other => panic!("expected NotLeader, got {other:?}"),
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for m in &metas {
+        while m.get_image_local("x").unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "not replicated to {}",
+                m.node_id()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    for m in &metas {
+        m.shutdown().await.unwrap();
+    }
+}

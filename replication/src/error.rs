@@ -1,0 +1,100 @@
+//! Typed errors of the data layer.
+
+use std::path::PathBuf;
+
+use crate::id::ChunkId;
+
+/// Errors from the local chunk store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A filesystem operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The chunk is not present in this store.
+    #[error("chunk {0} not found")]
+    NotFound(ChunkId),
+    /// The chunk's bytes did not hash to its id; the file was moved to quarantine.
+    #[error("chunk {id} is corrupt (hashes to {actual}); quarantined")]
+    Corrupt {
+        /// The id the chunk was stored under.
+        id: ChunkId,
+        /// What the bytes actually hash to.
+        actual: ChunkId,
+    },
+    /// A chunk is larger than a manifest entry can describe.
+    #[error("chunk of {0} bytes exceeds the u32 length limit")]
+    TooLarge(usize),
+}
+
+impl StoreError {
+    /// Builds an [`StoreError::Io`] for `op` on `path`.
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| StoreError::Io { op, path, source }
+    }
+}
+
+/// Errors from the data layer (ingest, read, reaper).
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The chunk store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A manifest chunk could not be decoded.
+    #[error("manifest {id} is malformed: {reason}")]
+    BadManifest {
+        /// The manifest's chunk id.
+        id: ChunkId,
+        /// Why decoding failed.
+        reason: String,
+    },
+    /// A requested byte range is not within the image.
+    #[error("range {start}..{end} is invalid for an image of {size} bytes")]
+    BadRange {
+        /// First byte requested.
+        start: u64,
+        /// One past the last byte requested.
+        end: u64,
+        /// The image size.
+        size: u64,
+    },
+    /// A chunk's stored length differs from its manifest entry.
+    #[error("chunk {id} has {actual} bytes but the manifest says {expected}")]
+    LengthMismatch {
+        /// The chunk's id.
+        id: ChunkId,
+        /// Length in the manifest.
+        expected: u32,
+        /// Length of the stored chunk.
+        actual: usize,
+    },
+    /// A worker thread of the ingest pipeline stopped unexpectedly.
+    #[error("ingest pipeline failed: {0}")]
+    Pipeline(&'static str),
+    /// A blocking task panicked or was cancelled.
+    #[error("blocking task failed: {0}")]
+    Join(String),
+    /// The live-manifest source failed.
+    #[error("live manifest source failed: {0}")]
+    Live(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A live manifest is neither stored locally nor obtainable; the reaper deleted nothing.
+    #[error("live manifest {0} is unavailable; reap aborted")]
+    ManifestUnavailable(ChunkId),
+}
+
+impl From<tokio::task::JoinError> for DataError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        DataError::Join(e.to_string())
+    }
+}

@@ -1,0 +1,448 @@
+//! Local content-addressed chunk store.
+//!
+//! Layout under the store's directory:
+//! - `chunks/ab/cd/<hex>`: one file per chunk, `ab`/`cd` the first two hex byte pairs of its id;
+//! - `tmp/`: chunks being written (temp name, fsynced, then renamed into place);
+//! - `quarantine/`: chunks whose bytes no longer match their id.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::error::StoreError;
+use crate::id::ChunkId;
+
+/// One stored chunk as seen by [`ChunkStore::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkEntry {
+    /// The chunk's id.
+    pub id: ChunkId,
+    /// Size of the chunk file in bytes.
+    pub len: u64,
+    /// Last modification time (write, or dedup touch).
+    pub mtime: SystemTime,
+}
+
+/// Counts of removed temp files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Number of files removed.
+    pub files: usize,
+    /// Bytes those files held.
+    pub bytes: u64,
+}
+
+/// A content-addressed store of chunks in one directory.
+#[derive(Debug)]
+pub struct ChunkStore {
+    chunks: PathBuf,
+    tmp: PathBuf,
+    quarantine: PathBuf,
+    /// Ids an in-flight ingest wrote or reused; the reaper never deletes them.
+    /// The lock also serialises "exists? touch" in `put` against reaper deletes.
+    pins: Mutex<HashMap<ChunkId, usize>>,
+    seq: AtomicU64,
+}
+
+impl ChunkStore {
+    /// Opens (creating if needed) a store rooted at `dir`.
+    pub fn open(dir: &Path) -> Result<ChunkStore, StoreError> {
+        let store = ChunkStore {
+            chunks: dir.join("chunks"),
+            tmp: dir.join("tmp"),
+            quarantine: dir.join("quarantine"),
+            pins: Mutex::new(HashMap::new()),
+            seq: AtomicU64::new(0),
+        };
+        for d in [&store.chunks, &store.tmp, &store.quarantine] {
+            fs::create_dir_all(d).map_err(StoreError::io("create dir", d))?;
+        }
+        sync_dir(dir)?;
+        Ok(store)
+    }
+
+    /// Path of the file holding chunk `id` (whether or not it exists).
+    pub fn path_of(&self, id: &ChunkId) -> PathBuf {
+        let hex = id.to_hex();
+        self.chunks.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    /// Stores `data`, returning its id and whether a new file was written.
+    pub fn put(&self, data: &[u8]) -> Result<(ChunkId, bool), StoreError> {
+        let id = ChunkId::of(data);
+        let written = self.put_verified(&id, data)?;
+        Ok((id, written))
+    }
+
+    /// Stores `data` whose BLAKE3 hash the caller already computed as `id`.
+    ///
+    /// Idempotent: an existing chunk is not rewritten, only its mtime is refreshed (so a reaper
+    /// grace period restarts). Returns whether a new file was written.
+    pub(crate) fn put_verified(&self, id: &ChunkId, data: &[u8]) -> Result<bool, StoreError> {
+        let path = self.path_of(id);
+        {
+            let _g = self.lock_pins();
+            match File::open(&path) {
+                Ok(f) => {
+                    f.set_modified(SystemTime::now())
+                        .map_err(StoreError::io("touch", &path))?;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("open", &path)(e)),
+            }
+        }
+        let tmp = self.tmp.join(format!(
+            "{}.{}.{}.tmp",
+            id.to_hex(),
+            std::process::id(),
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        ));
+        let res = self.write_new(&tmp, &path, data);
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res.map(|()| true)
+    }
+
+    fn write_new(&self, tmp: &Path, path: &Path, data: &[u8]) -> Result<(), StoreError> {
+        let mut f = File::create_new(tmp).map_err(StoreError::io("create", tmp))?;
+        f.write_all(data).map_err(StoreError::io("write", tmp))?;
+        f.sync_all().map_err(StoreError::io("fsync", tmp))?;
+        drop(f);
+        let leaf = path.parent().unwrap_or(&self.chunks);
+        if !leaf.is_dir() {
+            fs::create_dir_all(leaf).map_err(StoreError::io("create dir", leaf))?;
+            if let Some(mid) = leaf.parent() {
+                sync_dir(mid)?;
+            }
+            sync_dir(&self.chunks)?;
+        }
+        fs::rename(tmp, path).map_err(StoreError::io("rename", tmp))?;
+        sync_dir(leaf)
+    }
+
+    /// Reads chunk `id`, verifying its BLAKE3 hash; a corrupt chunk is moved to quarantine.
+    pub fn get(&self, id: &ChunkId) -> Result<Bytes, StoreError> {
+        let path = self.path_of(id);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(StoreError::NotFound(*id)),
+            Err(e) => return Err(StoreError::io("read", &path)(e)),
+        };
+        let actual = ChunkId::of(&data);
+        if actual != *id {
+            self.quarantine(id)?;
+            return Err(StoreError::Corrupt { id: *id, actual });
+        }
+        Ok(Bytes::from(data))
+    }
+
+    /// Moves chunk `id` to the quarantine folder (named `<hex>.<unix nanos>`).
+    pub fn quarantine(&self, id: &ChunkId) -> Result<(), StoreError> {
+        let path = self.path_of(id);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dest = self.quarantine.join(format!("{}.{nanos}", id.to_hex()));
+        match fs::rename(&path, &dest) {
+            Ok(()) => {
+                tracing::warn!(chunk = %id, dest = %dest.display(), "chunk quarantined");
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("quarantine", &path)(e)),
+        }
+    }
+
+    /// Whether chunk `id` is present (without verifying it).
+    pub fn has(&self, id: &ChunkId) -> Result<bool, StoreError> {
+        let path = self.path_of(id);
+        match fs::metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::io("stat", &path)(e)),
+        }
+    }
+
+    /// Deletes chunk `id`; returns whether it existed.
+    pub fn delete(&self, id: &ChunkId) -> Result<bool, StoreError> {
+        let path = self.path_of(id);
+        let _g = self.lock_pins();
+        remove_if_exists(&path)
+    }
+
+    /// Lists every stored chunk with its size and mtime (files with foreign names are skipped).
+    pub fn list(&self) -> Result<Vec<ChunkEntry>, StoreError> {
+        let mut out = Vec::new();
+        for l1 in read_dir(&self.chunks)? {
+            for l2 in read_dir(&l1)? {
+                for file in read_dir(&l2)? {
+                    let Some(id) = file
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.parse::<ChunkId>().ok())
+                    else {
+                        continue;
+                    };
+                    let meta = match fs::metadata(&file) {
+                        Ok(m) => m,
+                        Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                        Err(e) => return Err(StoreError::io("stat", &file)(e)),
+                    };
+                    let mtime = meta.modified().map_err(StoreError::io("mtime", &file))?;
+                    out.push(ChunkEntry {
+                        id,
+                        len: meta.len(),
+                        mtime,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes temp files not modified for `older_than` (left by crashed or aborted writes).
+    pub fn clean_tmp(&self, older_than: Duration) -> Result<Removed, StoreError> {
+        let cutoff = SystemTime::now()
+            .checked_sub(older_than)
+            .unwrap_or(UNIX_EPOCH);
+        let mut removed = Removed::default();
+        for file in read_dir(&self.tmp)? {
+            let meta = match fs::metadata(&file) {
+                Ok(m) => m,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io("stat", &file)(e)),
+            };
+            let mtime = meta.modified().map_err(StoreError::io("mtime", &file))?;
+            if meta.is_file() && mtime < cutoff && remove_if_exists(&file)? {
+                removed.files += 1;
+                removed.bytes += meta.len();
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Refreshes the mtime of chunk `id` if present (restarting its reaper grace period).
+    pub fn touch(&self, id: &ChunkId) -> Result<(), StoreError> {
+        let path = self.path_of(id);
+        let _g = self.lock_pins();
+        match File::open(&path) {
+            Ok(f) => f
+                .set_modified(SystemTime::now())
+                .map_err(StoreError::io("touch", &path)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("open", &path)(e)),
+        }
+    }
+
+    /// Deletes chunk `id` unless it is pinned or was modified at or after `cutoff`.
+    /// Returns the bytes freed, if deleted.
+    pub(crate) fn delete_if_reapable(
+        &self,
+        id: &ChunkId,
+        cutoff: SystemTime,
+    ) -> Result<Option<u64>, StoreError> {
+        let path = self.path_of(id);
+        let pins = self.lock_pins();
+        if pins.contains_key(id) {
+            return Ok(None);
+        }
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("stat", &path)(e)),
+        };
+        let mtime = meta.modified().map_err(StoreError::io("mtime", &path))?;
+        if mtime >= cutoff {
+            return Ok(None);
+        }
+        Ok(remove_if_exists(&path)?.then_some(meta.len()))
+    }
+
+    fn lock_pins(&self) -> MutexGuard<'_, HashMap<ChunkId, usize>> {
+        // A panic while holding this lock cannot leave the map inconsistent.
+        self.pins.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pin(&self, id: ChunkId) {
+        *self.lock_pins().entry(id).or_insert(0) += 1;
+    }
+
+    fn unpin(&self, id: &ChunkId) {
+        let mut pins = self.lock_pins();
+        if let Some(n) = pins.get_mut(id) {
+            *n -= 1;
+            if *n == 0 {
+                pins.remove(id);
+            }
+        }
+    }
+}
+
+/// Chunk ids held back from the reaper while an ingest is in flight; released on drop.
+#[derive(Debug)]
+pub(crate) struct Pins {
+    store: Arc<ChunkStore>,
+    ids: Vec<ChunkId>,
+}
+
+impl Pins {
+    /// An empty pin set over `store`.
+    pub(crate) fn new(store: Arc<ChunkStore>) -> Pins {
+        Pins {
+            store,
+            ids: Vec::new(),
+        }
+    }
+
+    /// Pins `id` until this set is dropped.
+    pub(crate) fn add(&mut self, id: ChunkId) {
+        self.store.pin(id);
+        self.ids.push(id);
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            self.store.unpin(id);
+        }
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io("read dir", dir)(e)),
+    };
+    rd.map(|e| e.map(|e| e.path()).map_err(StoreError::io("read dir", dir)))
+        .collect()
+}
+
+fn remove_if_exists(path: &Path) -> Result<bool, StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::io("remove", path)(e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io("fsync dir", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_has_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ChunkStore::open(dir.path()).unwrap();
+        let (id, new) = s.put(b"hello world").unwrap();
+        assert!(new);
+        let hex = id.to_hex();
+        assert!(dir
+            .path()
+            .join("chunks")
+            .join(&hex[..2])
+            .join(&hex[2..4])
+            .join(&hex)
+            .is_file());
+        assert_eq!(s.put(b"hello world").unwrap(), (id, false));
+        assert!(s.has(&id).unwrap());
+        assert_eq!(&s.get(&id).unwrap()[..], b"hello world");
+        assert_eq!(s.list().unwrap().len(), 1);
+        assert_eq!(s.list().unwrap()[0].len, 11);
+        assert!(s.delete(&id).unwrap());
+        assert!(!s.delete(&id).unwrap());
+        assert!(!s.has(&id).unwrap());
+        assert!(matches!(s.get(&id), Err(StoreError::NotFound(x)) if x == id));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn idempotent_put_does_not_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ChunkStore::open(dir.path()).unwrap();
+        let (id, _) = s.put(b"abc").unwrap();
+        let p = s.path_of(&id);
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        File::open(&p).unwrap().set_modified(old).unwrap();
+        let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&p).unwrap());
+        assert!(!s.put(b"abc").unwrap().1);
+        let meta = fs::metadata(&p).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&meta), ino);
+        assert!(meta.modified().unwrap() > old + Duration::from_secs(3000));
+    }
+
+    #[test]
+    fn corrupt_chunk_is_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ChunkStore::open(dir.path()).unwrap();
+        let (id, _) = s.put(b"precious bytes").unwrap();
+        fs::write(s.path_of(&id), b"precious bytez").unwrap();
+        match s.get(&id) {
+            Err(StoreError::Corrupt { id: got, actual }) => {
+                assert_eq!(got, id);
+                assert_eq!(actual, ChunkId::of(b"precious bytez"));
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        assert!(!s.has(&id).unwrap());
+        let q: Vec<_> = fs::read_dir(dir.path().join("quarantine"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(q.len(), 1);
+        assert!(q[0].starts_with(&id.to_hex()));
+        // A fresh put repairs it.
+        assert!(s.put(b"precious bytes").unwrap().1);
+        assert_eq!(&s.get(&id).unwrap()[..], b"precious bytes");
+    }
+
+    #[test]
+    fn clean_tmp_removes_only_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ChunkStore::open(dir.path()).unwrap();
+        let old = dir.path().join("tmp/old.tmp");
+        let young = dir.path().join("tmp/young.tmp");
+        fs::write(&old, b"12345").unwrap();
+        fs::write(&young, b"1").unwrap();
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(600))
+            .unwrap();
+        let r = s.clean_tmp(Duration::from_secs(60)).unwrap();
+        assert_eq!(r, Removed { files: 1, bytes: 5 });
+        assert!(!old.exists());
+        assert!(young.exists());
+    }
+
+    #[test]
+    fn pinned_chunks_are_not_reapable() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(ChunkStore::open(dir.path()).unwrap());
+        let (id, _) = s.put(b"pinned").unwrap();
+        let future = SystemTime::now() + Duration::from_secs(10);
+        let mut pins = Pins::new(s.clone());
+        pins.add(id);
+        assert_eq!(s.delete_if_reapable(&id, future).unwrap(), None);
+        drop(pins);
+        assert_eq!(s.delete_if_reapable(&id, future).unwrap(), Some(6));
+        assert!(!s.has(&id).unwrap());
+    }
+}
