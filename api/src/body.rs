@@ -7,8 +7,7 @@ use serde_json::Value;
 /// Reads at most `limit` bytes of `body` (413 past that).
 pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
         {
             ApiError::TooLarge(format!(
                 "Request body is larger than the limit of {limit} bytes."

@@ -12,6 +12,7 @@ pub mod schema;
 pub mod view;
 
 mod body;
+mod methods;
 mod ops;
 mod request_span;
 mod routes;
@@ -58,8 +59,11 @@ pub struct AppState {
 /// The whole Glance v2 router with request ids, spans and identity wired in.
 pub fn router(state: AppState) -> Router {
     let auth = Arc::new(state.config.auth.clone());
-    routes::routes()
-        .with_state(state)
+    // `Router::layer` wraps each route's handlers after method dispatch; nesting the routes
+    // as a fallback service lets the layers below see every request before routing.
+    Router::new()
+        .fallback_service(routes::routes().with_state(state))
         .layer(axum::Extension(auth))
+        .layer(axum::middleware::from_fn(methods::glance_methods))
         .layer(axum::middleware::from_fn(request_span::request_span))
 }

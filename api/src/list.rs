@@ -27,13 +27,18 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, ApiError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(bad(format!("Invalid value for {key}: '{v}' is not a boolean."))),
+        _ => Err(bad(format!(
+            "Invalid value for {key}: '{v}' is not a boolean."
+        ))),
     }
 }
 
 fn parse_u64(key: &str, v: &str) -> Result<u64, ApiError> {
-    v.parse()
-        .map_err(|_| bad(format!("Invalid value for {key}: '{v}' is not a non-negative integer.")))
+    v.parse().map_err(|_| {
+        bad(format!(
+            "Invalid value for {key}: '{v}' is not a non-negative integer."
+        ))
+    })
 }
 
 fn parse_time_filter(key: &str, v: &str) -> Result<(TimeOp, i64), ApiError> {
@@ -49,8 +54,11 @@ fn parse_time_filter(key: &str, v: &str) -> Result<(TimeOp, i64), ApiError> {
         "lte" => TimeOp::Lte,
         _ => TimeOp::Eq,
     };
-    let t = parse_time(rest)
-        .ok_or_else(|| bad(format!("Unable to parse datetime '{rest}' for filter {key}.")))?;
+    let t = parse_time(rest).ok_or_else(|| {
+        bad(format!(
+            "Unable to parse datetime '{rest}' for filter {key}."
+        ))
+    })?;
     Ok((op, t))
 }
 
@@ -63,7 +71,11 @@ fn parse_dir(v: &str) -> Result<SortDir, ApiError> {
 }
 
 fn parse_key(v: &str) -> Result<SortKey, ApiError> {
-    SortKey::parse(v).ok_or_else(|| bad(format!("Invalid sort key: {v}. It is not one of the allowed sort keys.")))
+    SortKey::parse(v).ok_or_else(|| {
+        bad(format!(
+            "Invalid sort key: {v}. It is not one of the allowed sort keys."
+        ))
+    })
 }
 
 /// Parses a raw query string into a list query for `viewer`.
@@ -155,7 +167,9 @@ pub fn parse_query(raw: &str, viewer: Viewer) -> Result<ListQuery, ApiError> {
         }
         None => {
             if sort_dirs.len() > 1 && sort_dirs.len() != sort_keys.len() {
-                return Err(bad("Number of sort dirs does not match the number of sort keys"));
+                return Err(bad(
+                    "Number of sort dirs does not match the number of sort keys",
+                ));
             }
             let default = sort_dirs.first().copied().unwrap_or(SortDir::Desc);
             sort_keys
@@ -199,18 +213,44 @@ mod tests {
         assert_eq!(q.filters.size_min, Some(3));
         assert_eq!(q.filters.os_hidden, Some(true));
         assert_eq!(q.filters.created_at, vec![(TimeOp::Gt, 1_577_836_800)]);
-        assert_eq!(q.filters.properties.get("hw_x").map(String::as_str), Some("1"));
+        assert_eq!(
+            q.filters.properties.get("hw_x").map(String::as_str),
+            Some("1")
+        );
         assert_eq!((q.limit, q.marker.as_deref()), (5, Some("m")));
         assert_eq!(q.sort, vec![(SortKey::CreatedAt, SortDir::Desc)]);
     }
 
     #[test]
     fn parses_sort_forms_and_refuses_bad_ones() {
-        let q = parse_query("sort_key=name&sort_key=size&sort_dir=asc", Viewer::default()).unwrap();
-        assert_eq!(q.sort, vec![(SortKey::Name, SortDir::Asc), (SortKey::Size, SortDir::Asc)]);
+        let q = parse_query(
+            "sort_key=name&sort_key=size&sort_dir=asc",
+            Viewer::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            q.sort,
+            vec![(SortKey::Name, SortDir::Asc), (SortKey::Size, SortDir::Asc)]
+        );
         let q = parse_query("sort=name:asc,created_at", Viewer::default()).unwrap();
-        assert_eq!(q.sort, vec![(SortKey::Name, SortDir::Asc), (SortKey::CreatedAt, SortDir::Desc)]);
-        for bad in ["sort=name&sort_key=id", "sort_key=bogus", "sort_dir=up", "limit=-1", "limit=x", "status=nope", "visibility=x", "size_min=-2", "created_at=gt:yesterday"] {
+        assert_eq!(
+            q.sort,
+            vec![
+                (SortKey::Name, SortDir::Asc),
+                (SortKey::CreatedAt, SortDir::Desc)
+            ]
+        );
+        for bad in [
+            "sort=name&sort_key=id",
+            "sort_key=bogus",
+            "sort_dir=up",
+            "limit=-1",
+            "limit=x",
+            "status=nope",
+            "visibility=x",
+            "size_min=-2",
+            "created_at=gt:yesterday",
+        ] {
             assert!(parse_query(bad, Viewer::default()).is_err(), "{bad}");
         }
     }

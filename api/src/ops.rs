@@ -27,11 +27,12 @@ pub async fn load(meta: &Meta, id: &str) -> Result<Image, ApiError> {
 /// Stores a new image record.
 pub async fn create(meta: &Meta, image: Image) -> Result<Image, ApiError> {
     let id = image.id.clone();
-    match meta.propose(request(Command::CreateImage { image })).await? {
+    match meta
+        .propose(request(Command::CreateImage { image }))
+        .await?
+    {
         Outcome::Applied(Some(img)) => Ok(img),
-        Outcome::Exists => Err(ApiError::Conflict(format!(
-            "Image ID {id} already exists!"
-        ))),
+        Outcome::Exists => Err(ApiError::Conflict(format!("Image ID {id} already exists!"))),
         other => Err(unexpected(other)),
     }
 }

@@ -48,7 +48,9 @@ fn bad(msg: impl Into<String>) -> ApiError {
 /// Decodes one JSON pointer into a single property name.
 fn property_of(path: &str) -> Result<String, ApiError> {
     let Some(rest) = path.strip_prefix('/') else {
-        return Err(bad(format!("Json path should start with a '/', got '{path}'")));
+        return Err(bad(format!(
+            "Json path should start with a '/', got '{path}'"
+        )));
     };
     let parts: Vec<String> = rest
         .split('/')
@@ -56,10 +58,12 @@ fn property_of(path: &str) -> Result<String, ApiError> {
         .collect();
     match parts.as_slice() {
         [one] if !one.is_empty() => Ok(one.clone()),
-        [first, ..] if first == "locations" => {
-            Err(ApiError::Forbidden("Attribute 'locations' is reserved.".into()))
-        }
-        _ => Err(bad(format!("Invalid JSON pointer for this resource: '{path}'"))),
+        [first, ..] if first == "locations" => Err(ApiError::Forbidden(
+            "Attribute 'locations' is reserved.".into(),
+        )),
+        _ => Err(bad(format!(
+            "Invalid JSON pointer for this resource: '{path}'"
+        ))),
     }
 }
 
@@ -68,7 +72,9 @@ pub fn parse(body: &[u8], media_type: &str) -> Result<Vec<PatchOp>, ApiError> {
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| bad(format!("Malformed JSON in request body: {e}")))?;
     let Value::Array(items) = doc else {
-        return Err(bad("Request body must be a JSON array of operation objects."));
+        return Err(bad(
+            "Request body must be a JSON array of operation objects.",
+        ));
     };
     let ops: Vec<PatchOp> = items
         .into_iter()
@@ -178,7 +184,10 @@ mod tests {
 
     #[test]
     fn refuses_read_only_reserved_and_missing() {
-        let status = parse(br#"[{"op":"replace","path":"/status","value":"active"}]"#, V21);
+        let status = parse(
+            br#"[{"op":"replace","path":"/status","value":"active"}]"#,
+            V21,
+        );
         assert!(matches!(status, Err(ApiError::Forbidden(_))));
         let glance = parse(br#"[{"op":"add","path":"/os_glance_x","value":"1"}]"#, V21);
         assert!(matches!(glance, Err(ApiError::Forbidden(_))));

@@ -29,9 +29,13 @@ pub const RESERVED: &[&str] = &["deleted", "deleted_at", "location", "locations"
 /// Why a client may not set `name`, if it may not: read-only, reserved or `os_glance_*`.
 pub fn forbidden_property(name: &str) -> Option<ApiError> {
     if READ_ONLY.contains(&name) {
-        Some(ApiError::Forbidden(format!("Attribute '{name}' is read-only.")))
+        Some(ApiError::Forbidden(format!(
+            "Attribute '{name}' is read-only."
+        )))
     } else if RESERVED.contains(&name) || name.starts_with("os_glance") {
-        Some(ApiError::Forbidden(format!("Attribute '{name}' is reserved.")))
+        Some(ApiError::Forbidden(format!(
+            "Attribute '{name}' is reserved."
+        )))
     } else {
         None
     }
@@ -106,8 +110,16 @@ fn get_str(view: &Map<String, Value>, key: &str) -> Option<String> {
     view.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-fn get_u64(view: &Map<String, Value>, key: &str) -> u64 {
-    view.get(key).and_then(Value::as_u64).unwrap_or(0)
+/// A non-negative integer field (the schema only says "integer"; Glance refuses negatives).
+fn get_u64(view: &Map<String, Value>, key: &str) -> Result<u64, ApiError> {
+    match view.get(key) {
+        None | Some(Value::Null) => Ok(0),
+        Some(v) => v.as_u64().ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Invalid value for {key}: {v}. Cannot be a negative value."
+            ))
+        }),
+    }
 }
 
 fn get_bool(view: &Map<String, Value>, key: &str) -> bool {
@@ -162,8 +174,8 @@ pub fn apply_view(img: &mut Image, view: &Map<String, Value>) -> Result<(), ApiE
     img.protected = get_bool(view, "protected");
     img.os_hidden = get_bool(view, "os_hidden");
     img.owner = get_str(view, "owner");
-    img.min_ram = get_u64(view, "min_ram");
-    img.min_disk = get_u64(view, "min_disk");
+    img.min_ram = get_u64(view, "min_ram")?;
+    img.min_disk = get_u64(view, "min_disk")?;
     img.container_format = get_str(view, "container_format");
     img.disk_format = get_str(view, "disk_format");
     img.tags = view

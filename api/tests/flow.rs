@@ -22,7 +22,9 @@ struct Node {
 
 async fn node() -> Node {
     let dir = tempfile::tempdir().unwrap();
-    let meta = tessera_raft::Meta::open(&dir.path().join("meta"), 1).await.unwrap();
+    let meta = tessera_raft::Meta::open(&dir.path().join("meta"), 1)
+        .await
+        .unwrap();
     let data = tessera_replication::Data::open(&dir.path().join("chunks")).unwrap();
     let app = router(AppState {
         meta,
@@ -50,11 +52,18 @@ async fn call(n: &Node, req: Request<Body>) -> Reply {
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert!(headers.contains_key("x-openstack-request-id"));
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn req(method: &str, uri: &str, token: &str) -> axum::http::request::Builder {
-    Request::builder().method(method).uri(uri).header("x-auth-token", token)
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("x-auth-token", token)
 }
 
 async fn create(n: &Node, token: &str, body: Value) -> Reply {
@@ -72,7 +81,10 @@ async fn patch(n: &Node, token: &str, id: &str, ops: Value) -> Reply {
     call(
         n,
         req("PATCH", &format!("/v2/images/{id}"), token)
-            .header(header::CONTENT_TYPE, "application/openstack-images-v2.1-json-patch")
+            .header(
+                header::CONTENT_TYPE,
+                "application/openstack-images-v2.1-json-patch",
+            )
             .body(Body::from(ops.to_string()))
             .unwrap(),
     )
@@ -109,7 +121,12 @@ fn payload(len: usize) -> Vec<u8> {
 #[tokio::test]
 async fn create_upload_download_with_ranges() {
     let n = node().await;
-    let r = create(&n, ALICE, json!({"name": "a", "disk_format": "raw", "container_format": "bare", "hw_x": "1"})).await;
+    let r = create(
+        &n,
+        ALICE,
+        json!({"name": "a", "disk_format": "raw", "container_format": "bare", "hw_x": "1"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let img = r.json();
     let id = img["id"].as_str().unwrap().to_string();
@@ -117,10 +134,16 @@ async fn create_upload_download_with_ranges() {
     assert_eq!(img["owner"], "projA");
     assert_eq!(img["visibility"], "shared");
     assert_eq!(img["hw_x"], "1");
-    assert!(r.headers[header::LOCATION].to_str().unwrap().ends_with(&format!("/v2/images/{id}")));
+    assert!(r.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .ends_with(&format!("/v2/images/{id}")));
 
     let data = payload(3 * 1024 * 1024 + 17);
-    assert_eq!(upload(&n, ALICE, &id, data.clone()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        upload(&n, ALICE, &id, data.clone()).await.status,
+        StatusCode::NO_CONTENT
+    );
     let shown = get(&n, ALICE, &format!("/v2/images/{id}")).await.json();
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["size"], data.len() as u64);
@@ -129,64 +152,183 @@ async fn create_upload_download_with_ranges() {
     let full = get(&n, ALICE, &format!("/v2/images/{id}/file")).await;
     assert_eq!(full.status, StatusCode::OK);
     assert_eq!(full.body.as_ref(), data.as_slice());
-    assert_eq!(full.headers["content-md5"], shown["checksum"].as_str().unwrap());
+    assert_eq!(
+        full.headers["content-md5"],
+        shown["checksum"].as_str().unwrap()
+    );
 
-    let part = call(&n, req("GET", &format!("/v2/images/{id}/file"), ALICE).header(header::RANGE, "bytes=1048570-2097160").body(Body::empty()).unwrap()).await;
+    let part = call(
+        &n,
+        req("GET", &format!("/v2/images/{id}/file"), ALICE)
+            .header(header::RANGE, "bytes=1048570-2097160")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(part.body.as_ref(), &data[1_048_570..=2_097_160]);
-    let bad = call(&n, req("GET", &format!("/v2/images/{id}/file"), ALICE).header(header::RANGE, "bytes=99999999-").body(Body::empty()).unwrap()).await;
+    let bad = call(
+        &n,
+        req("GET", &format!("/v2/images/{id}/file"), ALICE)
+            .header(header::RANGE, "bytes=99999999-")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::RANGE_NOT_SATISFIABLE);
 
     // A second upload to an active image is a conflict and changes nothing.
-    assert_eq!(upload(&n, ALICE, &id, vec![1, 2, 3]).await.status, StatusCode::CONFLICT);
-    assert_eq!(get(&n, ALICE, &format!("/v2/images/{id}")).await.json(), shown);
+    assert_eq!(
+        upload(&n, ALICE, &id, vec![1, 2, 3]).await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        get(&n, ALICE, &format!("/v2/images/{id}")).await.json(),
+        shown
+    );
 }
 
 #[tokio::test]
 async fn patch_rules_and_bad_input_change_nothing() {
     let n = node().await;
-    let id = create(&n, ALICE, json!({"name": "p"})).await.json()["id"].as_str().unwrap().to_string();
+    let id = create(&n, ALICE, json!({"name": "p"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let before = get(&n, ALICE, &format!("/v2/images/{id}")).await.json();
     let cases = [
-        (json!([{"op": "replace", "path": "/status", "value": "active"}]), StatusCode::FORBIDDEN),
-        (json!([{"op": "add", "path": "/os_glance_foo", "value": "x"}]), StatusCode::FORBIDDEN),
-        (json!([{"op": "replace", "path": "/id", "value": "x"}]), StatusCode::FORBIDDEN),
-        (json!([{"op": "replace", "path": "/min_ram", "value": "lots"}]), StatusCode::BAD_REQUEST),
-        (json!([{"op": "replace", "path": "/nope", "value": "x"}]), StatusCode::CONFLICT),
+        (
+            json!([{"op": "replace", "path": "/status", "value": "active"}]),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!([{"op": "add", "path": "/os_glance_foo", "value": "x"}]),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!([{"op": "replace", "path": "/id", "value": "x"}]),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!([{"op": "replace", "path": "/min_ram", "value": "lots"}]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!([{"op": "replace", "path": "/nope", "value": "x"}]),
+            StatusCode::CONFLICT,
+        ),
         (json!({"op": "add"}), StatusCode::BAD_REQUEST),
     ];
     for (ops, want) in cases {
-        assert_eq!(patch(&n, ALICE, &id, ops.clone()).await.status, want, "{ops}");
+        assert_eq!(
+            patch(&n, ALICE, &id, ops.clone()).await.status,
+            want,
+            "{ops}"
+        );
     }
-    let wrong_type = call(&n, req("PATCH", &format!("/v2/images/{id}"), ALICE).header(header::CONTENT_TYPE, "application/json").body(Body::from("[]")).unwrap()).await;
+    let wrong_type = call(
+        &n,
+        req("PATCH", &format!("/v2/images/{id}"), ALICE)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("[]"))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(wrong_type.headers.contains_key("accept-patch"));
-    let malformed = call(&n, req("POST", "/v2/images", ALICE).body(Body::from("{nope")).unwrap()).await;
+    let malformed = call(
+        &n,
+        req("POST", "/v2/images", ALICE)
+            .body(Body::from("{nope"))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
-    assert_eq!(create(&n, ALICE, json!({"disk_format": "floppy"})).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(create(&n, ALICE, json!({"status": "active"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        create(&n, ALICE, json!({"disk_format": "floppy"}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        create(&n, ALICE, json!({"status": "active"})).await.status,
+        StatusCode::FORBIDDEN
+    );
     let huge = create(&n, ALICE, json!({"name": "x", "big": "y".repeat(200_000)})).await;
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(get(&n, ALICE, &format!("/v2/images/{id}")).await.json(), before);
-    assert_eq!(get(&n, ALICE, "/v2/images").await.json()["images"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        get(&n, ALICE, &format!("/v2/images/{id}")).await.json(),
+        before
+    );
+    assert_eq!(
+        get(&n, ALICE, "/v2/images").await.json()["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
-    let ok = patch(&n, ALICE, &id, json!([
-        {"op": "replace", "path": "/name", "value": "q"},
-        {"op": "add", "path": "/k", "value": "v"},
-        {"op": "replace", "path": "/tags", "value": ["t1", "t2"]}
-    ])).await;
+    let ok = patch(
+        &n,
+        ALICE,
+        &id,
+        json!([
+            {"op": "replace", "path": "/name", "value": "q"},
+            {"op": "add", "path": "/k", "value": "v"},
+            {"op": "replace", "path": "/tags", "value": ["t1", "t2"]}
+        ]),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
     let after = ok.json();
-    assert_eq!((after["name"].clone(), after["k"].clone()), (json!("q"), json!("v")));
+    assert_eq!(
+        (after["name"].clone(), after["k"].clone()),
+        (json!("q"), json!("v"))
+    );
     assert_eq!(after["tags"], json!(["t1", "t2"]));
 
     // Protected images cannot be deleted; readers and other projects cannot change them.
-    patch(&n, ALICE, &id, json!([{"op": "replace", "path": "/protected", "value": true}])).await;
-    let del = call(&n, req("DELETE", &format!("/v2/images/{id}"), ALICE).body(Body::empty()).unwrap()).await;
+    patch(
+        &n,
+        ALICE,
+        &id,
+        json!([{"op": "replace", "path": "/protected", "value": true}]),
+    )
+    .await;
+    let del = call(
+        &n,
+        req("DELETE", &format!("/v2/images/{id}"), ALICE)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(del.status, StatusCode::FORBIDDEN);
-    assert_eq!(patch(&n, READER, &id, json!([{"op": "replace", "path": "/name", "value": "r"}])).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(patch(&n, BOB, &id, json!([{"op": "replace", "path": "/name", "value": "r"}])).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(create(&n, READER, json!({"name": "no"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        patch(
+            &n,
+            READER,
+            &id,
+            json!([{"op": "replace", "path": "/name", "value": "r"}])
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        patch(
+            &n,
+            BOB,
+            &id,
+            json!([{"op": "replace", "path": "/name", "value": "r"}])
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        create(&n, READER, json!({"name": "no"})).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -194,57 +336,165 @@ async fn listing_sharing_and_pagination() {
     let n = node().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let r = create(&n, ALICE, json!({"name": format!("img{i}"), "tags": [if i % 2 == 0 { "even" } else { "odd" }]})).await;
+        let r = create(
+            &n,
+            ALICE,
+            json!({"name": format!("img{i}"), "tags": [if i % 2 == 0 { "even" } else { "odd" }]}),
+        )
+        .await;
         ids.push(r.json()["id"].as_str().unwrap().to_string());
     }
-    let page = get(&n, ALICE, "/v2/images?limit=2&sort_key=name&sort_dir=asc").await.json();
-    let names: Vec<_> = page["images"].as_array().unwrap().iter().map(|i| i["name"].clone()).collect();
+    let page = get(&n, ALICE, "/v2/images?limit=2&sort_key=name&sort_dir=asc")
+        .await
+        .json();
+    let names: Vec<_> = page["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].clone())
+        .collect();
     assert_eq!(names, vec![json!("img0"), json!("img1")]);
     let next = page["next"].as_str().unwrap().to_string();
     let page2 = get(&n, ALICE, &next).await.json();
     assert_eq!(page2["images"][0]["name"], "img2");
     let evens = get(&n, ALICE, "/v2/images?tag=even").await.json();
     assert_eq!(evens["images"].as_array().unwrap().len(), 3);
-    assert_eq!(get(&n, ALICE, "/v2/images?marker=nope").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get(&n, ALICE, "/v2/images?marker=nope").await.status,
+        StatusCode::BAD_REQUEST
+    );
 
     // Bob sees nothing until Alice shares and Bob accepts.
-    assert_eq!(get(&n, BOB, "/v2/images").await.json()["images"].as_array().unwrap().len(), 0);
-    let share = call(&n, req("POST", &format!("/v2/images/{}/members", ids[0]), ALICE).body(Body::from(json!({"member": "projB"}).to_string())).unwrap()).await;
+    assert_eq!(
+        get(&n, BOB, "/v2/images").await.json()["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let share = call(
+        &n,
+        req("POST", &format!("/v2/images/{}/members", ids[0]), ALICE)
+            .body(Body::from(json!({"member": "projB"}).to_string()))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(share.status, StatusCode::OK);
     assert_eq!(share.json()["status"], "pending");
-    assert_eq!(get(&n, BOB, "/v2/images").await.json()["images"].as_array().unwrap().len(), 0);
-    let accept = call(&n, req("PUT", &format!("/v2/images/{}/members/projB", ids[0]), BOB).body(Body::from(json!({"status": "accepted"}).to_string())).unwrap()).await;
+    assert_eq!(
+        get(&n, BOB, "/v2/images").await.json()["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let accept = call(
+        &n,
+        req("PUT", &format!("/v2/images/{}/members/projB", ids[0]), BOB)
+            .body(Body::from(json!({"status": "accepted"}).to_string()))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(accept.status, StatusCode::OK);
     let seen = get(&n, BOB, "/v2/images").await.json();
     assert_eq!(seen["images"][0]["id"], json!(ids[0]));
     // Alice cannot answer for Bob; an admin sees everything.
-    let forged = call(&n, req("PUT", &format!("/v2/images/{}/members/projB", ids[0]), ALICE).body(Body::from(json!({"status": "rejected"}).to_string())).unwrap()).await;
+    let forged = call(
+        &n,
+        req(
+            "PUT",
+            &format!("/v2/images/{}/members/projB", ids[0]),
+            ALICE,
+        )
+        .body(Body::from(json!({"status": "rejected"}).to_string()))
+        .unwrap(),
+    )
+    .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    assert_eq!(get(&n, ADMIN, "/v2/images").await.json()["images"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        get(&n, ADMIN, "/v2/images").await.json()["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
 }
 
 #[tokio::test]
 async fn deactivate_and_tags() {
     let n = node().await;
-    let id = create(&n, ALICE, json!({"disk_format": "raw", "container_format": "bare"})).await.json()["id"].as_str().unwrap().to_string();
+    let id = create(
+        &n,
+        ALICE,
+        json!({"disk_format": "raw", "container_format": "bare"}),
+    )
+    .await
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     upload(&n, ALICE, &id, payload(1000)).await;
     let act = |action: &'static str, token: &'static str| {
         let uri = format!("/v2/images/{id}/actions/{action}");
         let n = &n;
-        async move { call(n, req("POST", &uri, token).body(Body::empty()).unwrap()).await.status }
+        async move {
+            call(n, req("POST", &uri, token).body(Body::empty()).unwrap())
+                .await
+                .status
+        }
     };
-    assert_eq!(act("deactivate", ALICE).await, StatusCode::FORBIDDEN);
-    assert_eq!(act("deactivate", ADMIN).await, StatusCode::NO_CONTENT);
-    assert_eq!(get(&n, ALICE, &format!("/v2/images/{id}/file")).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(act("reactivate", ADMIN).await, StatusCode::NO_CONTENT);
-    assert_eq!(get(&n, ALICE, &format!("/v2/images/{id}/file")).await.status, StatusCode::OK);
+    assert_eq!(act("deactivate", READER).await, StatusCode::FORBIDDEN);
+    assert_eq!(act("deactivate", ALICE).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&n, ALICE, &format!("/v2/images/{id}/file"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&n, ADMIN, &format!("/v2/images/{id}/file"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(act("reactivate", ALICE).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&n, ALICE, &format!("/v2/images/{id}/file"))
+            .await
+            .status,
+        StatusCode::OK
+    );
 
-    let tag = call(&n, req("PUT", &format!("/v2/images/{id}/tags/blue"), ALICE).body(Body::empty()).unwrap()).await;
+    let tag = call(
+        &n,
+        req("PUT", &format!("/v2/images/{id}/tags/blue"), ALICE)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(tag.status, StatusCode::NO_CONTENT);
-    assert_eq!(get(&n, ALICE, &format!("/v2/images/{id}")).await.json()["tags"], json!(["blue"]));
-    let untag = call(&n, req("DELETE", &format!("/v2/images/{id}/tags/red"), ALICE).body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        get(&n, ALICE, &format!("/v2/images/{id}")).await.json()["tags"],
+        json!(["blue"])
+    );
+    let untag = call(
+        &n,
+        req("DELETE", &format!("/v2/images/{id}/tags/red"), ALICE)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(untag.status, StatusCode::NOT_FOUND);
-    let del = call(&n, req("DELETE", &format!("/v2/images/{id}"), ALICE).body(Body::empty()).unwrap()).await;
+    let del = call(
+        &n,
+        req("DELETE", &format!("/v2/images/{id}"), ALICE)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    assert_eq!(get(&n, ALICE, &format!("/v2/images/{id}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&n, ALICE, &format!("/v2/images/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

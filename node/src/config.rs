@@ -139,7 +139,11 @@ mod tests {
     fn flags_override_file_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9999\"\nnode_id = 7\ndata_dir = \"/x\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\nnode_id = 7\ndata_dir = \"/x\"\n",
+        )
+        .unwrap();
         let cli = ServeOptions {
             data_dir: Some("/y".into()),
             ..Default::default()

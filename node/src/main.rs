@@ -40,7 +40,10 @@ fn main() -> std::process::ExitCode {
                 }
             };
             logging::init(cfg.json_logs);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("tessera: cannot start the runtime: {e}");

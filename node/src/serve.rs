@@ -34,7 +34,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
     serve_http(listener, app).await;
     reaper.abort();
-    meta.shutdown().await.context("stopping the metadata store")?;
+    meta.shutdown()
+        .await
+        .context("stopping the metadata store")?;
     tracing::info!("tessera node stopped");
     Ok(())
 }

@@ -45,7 +45,15 @@ pub async fn deactivate(
     who: Identity,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    transition(&st, &who, &id, "deactivate", ImageStatus::Active, ImageStatus::Deactivated).await
+    transition(
+        &st,
+        &who,
+        &id,
+        "deactivate",
+        ImageStatus::Active,
+        ImageStatus::Deactivated,
+    )
+    .await
 }
 
 /// Reactivate a deactivated image.
@@ -54,5 +62,13 @@ pub async fn reactivate(
     who: Identity,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    transition(&st, &who, &id, "reactivate", ImageStatus::Deactivated, ImageStatus::Active).await
+    transition(
+        &st,
+        &who,
+        &id,
+        "reactivate",
+        ImageStatus::Deactivated,
+        ImageStatus::Active,
+    )
+    .await
 }

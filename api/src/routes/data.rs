@@ -31,11 +31,7 @@ fn announced_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 
 /// Streams the request body into the chunk store, enforcing the size cap and any
 /// announced size.
-async fn ingest(
-    st: &AppState,
-    body: Body,
-    announced: Option<u64>,
-) -> Result<Ingested, ApiError> {
+async fn ingest(st: &AppState, body: Body, announced: Option<u64>) -> Result<Ingested, ApiError> {
     let cap = st.config.image_size_cap;
     let mut writer = st.data.ingest();
     let mut stream = body.into_data_stream();
@@ -166,9 +162,8 @@ pub async fn upload(
         Ok(())
     })
     .await?;
-    let task = tokio::spawn(
-        store_upload(st.clone(), id.clone(), body, announced).in_current_span(),
-    );
+    let task =
+        tokio::spawn(store_upload(st.clone(), id.clone(), body, announced).in_current_span());
     match task.await {
         Ok(result) => result.map(|()| StatusCode::NO_CONTENT),
         Err(e) => {
@@ -234,9 +229,11 @@ pub async fn download(
             "The requested image has been deactivated. Image data download is forbidden.".into(),
         ));
     }
-    let Some(data) = img.data.as_ref().filter(|_| {
-        matches!(img.status, ImageStatus::Active | ImageStatus::Deactivated)
-    }) else {
+    let Some(data) = img
+        .data
+        .as_ref()
+        .filter(|_| matches!(img.status, ImageStatus::Active | ImageStatus::Deactivated))
+    else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let manifest_id: ChunkId = data
@@ -272,10 +269,17 @@ pub async fn download(
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     h.insert("x-image-meta-store", HeaderValue::from_static(STORE_ID));
-    if let Some(md5) = img.checksum.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+    if let Some(md5) = img
+        .checksum
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
         h.insert("content-md5", md5);
     }
     if status == StatusCode::PARTIAL_CONTENT {
@@ -299,7 +303,10 @@ mod tests {
         assert_eq!(parse_range("bytes=50-500", 100), Ok((50, 100)));
         assert!(parse_range("bytes=100-", 100).is_err());
         assert!(parse_range("bytes=5-2", 100).is_err());
-        assert_eq!(parse_range("bytes=0-1,4-5", 100), Err(super::RangeError::Multiple));
+        assert_eq!(
+            parse_range("bytes=0-1,4-5", 100),
+            Err(super::RangeError::Multiple)
+        );
         assert!(parse_range("items=0-1", 100).is_err());
     }
 

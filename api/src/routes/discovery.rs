@@ -73,7 +73,9 @@ pub async fn schema(Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
 
 /// `GET /v2/info/stores`: the one replicated store.
 pub async fn stores() -> Json<Value> {
-    Json(json!({"stores": [{"id": STORE_ID, "description": "Tessera replicated chunk store", "default": true}]}))
+    Json(
+        json!({"stores": [{"id": STORE_ID, "description": "Tessera replicated chunk store", "default": true}]}),
+    )
 }
 
 /// Any other path.

@@ -61,7 +61,11 @@ pub async fn create(
     policy::check_create(&who, owner.as_deref())?;
     let id = match req.get("id") {
         Some(Value::String(id)) => id.clone(),
-        Some(_) => return Err(ApiError::BadRequest("Image id must be a UUID string.".into())),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "Image id must be a UUID string.".into(),
+            ))
+        }
         None => uuid::Uuid::new_v4().to_string(),
     };
     record_image(&id);
@@ -108,13 +112,10 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     policy::check_reader(&who, "get_images")?;
     let raw = raw.unwrap_or_default();
-    let mut query = parse_query(&raw, who.viewer())?;
-    let limit = query.limit;
-    // One more than the page tells whether a next page exists.
-    query.limit = limit + 1;
-    let mut images = st.meta.list_images(&query).await?;
-    let more = images.len() > limit;
-    images.truncate(limit);
+    let query = parse_query(&raw, who.viewer())?;
+    let images = st.meta.list_images(&query).await?;
+    // Like Glance, a full page links to the next one even if that turns out empty.
+    let more = query.limit > 0 && images.len() == query.limit;
     let rest = without_marker(&raw);
     let first = if rest.is_empty() {
         "/v2/images".to_string()

@@ -30,7 +30,10 @@ fn no_member(id: &str, member: &str) -> ApiError {
 }
 
 /// Members a caller may see: all for the owner and admins, only itself for a member.
-fn visible_members<'a>(who: &'a Identity, img: &'a Image) -> impl Iterator<Item = (&'a String, &'a Member)> {
+fn visible_members<'a>(
+    who: &'a Identity,
+    img: &'a Image,
+) -> impl Iterator<Item = (&'a String, &'a Member)> {
     let all = who.is_admin() || policy::owns(who, img);
     img.members
         .iter()
@@ -49,7 +52,9 @@ pub async fn list(
     let members: Vec<Value> = visible_members(&who, &img)
         .map(|(p, m)| member_json(&id, p, m))
         .collect();
-    Ok(Json(json!({"members": members, "schema": "/v2/schemas/members"})))
+    Ok(Json(
+        json!({"members": members, "schema": "/v2/schemas/members"}),
+    ))
 }
 
 /// `GET /v2/images/{id}/members/{member}`.
@@ -78,12 +83,10 @@ pub async fn add(
     let req = json_object(body, st.config.max_json_body).await?;
     let member = match req.get("member") {
         Some(Value::String(m)) if !m.is_empty() && m.len() <= 255 => m.clone(),
-        _ => {
-            return Err(ApiError::BadRequest(
-                "Member to be added not specified: the body must be {\"member\": \"<project id>\"}."
-                    .into(),
-            ))
-        }
+        _ => return Err(ApiError::BadRequest(
+            "Member to be added not specified: the body must be {\"member\": \"<project id>\"}."
+                .into(),
+        )),
     };
     let stamp = now();
     let img = ops::modify(&st.meta, &id, |img| {
@@ -109,7 +112,10 @@ pub async fn add(
         Ok(())
     })
     .await?;
-    let m = img.members.get(&member).ok_or_else(|| no_member(&id, &member))?;
+    let m = img
+        .members
+        .get(&member)
+        .ok_or_else(|| no_member(&id, &member))?;
     Ok(Json(member_json(&id, &member, m)))
 }
 
@@ -142,7 +148,10 @@ pub async fn answer(
         Ok(())
     })
     .await?;
-    let m = img.members.get(&member).ok_or_else(|| no_member(&id, &member))?;
+    let m = img
+        .members
+        .get(&member)
+        .ok_or_else(|| no_member(&id, &member))?;
     Ok(Json(member_json(&id, &member, m)))
 }
 

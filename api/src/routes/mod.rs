@@ -22,16 +22,35 @@ pub fn routes() -> Router<AppState> {
         .route("/v2/images", get(images::list).post(images::create))
         .route(
             "/v2/images/{id}",
-            get(images::show).patch(images::update).delete(images::remove),
+            get(images::show)
+                .patch(images::update)
+                .delete(images::remove),
         )
-        .route("/v2/images/{id}/file", put(data::upload).get(data::download))
-        .route("/v2/images/{id}/tags/{tag}", put(tags::add).delete(tags::remove))
-        .route("/v2/images/{id}/actions/deactivate", post(actions::deactivate))
-        .route("/v2/images/{id}/actions/reactivate", post(actions::reactivate))
-        .route("/v2/images/{id}/members", get(members::list).post(members::add))
+        .route(
+            "/v2/images/{id}/file",
+            put(data::upload).get(data::download),
+        )
+        .route(
+            "/v2/images/{id}/tags/{tag}",
+            put(tags::add).delete(tags::remove),
+        )
+        .route(
+            "/v2/images/{id}/actions/deactivate",
+            post(actions::deactivate),
+        )
+        .route(
+            "/v2/images/{id}/actions/reactivate",
+            post(actions::reactivate),
+        )
+        .route(
+            "/v2/images/{id}/members",
+            get(members::list).post(members::add),
+        )
         .route(
             "/v2/images/{id}/members/{member}",
-            get(members::show).put(members::answer).delete(members::remove),
+            get(members::show)
+                .put(members::answer)
+                .delete(members::remove),
         )
         .fallback(discovery::not_found)
 }
