@@ -37,6 +37,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Placeholder until the real benchmark harness lands.
+# Throughput figures as ratios against the machine's own baselines in the same run.
 bench:
+	$(CARGO) build --release -p tessera-node
 	$(CARGO) run --release -p tessera-replication --example ingest_bench
+	TESSERA_BIN=$(or $(CARGO_TARGET_DIR),target)/release/tessera bench/api_throughput.sh

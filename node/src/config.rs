@@ -22,6 +22,10 @@ pub enum ConfigError {
     },
     #[error("invalid default identity '{0}': expected user:project:role[,role...]")]
     Identity(String),
+    #[error("a clustered node needs both --peer-listen and --certs")]
+    PartialCluster,
+    #[error("--peer-listen {0} must name the address peers reach this node at, not an unspecified one")]
+    UnspecifiedPeerAddr(SocketAddr),
 }
 
 /// Every option of `tessera serve`; each is a flag, an environment variable and a key of
@@ -58,6 +62,26 @@ pub struct ServeOptions {
     /// Log format: text or json [default: text].
     #[arg(long, env = "TESSERA_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// This node's name: its certificate is CERTS/NAME.pem [default: node1].
+    #[arg(long, env = "TESSERA_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// UDP address of the node-to-node QUIC endpoint, as peers reach it; with --certs it
+    /// makes the node part of a cluster.
+    #[arg(long, env = "TESSERA_PEER_LISTEN")]
+    pub peer_listen: Option<SocketAddr>,
+    /// Directory with ca.pem and this node's certificate and key (`tessera cluster init|cert`).
+    #[arg(long, env = "TESSERA_CERTS")]
+    pub certs: Option<PathBuf>,
+    /// Peer address of any member of the cluster to join; without it a fresh clustered node
+    /// starts a new cluster.
+    #[arg(long, env = "TESSERA_JOIN")]
+    pub join: Option<SocketAddr>,
+    /// Replication factor R of image chunks [default: 3].
+    #[arg(long, env = "TESSERA_REPLICAS")]
+    pub replicas: Option<usize>,
+    /// Raft voters the cluster keeps (3 or 5); further nodes are learners [default: 3].
+    #[arg(long, env = "TESSERA_MAX_VOTERS")]
+    pub max_voters: Option<usize>,
 }
 
 impl ServeOptions {
@@ -73,8 +97,25 @@ impl ServeOptions {
             reaper_interval: self.reaper_interval.or(file.reaper_interval),
             reaper_grace: self.reaper_grace.or(file.reaper_grace),
             log_format: self.log_format.or(file.log_format),
+            node_name: self.node_name.or(file.node_name),
+            peer_listen: self.peer_listen.or(file.peer_listen),
+            certs: self.certs.or(file.certs),
+            join: self.join.or(file.join),
+            replicas: self.replicas.or(file.replicas),
+            max_voters: self.max_voters.or(file.max_voters),
         }
     }
+}
+
+/// How a clustered node reaches its peers.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub node_name: String,
+    pub peer_listen: SocketAddr,
+    pub certs: PathBuf,
+    pub join: Option<SocketAddr>,
+    pub replicas: usize,
+    pub max_voters: usize,
 }
 
 /// The resolved configuration of a node.
@@ -87,6 +128,8 @@ pub struct Config {
     pub reaper_interval: std::time::Duration,
     pub reaper_grace: std::time::Duration,
     pub json_logs: bool,
+    /// `None` for a standalone node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Config {
@@ -106,6 +149,23 @@ impl Config {
             }
         };
         let o = cli.or(from_file);
+        let cluster = match (o.peer_listen, o.certs) {
+            (None, None) => None,
+            (Some(peer_listen), Some(certs)) => {
+                if peer_listen.ip().is_unspecified() {
+                    return Err(ConfigError::UnspecifiedPeerAddr(peer_listen));
+                }
+                Some(ClusterConfig {
+                    node_name: o.node_name.unwrap_or_else(|| "node1".into()),
+                    peer_listen,
+                    certs,
+                    join: o.join,
+                    replicas: o.replicas.unwrap_or(3),
+                    max_voters: o.max_voters.unwrap_or(3),
+                })
+            }
+            _ => return Err(ConfigError::PartialCluster),
+        };
         let defaults = ApiConfig::default();
         let auth = match o.default_identity {
             None => AuthConfig::default(),
@@ -127,6 +187,7 @@ impl Config {
             reaper_interval: std::time::Duration::from_secs(o.reaper_interval.unwrap_or(300)),
             reaper_grace: std::time::Duration::from_secs(o.reaper_grace.unwrap_or(86_400)),
             json_logs: o.log_format.as_deref() == Some("json"),
+            cluster,
         })
     }
 }

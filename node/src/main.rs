@@ -1,9 +1,12 @@
 //! `tessera`: one node of the Tessera image store.
 
+mod certs;
+mod cluster;
 mod config;
 mod live_chunks;
 mod logging;
 mod serve;
+mod transport;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -26,11 +29,15 @@ enum Command {
         #[command(flatten)]
         options: config::ServeOptions,
     },
+    /// Cluster certificates: `init` makes the CA, `cert` signs a node.
+    #[command(subcommand)]
+    Cluster(certs::ClusterCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Cluster(command) => certs::run_cluster_command(command),
         Command::Serve { config, options } => {
             let cfg = match config::Config::load(options, config.as_deref()) {
                 Ok(cfg) => cfg,

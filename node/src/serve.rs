@@ -1,22 +1,36 @@
 //! `tessera serve`: wires metadata, chunk store, reaper and the API together and runs them
 //! until SIGTERM or Ctrl-C.
 
-use crate::config::Config;
+use crate::certs::NodeIdentityFiles;
+use crate::cluster::{follow_membership, Addresses, PeerHandler, QuicChunks, QuicRaft};
+use crate::config::{ClusterConfig, Config};
 use crate::live_chunks::MetaLiveChunks;
+use crate::transport::{PeerTls, Transport};
 use anyhow::Context;
 use std::sync::Arc;
 use tessera_api::AppState;
-use tessera_raft::Meta;
-use tessera_replication::Data;
+use tessera_raft::{Meta, MetaConfig};
+use tessera_replication::{Data, NodeInfo, ReplicationConfig};
+use tokio::sync::watch;
 
 /// Runs one node until a shutdown signal.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
-    let meta = Meta::open(&cfg.data_dir.join("meta"), cfg.node_id)
-        .await
-        .context("opening the metadata store")?;
-    let data = Data::open(&cfg.data_dir.join("chunks")).context("opening the chunk store")?;
+    let (meta, data, transport) = match &cfg.cluster {
+        None => {
+            let meta = Meta::open(&cfg.data_dir.join("meta"), cfg.node_id)
+                .await
+                .context("opening the metadata store")?;
+            let data =
+                Data::open(&cfg.data_dir.join("chunks")).context("opening the chunk store")?;
+            (meta, data, None)
+        }
+        Some(cluster) => {
+            let (meta, data, transport) = start_clustered(&cfg, cluster).await?;
+            (meta, data, Some(transport))
+        }
+    };
     let reaper = tokio::spawn(reap_forever(
         data.clone(),
         MetaLiveChunks(meta.clone()),
@@ -34,11 +48,87 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
     serve_http(listener, app).await;
     reaper.abort();
-    meta.shutdown()
-        .await
-        .context("stopping the metadata store")?;
+    meta.shutdown().await.context("stopping the metadata store")?;
+    if let Some(t) = transport {
+        t.close().await;
+    }
     tracing::info!("tessera node stopped");
     Ok(())
+}
+
+/// Brings up the peer endpoint, the replicated chunk store and Raft, and joins the cluster
+/// when asked to and not yet a member.
+async fn start_clustered(
+    cfg: &Config,
+    cluster: &ClusterConfig,
+) -> anyhow::Result<(Meta, Data, Transport)> {
+    let files = NodeIdentityFiles::in_dir(&cluster.certs, &cluster.node_name);
+    let tls = PeerTls::from_files(&files).context("loading the node certificate")?;
+    let transport =
+        Transport::bind(cluster.peer_listen, tls).context("binding the peer endpoint")?;
+    let addresses = Addresses::default();
+    addresses.set([(cfg.node_id, cluster.peer_listen)].into());
+    let (view_tx, view_rx) = watch::channel(vec![NodeInfo::new(cfg.node_id, "default", 1)]);
+    let data = Data::clustered(
+        &cfg.data_dir.join("chunks"),
+        cfg.node_id,
+        view_rx,
+        Arc::new(QuicChunks::new(transport.clone(), addresses.clone())),
+        ReplicationConfig::with_r(cluster.replicas),
+    )
+    .context("opening the chunk store")?;
+    let handler = Arc::new(PeerHandler::new(data.chunk_service()));
+    let serving = transport.clone();
+    let served = handler.clone();
+    tokio::spawn(async move { serving.serve(served).await });
+
+    let mut mc = MetaConfig::new(
+        cfg.node_id,
+        cluster.peer_listen.to_string(),
+        Arc::new(QuicRaft::new(transport.clone())),
+    );
+    mc.bootstrap = cluster.join.is_none();
+    mc.max_voters = cluster.max_voters;
+    let meta = Meta::start(&cfg.data_dir.join("meta"), mc)
+        .await
+        .context("starting the metadata store")?;
+    handler.set_meta(meta.clone());
+    if let Some(seed) = cluster.join {
+        join(&meta, cfg.node_id, seed).await?;
+    }
+    tokio::spawn(follow_membership(meta.clone(), view_tx, addresses));
+    tracing::info!(peer = %cluster.peer_listen, name = %cluster.node_name, "peer endpoint serving");
+    Ok((meta, data, transport))
+}
+
+/// How long a joining node keeps asking the seed before giving up.
+const JOIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Joins through `seed` unless this node is already a member (a restart).
+async fn join(meta: &Meta, node_id: u64, seed: std::net::SocketAddr) -> anyhow::Result<()> {
+    let member = |s: &tessera_raft::ClusterStatus| {
+        s.voters.contains_key(&node_id) || s.learners.contains_key(&node_id)
+    };
+    if meta.status().is_ok_and(|s| member(&s)) {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+    let mut backoff = std::time::Duration::from_millis(200);
+    loop {
+        // The seed's id is not known up front; the transport routes by address only.
+        match meta.join_cluster(0, &seed.to_string()).await {
+            Ok(()) => {
+                tracing::info!(%seed, "joined the cluster");
+                return Ok(());
+            }
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(%seed, error = %e, "join failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => return Err(e).context(format!("joining the cluster through {seed}")),
+        }
+    }
 }
 
 /// Largest request head (request line and headers) accepted, like the 64 KiB buffer in

@@ -1,9 +1,10 @@
 //! The error type of the metadata handle.
 
 use crate::types::NodeId;
+use serde::{Deserialize, Serialize};
 
 /// Everything that can go wrong talking to the replicated metadata.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum MetaError {
     /// The local disk or database failed.
     #[error("storage error: {0}")]

@@ -8,6 +8,7 @@ pub mod command;
 pub mod db;
 pub mod durable;
 pub mod error;
+pub mod forward;
 pub mod index;
 pub mod log_store;
 pub mod meta;
@@ -20,8 +21,9 @@ pub mod types;
 
 pub use command::{Command, Outcome, Request};
 pub use error::MetaError;
+pub use forward::{serve_forward, ClusterStatus, ForwardReply, ForwardRequest, Role};
 pub use meta::{Meta, MetaConfig};
 pub use model::{DataRef, Image, ImageStatus, Member, MemberStatus, Visibility};
-pub use network::{LocalTransport, RaftReply, RaftRpc, RaftTransport, TransportError};
+pub use network::{serve_rpc, LocalTransport, RaftReply, RaftRpc, RaftTransport, TransportError};
 pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, Viewer};
 pub use types::{NodeId, TypeConfig};

@@ -2,6 +2,8 @@
 //! QUIC), openraft's network traits implemented on top of it, and an in-process transport
 //! for tests.
 
+use crate::forward::{serve_forward, ForwardReply, ForwardRequest};
+use crate::meta::Meta;
 use crate::types::{Node, NodeId, Raft, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -50,16 +52,28 @@ pub enum TransportError {
     Network(String),
 }
 
-/// Carries raft RPCs to peers. Implemented by the `node` crate (QUIC) and [`LocalTransport`].
+/// Carries raft RPCs and forwarded calls to peers. Implemented by the `node` crate (QUIC)
+/// and [`LocalTransport`].
 #[async_trait::async_trait]
 pub trait RaftTransport: Send + Sync + 'static {
-    /// Sends `rpc` to node `target` (at `node.addr`) and waits for its reply.
+    /// Sends `rpc` to node `target` (at `node.addr`) and waits for its reply; the peer
+    /// answers with [`serve_rpc`].
     async fn call(
         &self,
         target: NodeId,
         node: &Node,
         rpc: RaftRpc,
     ) -> Result<RaftReply, TransportError>;
+
+    /// Sends a forwarded call to node `target` (at `node.addr`) and waits for its reply; the
+    /// peer answers with [`serve_forward`]. A join may block until the new node caught up,
+    /// so implementations should not cut these calls short.
+    async fn forward(
+        &self,
+        target: NodeId,
+        node: &Node,
+        req: ForwardRequest,
+    ) -> Result<ForwardReply, TransportError>;
 }
 
 /// Serves an incoming RPC on the local raft: what a transport's server side calls.
@@ -82,6 +96,17 @@ impl RaftTransport for NoTransport {
         _: &Node,
         _: RaftRpc,
     ) -> Result<RaftReply, TransportError> {
+        Err(TransportError::Unreachable(format!(
+            "node {target}: no transport configured"
+        )))
+    }
+
+    async fn forward(
+        &self,
+        target: NodeId,
+        _: &Node,
+        _: ForwardRequest,
+    ) -> Result<ForwardReply, TransportError> {
         Err(TransportError::Unreachable(format!(
             "node {target}: no transport configured"
         )))
@@ -183,12 +208,16 @@ impl RaftNetwork<TypeConfig> for Network {
     }
 }
 
-/// In-process transport for tests: a registry of rafts by node id. Every RPC and reply goes
-/// through rmp-serde, so the wire types are exercised as a real transport would.
+/// In-process transport for tests: a registry of nodes by id. Every RPC, forwarded call and
+/// reply goes through rmp-serde, so the wire types are exercised as a real transport would.
+///
+/// A registered [`Meta`] holds this transport, so the registry and the handles keep each
+/// other alive until [`LocalTransport::deregister`].
 #[derive(Clone, Default)]
 pub struct LocalTransport {
-    nodes: Arc<RwLock<HashMap<NodeId, Raft>>>,
+    nodes: Arc<RwLock<HashMap<NodeId, Meta>>>,
     down: Arc<RwLock<HashSet<NodeId>>>,
+    cut: Arc<RwLock<HashSet<(NodeId, NodeId)>>>,
 }
 
 impl LocalTransport {
@@ -197,10 +226,17 @@ impl LocalTransport {
         Self::default()
     }
 
-    /// Makes `raft` reachable as node `id`.
-    pub fn register(&self, id: NodeId, raft: Raft) {
+    /// Makes `meta` reachable as node `meta.node_id()` (replacing an earlier registration).
+    pub fn register(&self, meta: &Meta) {
         if let Ok(mut n) = self.nodes.write() {
-            n.insert(id, raft);
+            n.insert(meta.node_id(), meta.clone());
+        }
+    }
+
+    /// Forgets node `id`.
+    pub fn deregister(&self, id: NodeId) {
+        if let Ok(mut n) = self.nodes.write() {
+            n.remove(&id);
         }
     }
 
@@ -215,8 +251,46 @@ impl LocalTransport {
         }
     }
 
+    /// Splits the nodes into `groups`: raft RPCs between nodes of different groups fail
+    /// (nodes in no group are unaffected). An empty slice heals every partition.
+    pub fn partition(&self, groups: &[&[NodeId]]) {
+        if let Ok(mut c) = self.cut.write() {
+            c.clear();
+            for (i, a) in groups.iter().enumerate() {
+                for b in groups.iter().skip(i + 1) {
+                    for &x in a.iter() {
+                        for &y in b.iter() {
+                            c.insert((x, y));
+                            c.insert((y, x));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn is_down(&self, id: NodeId) -> bool {
         self.down.read().map(|d| d.contains(&id)).unwrap_or(true)
+    }
+
+    fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
+        self.cut
+            .read()
+            .map(|c| c.contains(&(from, to)))
+            .unwrap_or(true)
+    }
+
+    fn target(&self, target: NodeId) -> Result<Meta, TransportError> {
+        if self.is_down(target) {
+            return Err(TransportError::Unreachable(format!(
+                "node {target} is down"
+            )));
+        }
+        self.nodes
+            .read()
+            .ok()
+            .and_then(|n| n.get(&target).cloned())
+            .ok_or_else(|| TransportError::Unreachable(format!("node {target} unknown")))
     }
 }
 
@@ -238,18 +312,26 @@ impl RaftTransport for LocalTransport {
             RaftRpc::InstallSnapshot(r) => r.vote.leader_id().voted_for(),
             RaftRpc::Vote(r) => r.vote.leader_id().voted_for(),
         };
-        if self.is_down(target) || source.is_some_and(|s| self.is_down(s)) {
-            return Err(TransportError::Unreachable(format!(
-                "node {target} is down"
-            )));
+        if let Some(s) = source {
+            if self.is_down(s) || self.is_cut(s, target) {
+                return Err(TransportError::Unreachable(format!(
+                    "node {target} unreachable from {s}"
+                )));
+            }
         }
-        let raft = self
-            .nodes
-            .read()
-            .ok()
-            .and_then(|n| n.get(&target).cloned())
-            .ok_or_else(|| TransportError::Unreachable(format!("node {target} unknown")))?;
-        let reply = serve_rpc(&raft, roundtrip(&rpc)?).await;
+        let meta = self.target(target)?;
+        let reply = serve_rpc(meta.raft(), roundtrip(&rpc)?).await;
+        roundtrip(&reply)
+    }
+
+    async fn forward(
+        &self,
+        target: NodeId,
+        _: &Node,
+        req: ForwardRequest,
+    ) -> Result<ForwardReply, TransportError> {
+        let meta = self.target(target)?;
+        let reply = serve_forward(&meta, roundtrip(&req)?).await;
         roundtrip(&reply)
     }
 }

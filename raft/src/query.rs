@@ -4,18 +4,19 @@
 //! store's indexes only decide how few records it has to look at to produce that page.
 
 use crate::model::{Image, ImageStatus, MemberStatus, Visibility};
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 /// Who is asking: decides which images a list may show.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Viewer {
     pub project: Option<String>,
     pub admin: bool,
 }
 
 /// A comparison operator for time filters (`gt:2024-01-01T00:00:00Z`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimeOp {
     Eq,
     Neq,
@@ -40,7 +41,7 @@ impl TimeOp {
 }
 
 /// Which member answers a shared image must have to be listed for a non-owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum MemberFilter {
     #[default]
     Accepted,
@@ -61,7 +62,7 @@ impl MemberFilter {
 }
 
 /// Glance's list filters; every set field must match (AND).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Filters {
     /// `id=in:a,b`.
     pub ids: Option<Vec<String>>,
@@ -69,6 +70,7 @@ pub struct Filters {
     pub names: Option<Vec<String>>,
     pub statuses: Option<Vec<ImageStatus>>,
     /// `None` means Glance's default view; `Some(None)` is `visibility=all`.
+    #[serde(with = "visibility_filter")]
     pub visibility: Option<Option<Visibility>>,
     pub owner: Option<String>,
     /// Every tag must be present.
@@ -88,7 +90,7 @@ pub struct Filters {
 }
 
 /// A field an image list can be sorted on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SortKey {
     Id,
     Name,
@@ -146,14 +148,14 @@ impl SortKey {
 }
 
 /// Sort direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SortDir {
     Asc,
     Desc,
 }
 
 /// A page request: who asks, what matches, in which order, from where, how many.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListQuery {
     pub viewer: Viewer,
     pub filters: Filters,
@@ -304,5 +306,41 @@ impl ListQuery {
             && f.properties
                 .iter()
                 .all(|(k, v)| image.properties.get(k) == Some(v))
+    }
+}
+
+/// Serde for `Filters::visibility`: a plain `Option<Option<_>>` loses `Some(None)` in
+/// self-describing formats (both become nil), so it travels as a three-way enum.
+mod visibility_filter {
+    use crate::model::Visibility;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    enum Wire {
+        Default,
+        All,
+        Only(Visibility),
+    }
+
+    pub fn serialize<S: Serializer>(
+        v: &Option<Option<Visibility>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            None => Wire::Default,
+            Some(None) => Wire::All,
+            Some(Some(v)) => Wire::Only(*v),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<Visibility>>, D::Error> {
+        Ok(match Wire::deserialize(d)? {
+            Wire::Default => None,
+            Wire::All => Some(None),
+            Wire::Only(v) => Some(Some(v)),
+        })
     }
 }

@@ -91,6 +91,29 @@ pub enum DataError {
     /// A live manifest is neither stored locally nor obtainable; the reaper deleted nothing.
     #[error("live manifest {0} is unavailable; reap aborted")]
     ManifestUnavailable(ChunkId),
+    /// A chunk of an upload was not stored on enough nodes (W = majority of R); the upload
+    /// failed and must not become active.
+    #[error("chunk {id} stored on {acked} of the {needed} nodes required (targets {targets:?})")]
+    InsufficientReplicas {
+        /// The chunk's id.
+        id: ChunkId,
+        /// Targets that confirmed (fsynced) the chunk.
+        acked: usize,
+        /// Confirmations required (W).
+        needed: usize,
+        /// The placement targets tried.
+        targets: Vec<u64>,
+    },
+    /// No verified copy of a chunk could be read, locally or from any live node.
+    #[error("chunk {id} unavailable: {tried} sources tried, {corrupt} corrupt")]
+    Unavailable {
+        /// The chunk's id.
+        id: ChunkId,
+        /// Sources asked (the local store counts as one).
+        tried: usize,
+        /// Sources that returned bytes not matching the id.
+        corrupt: usize,
+    },
 }
 
 impl From<tokio::task::JoinError> for DataError {

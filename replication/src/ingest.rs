@@ -1,36 +1,42 @@
 //! Streaming ingest: MD5, SHA-512 and (chunking + BLAKE3 + store writes) in parallel.
 //!
-//! Threads, linked by bounded channels so memory stays bounded and backpressure reaches the
-//! writer of [`Ingest::write`]:
+//! Threads and a task, linked by bounded channels so memory stays bounded and backpressure
+//! reaches the writer of [`Ingest::write`]:
 //! - `md5`: MD5 of the image;
 //! - `sha512`: SHA-512 of the image;
 //! - `chunk`: whole-image BLAKE3, FastCDC cutting, per-chunk BLAKE3 (the chunk id);
-//! - `store`: writes each chunk (fsync, rename) and pins it against the reaper.
+//! - the distributor (a tokio task): pins each chunk against the local reaper and replicates
+//!   it to its placement targets (local store writes fsync and rename), at most
+//!   [`ReplicationConfig::in_flight`](crate::ReplicationConfig::in_flight) chunks at once; a
+//!   chunk that cannot reach W targets fails the ingest.
 //!
 //! Each channel holds at most [`QUEUE`] pieces of at most [`PIECE`] bytes (pieces are zero-copy
-//! slices of the caller's buffers), plus [`STORE_QUEUE`] chunks between `chunk` and `store`.
+//! slices of the caller's buffers), plus [`STORE_QUEUE`] chunks between `chunk` and the
+//! distributor.
 
-use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
 use md5::{Digest, Md5};
 use sha2::Sha512;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chunker::Chunker;
+use crate::cluster::Cluster;
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
 use crate::manifest::{Manifest, ManifestEntry};
-use crate::store::{ChunkStore, Pins};
+use crate::store::Pins;
 
 /// Largest piece sent to a hashing thread at once.
 pub const PIECE: usize = 1024 * 1024;
 /// Pieces each hashing channel may hold.
 pub const QUEUE: usize = 8;
-/// Chunks queued between the chunking thread and the store writer.
+/// Chunks queued between the chunking thread and the distributor.
 pub const STORE_QUEUE: usize = 4;
 /// Chunks written longer ago than this get their mtime refreshed at finish, so the reaper's
 /// grace period counts from the end of the upload.
@@ -65,7 +71,16 @@ struct ChunkResult {
     pins: Pins,
 }
 
+/// Ends of the chunk channel and result slot of the distributor, until it is spawned (on the
+/// first `write` or `finish`, where a tokio runtime is guaranteed).
+type Unspawned = (
+    Arc<Cluster>,
+    mpsc::Receiver<(ChunkId, Bytes)>,
+    oneshot::Sender<Result<Pins, DataError>>,
+);
+
 struct Workers {
+    distributor: Option<Unspawned>,
     md5_tx: mpsc::Sender<Msg>,
     sha_tx: mpsc::Sender<Msg>,
     chunk_tx: mpsc::Sender<Msg>,
@@ -77,7 +92,7 @@ struct Workers {
 /// An upload in progress; dropping it without [`Ingest::finish`] abandons it (its chunks
 /// become orphans for the reaper).
 pub struct Ingest {
-    store: Arc<ChunkStore>,
+    cluster: Arc<Cluster>,
     workers: Result<Workers, DataError>,
 }
 
@@ -90,10 +105,10 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    /// Starts the worker threads of a new ingest into `store`.
-    pub(crate) fn start(store: Arc<ChunkStore>) -> Ingest {
-        let workers = spawn_workers(&store);
-        Ingest { store, workers }
+    /// Starts the worker threads of a new ingest into `cluster`.
+    pub(crate) fn start(cluster: Arc<Cluster>) -> Ingest {
+        let workers = spawn_workers(&cluster);
+        Ingest { cluster, workers }
     }
 
     /// Feeds the next bytes of the image; waits while the pipeline is full.
@@ -102,6 +117,7 @@ impl Ingest {
             Ok(w) => w,
             Err(_) => return Err(DataError::Pipeline("ingest already failed")),
         };
+        w.spawn_distributor();
         let mut off = 0;
         while off < buf.len() {
             let piece = buf.slice(off..buf.len().min(off + PIECE));
@@ -116,7 +132,8 @@ impl Ingest {
         Ok(())
     }
 
-    /// Ends the image: flushes the last chunk, stores the manifest, returns the hashes.
+    /// Ends the image: flushes the last chunk, stores the manifest (on W of its targets),
+    /// returns the hashes. Fails if any chunk did not reach W targets.
     pub async fn finish(mut self) -> Result<Ingested, DataError> {
         let w = match std::mem::replace(
             &mut self.workers,
@@ -125,6 +142,8 @@ impl Ingest {
             Ok(w) => w,
             Err(e) => return Err(e),
         };
+        let mut w = w;
+        w.spawn_distributor();
         let sent = w.chunk_tx.send(Msg::End).await.is_ok()
             && w.md5_tx.send(Msg::End).await.is_ok()
             && w.sha_tx.send(Msg::End).await.is_ok();
@@ -151,14 +170,15 @@ impl Ingest {
         } = chunked;
         let chunks = entries.len();
         let manifest = Manifest::new(entries);
-        let store = self.store.clone();
-        let manifest = tokio::task::spawn_blocking(move || {
-            let res = store.put(&manifest.encode()).map(|(id, _)| id);
-            // The manifest chunk is fresh; from here the grace period protects everything.
-            drop(pins);
-            res
+        let (id, encoded) = tokio::task::spawn_blocking(move || {
+            let encoded = Bytes::from(manifest.encode());
+            (ChunkId::of(&encoded), encoded)
         })
-        .await??;
+        .await?;
+        self.cluster.replicate(id, encoded).await?;
+        // The manifest chunk is fresh; from here the grace period protects everything.
+        drop(pins);
+        let manifest = id;
         Ok(Ingested {
             manifest,
             size,
@@ -186,7 +206,18 @@ impl Ingest {
     }
 }
 
-fn spawn_workers(store: &Arc<ChunkStore>) -> Result<Workers, DataError> {
+impl Workers {
+    /// Spawns the distributor task on the current tokio runtime, once.
+    fn spawn_distributor(&mut self) {
+        if let Some((cluster, chunks, done)) = self.distributor.take() {
+            tokio::spawn(async move {
+                let _ = done.send(distribute(cluster, chunks).await);
+            });
+        }
+    }
+}
+
+fn spawn_workers(cluster: &Arc<Cluster>) -> Result<Workers, DataError> {
     let spawn_err = |_| DataError::Pipeline("cannot spawn worker thread");
     let (md5_tx, md5_in) = mpsc::channel(QUEUE);
     let (md5_out, md5_rx) = oneshot::channel();
@@ -202,16 +233,18 @@ fn spawn_workers(store: &Arc<ChunkStore>) -> Result<Workers, DataError> {
         .map_err(spawn_err)?;
     let (chunk_tx, chunk_in) = mpsc::channel(QUEUE);
     let (chunk_out, chunk_rx) = oneshot::channel();
-    let store = store.clone();
+    let (to_store, store_in) = mpsc::channel::<(ChunkId, Bytes)>(STORE_QUEUE);
+    let (done_tx, done_rx) = oneshot::channel();
     thread::Builder::new()
         .name("ingest-chunk".into())
         .spawn(move || {
-            if let Some(res) = chunk_worker(store, chunk_in) {
+            if let Some(res) = chunk_worker(to_store, done_rx, chunk_in) {
                 let _ = chunk_out.send(res);
             }
         })
         .map_err(spawn_err)?;
     Ok(Workers {
+        distributor: Some((cluster.clone(), store_in, done_tx)),
         md5_tx,
         sha_tx,
         chunk_tx,
@@ -237,19 +270,10 @@ fn hash_worker<D: Digest>(mut rx: mpsc::Receiver<Msg>, out: oneshot::Sender<Stri
 
 /// Cuts and hashes; returns `None` when the ingest was abandoned.
 fn chunk_worker(
-    store: Arc<ChunkStore>,
+    to_store: mpsc::Sender<(ChunkId, Bytes)>,
+    done_rx: oneshot::Receiver<Result<Pins, DataError>>,
     mut rx: mpsc::Receiver<Msg>,
 ) -> Option<Result<ChunkResult, DataError>> {
-    let (to_store, store_in) = std_mpsc::sync_channel::<(ChunkId, Bytes)>(STORE_QUEUE);
-    let writer = match thread::Builder::new()
-        .name("ingest-store".into())
-        .spawn(move || store_worker(store, store_in))
-    {
-        Ok(h) => h,
-        Err(_) => {
-            return Some(Err(DataError::Pipeline("cannot spawn worker thread")));
-        }
-    };
     let mut whole = blake3::Hasher::new();
     let mut chunker = Chunker::new();
     let mut entries = Vec::new();
@@ -257,7 +281,7 @@ fn chunk_worker(
     let mut emit = |chunk: Bytes| -> Result<(), ()> {
         let id = ChunkId::of(&chunk);
         let len = chunk.len() as u32; // at most MAX_SIZE
-        to_store.send((id, chunk)).map_err(|_| ())?;
+        to_store.blocking_send((id, chunk)).map_err(|_| ())?;
         entries.push(ManifestEntry { id, len });
         Ok(())
     };
@@ -276,9 +300,9 @@ fn chunk_worker(
     };
     drop(to_store);
     drop(rx);
-    let written = writer
-        .join()
-        .unwrap_or(Err(DataError::Pipeline("store worker panicked")));
+    let written = done_rx
+        .blocking_recv()
+        .unwrap_or(Err(DataError::Pipeline("distributor died")));
     match (finished, written) {
         (None, _) => None,
         (Some(_), Err(e)) => Some(Err(e)),
@@ -292,25 +316,43 @@ fn chunk_worker(
     }
 }
 
-/// Writes chunks until the channel closes; refreshes the mtime of chunks written long ago.
-fn store_worker(
-    store: Arc<ChunkStore>,
-    rx: std_mpsc::Receiver<(ChunkId, Bytes)>,
+/// Replicates chunks until the channel closes, at most `in_flight` at once; refreshes the
+/// mtime of local chunks written long ago. Stops at the first chunk that misses W.
+async fn distribute(
+    cluster: Arc<Cluster>,
+    mut rx: mpsc::Receiver<(ChunkId, Bytes)>,
 ) -> Result<Pins, DataError> {
+    let store = cluster.store.clone();
+    let limit = cluster.config.in_flight.max(1);
     let mut pins = Pins::new(store.clone());
     let mut written: Vec<(ChunkId, Instant)> = Vec::new();
-    for (id, chunk) in rx {
-        if chunk.len() > u32::MAX as usize {
-            return Err(StoreError::TooLarge(chunk.len()).into());
+    let mut inflight = FuturesUnordered::new();
+    let mut open = true;
+    while open || !inflight.is_empty() {
+        tokio::select! {
+            biased;
+            Some(res) = inflight.next(), if !inflight.is_empty() => res?,
+            msg = rx.recv(), if open && inflight.len() < limit => match msg {
+                Some((id, chunk)) => {
+                    if chunk.len() > u32::MAX as usize {
+                        return Err(StoreError::TooLarge(chunk.len()).into());
+                    }
+                    pins.add(id);
+                    written.push((id, Instant::now()));
+                    let cluster = cluster.clone();
+                    inflight.push(async move { cluster.replicate(id, chunk).await });
+                }
+                None => open = false,
+            },
         }
-        pins.add(id);
-        store.put_verified(&id, &chunk)?;
-        written.push((id, Instant::now()));
     }
-    for (id, at) in written {
-        if at.elapsed() >= TOUCH_AFTER {
-            store.touch(&id)?;
+    tokio::task::spawn_blocking(move || {
+        for (id, at) in written {
+            if at.elapsed() >= TOUCH_AFTER {
+                store.touch(&id)?;
+            }
         }
-    }
-    Ok(pins)
+        Ok(pins)
+    })
+    .await?
 }

@@ -1,25 +1,35 @@
 //! Tessera data layer: chunker, hash pipeline, content-addressed chunk store, manifests, reaper.
 //!
-//! Knows nothing of HTTP, QUIC or Raft: the node wires [`Data`] to the API and the metadata
-//! layer (through [`LiveChunks`]).
+//! Knows nothing of HTTP, QUIC or Raft: the node wires [`Data`] to the API, the metadata
+//! layer (through [`LiveChunks`]), gossip (a membership watch of [`NodeInfo`]) and the other
+//! nodes' stores (by implementing [`PeerChunks`] and serving requests with [`ChunkService`]).
 
 pub mod chunker;
+pub mod cluster;
 pub mod data;
 pub mod error;
 pub mod id;
 pub mod ingest;
 pub mod manifest;
+pub mod peer;
+pub mod placement;
 pub mod reaper;
 pub mod store;
+pub mod testing;
 
 pub use chunker::Chunker;
-pub use data::Data;
+pub use cluster::{majority, RepairHint, RepairQueue, RepairReason, ReplicationConfig};
+pub use data::{Data, LOCAL_NODE};
 pub use error::{DataError, StoreError};
 pub use id::ChunkId;
 pub use ingest::{Ingest, Ingested};
 pub use manifest::{Manifest, ManifestEntry, Span};
+pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
+pub use placement::{placement, NodeInfo};
 pub use reaper::{LiveChunks, ReapReport};
 pub use store::{ChunkEntry, ChunkStore};
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod tests;

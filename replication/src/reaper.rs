@@ -80,7 +80,10 @@ impl Data {
             }
             let manifest = match self.manifest(&id).await {
                 Ok(m) => m,
-                Err(DataError::Store(StoreError::NotFound(_) | StoreError::Corrupt { .. })) => {
+                Err(
+                    DataError::Unavailable { .. }
+                    | DataError::Store(StoreError::NotFound(_) | StoreError::Corrupt { .. }),
+                ) => {
                     match live
                         .fetch_manifest(&id)
                         .await

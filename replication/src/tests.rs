@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use proptest::prelude::*;
 use sha2::Sha512;
 
-use crate::{ChunkId, Data, DataError, LiveChunks, Manifest, StoreError};
+use crate::{ChunkId, Data, DataError, LiveChunks, Manifest};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -134,7 +134,12 @@ fn read_detects_corruption() {
     raw[17] ^= 1;
     std::fs::write(&path, raw).unwrap();
     let err = rt.block_on(read_all(&data, m, 0, 10)).unwrap_err();
-    assert!(matches!(err, DataError::Store(StoreError::Corrupt { id, .. }) if id == victim));
+    // A cluster of one has no other copy: the corrupt local one counts as the only source.
+    assert!(matches!(
+        err,
+        DataError::Unavailable { id, tried: 1, corrupt: 1 } if id == victim
+    ));
+    assert_eq!(data.repairs().len(), 1);
     assert!(!data.store().has(&victim).unwrap());
 }
 

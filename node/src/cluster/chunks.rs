@@ -1,0 +1,145 @@
+//! `PeerChunks` over QUIC: chunk puts, gets and presence checks on the `Chunks` service.
+
+use super::addresses::Addresses;
+use super::codec::{decode, encode};
+use crate::transport::{Service, Transport, TransportError as QuicError};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tessera_replication::{ChunkId, PeerChunks, PeerError};
+
+/// Longest wait for one chunk transfer (4 MiB at worst).
+const CHUNK_CALL: Duration = Duration::from_secs(30);
+/// After a peer fails to answer, calls to it fail fast for this long, so an upload does not
+/// pay a connect timeout per chunk while a node is down (its chunks get repair hints).
+const SUSPECT_FOR: Duration = Duration::from_secs(3);
+
+/// A chunk request between nodes.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ChunkRpc {
+    /// Store these bytes as this chunk (fsynced before the reply).
+    Put { id: ChunkId, bytes: Bytes },
+    /// Read a chunk.
+    Get { id: ChunkId },
+    /// Which of these chunks are held.
+    Has { ids: Vec<ChunkId> },
+}
+
+/// The answer to a [`ChunkRpc`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ChunkReply {
+    /// The put is durable.
+    Stored,
+    /// The chunk's bytes, or `None` when not held.
+    Chunk(Option<Bytes>),
+    /// Presence of each asked chunk, in order.
+    Present(Vec<bool>),
+}
+
+/// Moves chunks to and from peers over the node's QUIC endpoint.
+pub struct QuicChunks {
+    transport: Transport,
+    addresses: Addresses,
+    suspects: Mutex<HashMap<u64, Instant>>,
+}
+
+impl QuicChunks {
+    /// Reaches nodes at the addresses the membership loop maintains.
+    pub fn new(transport: Transport, addresses: Addresses) -> Self {
+        QuicChunks {
+            transport,
+            addresses,
+            suspects: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn suspected(&self, node: u64) -> bool {
+        let suspects = self.suspects.lock().unwrap_or_else(PoisonError::into_inner);
+        suspects.get(&node).is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn mark(&self, node: u64, failed: bool) {
+        let mut suspects = self.suspects.lock().unwrap_or_else(PoisonError::into_inner);
+        if failed {
+            suspects.insert(node, Instant::now() + SUSPECT_FOR);
+        } else {
+            suspects.remove(&node);
+        }
+    }
+
+    async fn call(&self, node: u64, rpc: ChunkRpc) -> Result<ChunkReply, PeerError> {
+        if self.suspected(node) {
+            return Err(PeerError::Down(node));
+        }
+        let result = self.call_peer(node, rpc).await;
+        let unreachable = matches!(
+            result,
+            Err(PeerError::Down(_) | PeerError::Timeout(_) | PeerError::Transport { .. })
+        );
+        self.mark(node, unreachable);
+        result
+    }
+
+    async fn call_peer(&self, node: u64, rpc: ChunkRpc) -> Result<ChunkReply, PeerError> {
+        let peer = self.addresses.get(node).ok_or(PeerError::Down(node))?;
+        let payload = encode(&rpc).map_err(|reason| PeerError::Transport { node, reason })?;
+        let reply = self
+            .transport
+            .call_with_timeout(peer, Service::Chunks, payload, CHUNK_CALL)
+            .await
+            .map_err(|e| match e {
+                QuicError::Timeout { .. } => PeerError::Timeout(node),
+                QuicError::Remote { message, .. } => PeerError::Remote {
+                    node,
+                    reason: message,
+                },
+                QuicError::ConnectTimeout { .. } | QuicError::Refused { .. } => {
+                    PeerError::Down(node)
+                }
+                other => PeerError::Transport {
+                    node,
+                    reason: other.to_string(),
+                },
+            })?;
+        decode(&reply).map_err(|reason| PeerError::Transport { node, reason })
+    }
+}
+
+fn unexpected(node: u64, reply: ChunkReply) -> PeerError {
+    PeerError::Transport {
+        node,
+        reason: format!("unexpected chunk reply {reply:?}"),
+    }
+}
+
+impl PeerChunks for QuicChunks {
+    fn put(&self, node: u64, id: ChunkId, bytes: Bytes) -> BoxFuture<'_, Result<(), PeerError>> {
+        Box::pin(async move {
+            match self.call(node, ChunkRpc::Put { id, bytes }).await? {
+                ChunkReply::Stored => Ok(()),
+                other => Err(unexpected(node, other)),
+            }
+        })
+    }
+
+    fn get(&self, node: u64, id: ChunkId) -> BoxFuture<'_, Result<Option<Bytes>, PeerError>> {
+        Box::pin(async move {
+            match self.call(node, ChunkRpc::Get { id }).await? {
+                ChunkReply::Chunk(bytes) => Ok(bytes),
+                other => Err(unexpected(node, other)),
+            }
+        })
+    }
+
+    fn has(&self, node: u64, ids: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
+        Box::pin(async move {
+            match self.call(node, ChunkRpc::Has { ids }).await? {
+                ChunkReply::Present(p) => Ok(p),
+                other => Err(unexpected(node, other)),
+            }
+        })
+    }
+}

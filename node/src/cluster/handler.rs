@@ -1,0 +1,75 @@
+//! Serves peers: Raft RPCs and forwarded metadata calls go to the local `Meta`, chunk calls to
+//! the local chunk store.
+
+use super::chunks::{ChunkReply, ChunkRpc};
+use super::codec::{decode, encode};
+use crate::transport::{Handler, Service};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use tessera_raft::{serve_forward, serve_rpc, ForwardRequest, Meta, RaftRpc};
+use tessera_replication::ChunkService;
+
+/// The node's answer to every peer call.
+pub struct PeerHandler {
+    /// Set once Raft has started; the transport must serve before that so peers can reach
+    /// a joining node.
+    meta: OnceLock<Meta>,
+    chunks: ChunkService,
+}
+
+impl PeerHandler {
+    /// Serves chunks at once and metadata once [`PeerHandler::set_meta`] is called.
+    pub fn new(chunks: ChunkService) -> Self {
+        PeerHandler {
+            meta: OnceLock::new(),
+            chunks,
+        }
+    }
+
+    /// Starts serving Raft and metadata calls.
+    pub fn set_meta(&self, meta: Meta) {
+        let _ = self.meta.set(meta);
+    }
+
+    fn meta(&self) -> Result<&Meta, String> {
+        self.meta
+            .get()
+            .ok_or_else(|| "metadata not started yet".to_string())
+    }
+
+    async fn chunk_call(&self, rpc: ChunkRpc) -> Result<ChunkReply, String> {
+        let e = |e: tessera_replication::ServeError| e.to_string();
+        Ok(match rpc {
+            ChunkRpc::Put { id, bytes } => {
+                self.chunks.put(id, bytes).await.map_err(e)?;
+                ChunkReply::Stored
+            }
+            ChunkRpc::Get { id } => ChunkReply::Chunk(self.chunks.get(id).await.map_err(e)?),
+            ChunkRpc::Has { ids } => ChunkReply::Present(self.chunks.has(ids).await.map_err(e)?),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for PeerHandler {
+    async fn handle(
+        &self,
+        service: Service,
+        payload: Vec<u8>,
+        peer: SocketAddr,
+    ) -> Result<Vec<u8>, String> {
+        match service {
+            Service::Raft => {
+                let rpc: RaftRpc = decode(&payload)?;
+                encode(&serve_rpc(self.meta()?.raft(), rpc).await)
+            }
+            Service::Meta => {
+                let req: ForwardRequest = decode(&payload)?;
+                tracing::debug!(%peer, ?req, "forwarded metadata call");
+                encode(&serve_forward(self.meta()?, req).await)
+            }
+            Service::Chunks => encode(&self.chunk_call(decode(&payload)?).await?),
+            Service::Admin => Err("no admin calls are served over the peer network".into()),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! `RaftTransport` over QUIC: Raft RPCs on the `Raft` service, forwarded metadata calls on
+//! the `Meta` service.
+
+use super::codec::{decode, encode};
+use crate::transport::{Service, Transport, TransportError as QuicError};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tessera_raft::{
+    ForwardReply, ForwardRequest, NodeId, RaftReply, RaftRpc, RaftTransport, TransportError,
+};
+
+/// Longest wait for one Raft RPC (snapshots move in pieces, so this stays short).
+const RAFT_CALL: Duration = Duration::from_secs(5);
+/// Longest wait for a forwarded call; a join waits for the new node to catch up.
+const FORWARD_CALL: Duration = Duration::from_secs(90);
+
+/// Carries Raft traffic to peers over the node's QUIC endpoint.
+pub struct QuicRaft {
+    transport: Transport,
+}
+
+impl QuicRaft {
+    /// Uses `transport` for every peer.
+    pub fn new(transport: Transport) -> Self {
+        QuicRaft { transport }
+    }
+
+    async fn call(
+        &self,
+        target: NodeId,
+        addr: &str,
+        service: Service,
+        payload: Vec<u8>,
+        limit: Duration,
+    ) -> Result<Vec<u8>, TransportError> {
+        let peer: SocketAddr = addr.parse().map_err(|_| {
+            TransportError::Unreachable(format!("node {target} has a bad address '{addr}'"))
+        })?;
+        self.transport
+            .call_with_timeout(peer, service, payload, limit)
+            .await
+            .map_err(|e| match e {
+                QuicError::Remote { message, .. } => TransportError::Network(message),
+                other => TransportError::Unreachable(format!("node {target}: {other}")),
+            })
+    }
+}
+
+#[async_trait::async_trait]
+impl RaftTransport for QuicRaft {
+    async fn call(
+        &self,
+        target: NodeId,
+        node: &openraft::BasicNode,
+        rpc: RaftRpc,
+    ) -> Result<RaftReply, TransportError> {
+        let payload = encode(&rpc).map_err(TransportError::Network)?;
+        let reply = self
+            .call(target, &node.addr, Service::Raft, payload, RAFT_CALL)
+            .await?;
+        decode(&reply).map_err(TransportError::Network)
+    }
+
+    async fn forward(
+        &self,
+        target: NodeId,
+        node: &openraft::BasicNode,
+        req: ForwardRequest,
+    ) -> Result<ForwardReply, TransportError> {
+        let payload = encode(&req).map_err(TransportError::Network)?;
+        let reply = self
+            .call(target, &node.addr, Service::Meta, payload, FORWARD_CALL)
+            .await?;
+        decode(&reply).map_err(TransportError::Network)
+    }
+}

@@ -1,0 +1,189 @@
+//! Wire frames: a one-byte tag, a big-endian u32 length, then the payload.
+//!
+//! A request's tag names its [`Service`]; a reply's tag says success or error.
+
+use super::error::TransportError;
+use std::net::SocketAddr;
+
+/// Largest payload of one frame; bigger transfers are split by the caller (chunks are 4 MiB).
+pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// Bytes before the payload: tag and length.
+const HEADER_LEN: usize = 5;
+
+/// Reply tag: the handler succeeded; the payload is its answer.
+pub(crate) const REPLY_OK: u8 = 0;
+/// Reply tag: the handler failed; the payload is a UTF-8 error message.
+pub(crate) const REPLY_ERR: u8 = 0xff;
+
+/// Which subsystem a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Service {
+    /// Raft RPCs (append entries, votes, snapshots).
+    Raft = 1,
+    /// Metadata calls forwarded to the leader.
+    Meta = 2,
+    /// Chunk reads, writes and audits.
+    Chunks = 3,
+    /// Administrative calls (join, leave, status).
+    Admin = 4,
+}
+
+impl Service {
+    /// The tag on the wire.
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+
+    /// The service for a wire tag, if any.
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        match tag {
+            1 => Some(Self::Raft),
+            2 => Some(Self::Meta),
+            3 => Some(Self::Chunks),
+            4 => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Encodes a frame header; fails past [`MAX_FRAME`].
+pub(crate) fn encode_header(tag: u8, len: usize) -> Result<[u8; HEADER_LEN], TransportError> {
+    if len > MAX_FRAME {
+        return Err(TransportError::FrameTooLarge {
+            len,
+            max: MAX_FRAME,
+        });
+    }
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = tag;
+    // MAX_FRAME < u32::MAX, so the cast cannot truncate.
+    header[1..].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(header)
+}
+
+/// Decodes a frame header into (tag, payload length); fails past [`MAX_FRAME`].
+pub(crate) fn decode_header(header: [u8; HEADER_LEN]) -> Result<(u8, usize), TransportError> {
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if len > MAX_FRAME {
+        return Err(TransportError::FrameTooLarge {
+            len,
+            max: MAX_FRAME,
+        });
+    }
+    Ok((header[0], len))
+}
+
+/// Writes one frame and finishes the stream (one frame each way per stream).
+pub(crate) async fn write_frame(
+    send: &mut quinn::SendStream,
+    peer: SocketAddr,
+    tag: u8,
+    payload: &[u8],
+) -> Result<(), TransportError> {
+    let header = encode_header(tag, payload.len())?;
+    send.write_all(&header)
+        .await
+        .map_err(|e| write_error(peer, e))?;
+    send.write_all(payload)
+        .await
+        .map_err(|e| write_error(peer, e))?;
+    // Only fails if the stream was already finished or reset, which this module never does.
+    send.finish().map_err(|_| TransportError::Protocol {
+        peer,
+        reason: "stream closed before the frame was finished".into(),
+    })
+}
+
+/// Reads exactly one frame.
+pub(crate) async fn read_frame(
+    recv: &mut quinn::RecvStream,
+    peer: SocketAddr,
+) -> Result<(u8, Vec<u8>), TransportError> {
+    let mut header = [0u8; HEADER_LEN];
+    recv.read_exact(&mut header)
+        .await
+        .map_err(|e| read_error(peer, e))?;
+    let (tag, len) = decode_header(header)?;
+    let mut payload = vec![0u8; len];
+    recv.read_exact(&mut payload)
+        .await
+        .map_err(|e| read_error(peer, e))?;
+    Ok((tag, payload))
+}
+
+fn write_error(peer: SocketAddr, e: quinn::WriteError) -> TransportError {
+    match e {
+        quinn::WriteError::ConnectionLost(c) => TransportError::from_connection(peer, c),
+        quinn::WriteError::Stopped(code) => TransportError::StreamReset {
+            peer,
+            code: code.into_inner(),
+        },
+        other => TransportError::Protocol {
+            peer,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn read_error(peer: SocketAddr, e: quinn::ReadExactError) -> TransportError {
+    match e {
+        quinn::ReadExactError::FinishedEarly(n) => TransportError::Protocol {
+            peer,
+            reason: format!("stream ended inside a frame ({n} bytes read)"),
+        },
+        quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(c)) => {
+            TransportError::from_connection(peer, c)
+        }
+        quinn::ReadExactError::ReadError(quinn::ReadError::Reset(code)) => {
+            TransportError::StreamReset {
+                peer,
+                code: code.into_inner(),
+            }
+        }
+        quinn::ReadExactError::ReadError(other) => TransportError::Protocol {
+            peer,
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips() {
+        let header = encode_header(Service::Chunks.tag(), 4 << 20).unwrap();
+        assert_eq!(decode_header(header).unwrap(), (3, 4 << 20));
+        assert_eq!(encode_header(REPLY_OK, 0).unwrap(), [0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn oversized_frames_are_typed_errors() {
+        assert!(matches!(
+            encode_header(1, MAX_FRAME + 1),
+            Err(TransportError::FrameTooLarge { .. })
+        ));
+        assert!(encode_header(1, MAX_FRAME).is_ok());
+        assert!(matches!(
+            decode_header([1, 0xff, 0xff, 0xff, 0xff]),
+            Err(TransportError::FrameTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn service_tags_round_trip() {
+        for s in [
+            Service::Raft,
+            Service::Meta,
+            Service::Chunks,
+            Service::Admin,
+        ] {
+            assert_eq!(Service::from_tag(s.tag()), Some(s));
+        }
+        assert_eq!(Service::from_tag(0), None);
+        assert_eq!(Service::from_tag(REPLY_ERR), None);
+    }
+}

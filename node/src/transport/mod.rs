@@ -1,0 +1,17 @@
+//! Node-to-node transport: QUIC (quinn) with mutual TLS under the cluster CA.
+//!
+//! One endpoint per node both dials and serves. A call is one bidirectional stream carrying
+//! one request frame and one reply frame; gossip rides on unreliable QUIC datagrams.
+
+mod endpoint;
+mod error;
+mod frame;
+mod tls;
+
+#[cfg(test)]
+mod tests;
+
+pub use endpoint::{Handler, Transport, TransportOptions, MAX_DATAGRAM};
+pub use error::{TlsError, TransportError};
+pub use frame::{Service, MAX_FRAME};
+pub use tls::PeerTls;

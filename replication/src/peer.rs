@@ -1,0 +1,162 @@
+//! The network seam: [`PeerChunks`] (client side, implemented by the node over QUIC) and
+//! [`ChunkService`] (server side, what a node runs for an incoming request on its own store).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+use crate::error::StoreError;
+use crate::id::ChunkId;
+use crate::store::ChunkStore;
+
+/// Failure of a call to another node's chunk store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// The node is known to be down or refused the connection.
+    #[error("node {0} is down")]
+    Down(u64),
+    /// The call did not complete in time.
+    #[error("node {0} timed out")]
+    Timeout(u64),
+    /// The transport failed (connection reset, bad frame, ...).
+    #[error("transport to node {node} failed: {reason}")]
+    Transport {
+        /// The node called.
+        node: u64,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The node received the call but failed to serve it (e.g. its disk failed).
+    #[error("node {node} failed: {reason}")]
+    Remote {
+        /// The node called.
+        node: u64,
+        /// The remote error, as text.
+        reason: String,
+    },
+}
+
+/// Access to other nodes' chunk stores; the node implements it over QUIC.
+///
+/// Every method may be called concurrently, and a returned future may be dropped before it
+/// completes (a straggling write cut off after quorum): dropping should cancel the request.
+/// Implementations should bound each call's duration; [`crate::Data`] also applies
+/// [`crate::ReplicationConfig::peer_timeout`]. A call for the node's own id is never made.
+pub trait PeerChunks: Send + Sync + 'static {
+    /// Stores `bytes` as chunk `id` on `node`; resolves only after the node fsynced it.
+    fn put(&self, node: u64, id: ChunkId, bytes: Bytes) -> BoxFuture<'_, Result<(), PeerError>>;
+
+    /// Reads chunk `id` from `node`: `None` if the node does not hold it (or held a corrupt
+    /// copy). Callers verify the bytes.
+    fn get(&self, node: u64, id: ChunkId) -> BoxFuture<'_, Result<Option<Bytes>, PeerError>>;
+
+    /// Whether `node` holds each of `ids` (same order, presence only).
+    fn has(&self, node: u64, ids: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>>;
+}
+
+/// Peers of a cluster of one: every call fails with [`PeerError::Down`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPeers;
+
+impl PeerChunks for NoPeers {
+    fn put(&self, node: u64, _: ChunkId, _: Bytes) -> BoxFuture<'_, Result<(), PeerError>> {
+        Box::pin(async move { Err(PeerError::Down(node)) })
+    }
+
+    fn get(&self, node: u64, _: ChunkId) -> BoxFuture<'_, Result<Option<Bytes>, PeerError>> {
+        Box::pin(async move { Err(PeerError::Down(node)) })
+    }
+
+    fn has(&self, node: u64, _: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
+        Box::pin(async move { Err(PeerError::Down(node)) })
+    }
+}
+
+/// Failure serving a peer's request against the local store.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The bytes sent do not hash to the id they were sent under; nothing was stored.
+    #[error("chunk sent as {id} hashes to {actual}")]
+    Mismatch {
+        /// The id claimed by the sender.
+        id: ChunkId,
+        /// What the bytes hash to.
+        actual: ChunkId,
+    },
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blocking task panicked or was cancelled.
+    #[error("blocking task failed: {0}")]
+    Join(String),
+}
+
+impl From<tokio::task::JoinError> for ServeError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ServeError::Join(e.to_string())
+    }
+}
+
+impl ServeError {
+    /// The [`PeerError::Remote`] a client should see for this failure of `node`.
+    pub fn to_peer_error(&self, node: u64) -> PeerError {
+        PeerError::Remote {
+            node,
+            reason: self.to_string(),
+        }
+    }
+}
+
+/// Serves peers' chunk requests from a local [`ChunkStore`]; the node only moves the bytes.
+#[derive(Debug, Clone)]
+pub struct ChunkService {
+    store: Arc<ChunkStore>,
+}
+
+impl ChunkService {
+    /// A service over `store`.
+    pub fn new(store: Arc<ChunkStore>) -> ChunkService {
+        ChunkService { store }
+    }
+
+    /// Verifies that `bytes` hash to `id`, then stores them (fsynced) unless already present.
+    pub async fn put(&self, id: ChunkId, bytes: Bytes) -> Result<(), ServeError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            if bytes.len() > u32::MAX as usize {
+                return Err(StoreError::TooLarge(bytes.len()).into());
+            }
+            let actual = ChunkId::of(&bytes);
+            if actual != id {
+                return Err(ServeError::Mismatch { id, actual });
+            }
+            store.put_verified(&id, &bytes)?;
+            Ok(())
+        })
+        .await?
+    }
+
+    /// Reads and verifies chunk `id`: `None` if absent or corrupt (a corrupt copy is
+    /// quarantined).
+    pub async fn get(&self, id: ChunkId) -> Result<Option<Bytes>, ServeError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || match store.get(&id) {
+            Ok(b) => Ok(Some(b)),
+            Err(StoreError::NotFound(_) | StoreError::Corrupt { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        })
+        .await?
+    }
+
+    /// Whether each of `ids` is present (not verified).
+    pub async fn has(&self, ids: Vec<ChunkId>) -> Result<Vec<bool>, ServeError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            ids.iter()
+                .map(|id| store.has(id).map_err(ServeError::from))
+                .collect()
+        })
+        .await?
+    }
+}

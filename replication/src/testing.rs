@@ -1,0 +1,166 @@
+//! Test support: [`ChannelPeers`], an in-process [`PeerChunks`] over several local stores, with
+//! injectable faults (node down, calls dropped or delayed, corrupted replies).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+use crate::id::ChunkId;
+use crate::peer::{ChunkService, PeerChunks, PeerError};
+use crate::store::ChunkStore;
+
+/// A fault injected into calls to one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Calls fail at once with [`PeerError::Down`].
+    Down,
+    /// Calls never complete (a lost request; the caller's timeout fires).
+    Drop,
+    /// Calls are served after this delay.
+    Delay(Duration),
+    /// `get` replies carry one flipped bit (corruption in transit).
+    CorruptGets,
+}
+
+/// Call counters of a [`ChannelPeers`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// `put` calls made.
+    pub puts: usize,
+    /// `get` calls made.
+    pub gets: usize,
+    /// `has` calls made.
+    pub has: usize,
+    /// Most `put` calls running at the same time.
+    pub max_concurrent_puts: usize,
+}
+
+#[derive(Debug)]
+struct Node {
+    service: ChunkService,
+    fault: Option<Fault>,
+}
+
+/// In-process peers: node id -> local [`ChunkStore`], served through [`ChunkService`].
+#[derive(Debug, Default)]
+pub struct ChannelPeers {
+    nodes: Mutex<HashMap<u64, Node>>,
+    puts: AtomicUsize,
+    gets: AtomicUsize,
+    has: AtomicUsize,
+    concurrent_puts: AtomicUsize,
+    max_concurrent_puts: AtomicUsize,
+}
+
+/// Decrements a counter on drop (so cancelled calls are counted out too).
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl ChannelPeers {
+    /// No nodes yet.
+    pub fn new() -> ChannelPeers {
+        ChannelPeers::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Node>> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes `store` reachable as `node` (healthy).
+    pub fn add(&self, node: u64, store: Arc<ChunkStore>) {
+        self.lock().insert(
+            node,
+            Node {
+                service: ChunkService::new(store),
+                fault: None,
+            },
+        );
+    }
+
+    /// Sets (or with `None` clears) the fault of calls to `node`.
+    pub fn set_fault(&self, node: u64, fault: Option<Fault>) {
+        if let Some(n) = self.lock().get_mut(&node) {
+            n.fault = fault;
+        }
+    }
+
+    /// Marks `node` down (calls fail at once) or back up.
+    pub fn set_down(&self, node: u64, down: bool) {
+        self.set_fault(node, down.then_some(Fault::Down));
+    }
+
+    /// Call counters so far.
+    pub fn stats(&self) -> PeerStats {
+        PeerStats {
+            puts: self.puts.load(Ordering::SeqCst),
+            gets: self.gets.load(Ordering::SeqCst),
+            has: self.has.load(Ordering::SeqCst),
+            max_concurrent_puts: self.max_concurrent_puts.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The service of `node` after applying its fault (`Err` if down, pending if dropped).
+    async fn reach(&self, node: u64) -> Result<(ChunkService, Option<Fault>), PeerError> {
+        let (service, fault) = {
+            let nodes = self.lock();
+            let n = nodes.get(&node).ok_or(PeerError::Down(node))?;
+            (n.service.clone(), n.fault)
+        };
+        match fault {
+            Some(Fault::Down) => return Err(PeerError::Down(node)),
+            Some(Fault::Drop) => futures::future::pending::<()>().await,
+            Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+            Some(Fault::CorruptGets) | None => {}
+        }
+        Ok((service, fault))
+    }
+}
+
+impl PeerChunks for ChannelPeers {
+    fn put(&self, node: u64, id: ChunkId, bytes: Bytes) -> BoxFuture<'_, Result<(), PeerError>> {
+        Box::pin(async move {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            let now = self.concurrent_puts.fetch_add(1, Ordering::SeqCst) + 1;
+            let _running = Running(&self.concurrent_puts);
+            self.max_concurrent_puts.fetch_max(now, Ordering::SeqCst);
+            let (service, _) = self.reach(node).await?;
+            service
+                .put(id, bytes)
+                .await
+                .map_err(|e| e.to_peer_error(node))
+        })
+    }
+
+    fn get(&self, node: u64, id: ChunkId) -> BoxFuture<'_, Result<Option<Bytes>, PeerError>> {
+        Box::pin(async move {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            let (service, fault) = self.reach(node).await?;
+            let got = service.get(id).await.map_err(|e| e.to_peer_error(node))?;
+            Ok(match (got, fault) {
+                (Some(b), Some(Fault::CorruptGets)) if !b.is_empty() => {
+                    let mut v = b.to_vec();
+                    v[0] ^= 1;
+                    Some(Bytes::from(v))
+                }
+                (got, _) => got,
+            })
+        })
+    }
+
+    fn has(&self, node: u64, ids: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
+        Box::pin(async move {
+            self.has.fetch_add(1, Ordering::SeqCst);
+            let (service, _) = self.reach(node).await?;
+            service.has(ids).await.map_err(|e| e.to_peer_error(node))
+        })
+    }
+}
