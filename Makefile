@@ -19,7 +19,7 @@ $(VENV)/.stamp: tests/requirements.txt
 	touch $@
 
 build:
-	$(CARGO) build -p tessera-node
+	$(CARGO) build -p tessera-node -p tessera-testbed
 
 run: build
 	$(TESSERA_BIN) serve
@@ -27,6 +27,7 @@ run: build
 test: build venv
 	$(CARGO) test --workspace
 	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/clients
+	$(VENV)/bin/pytest -q tests/cluster
 
 # Only the real-client suite; e.g. `TESSERA_URL=http://127.0.0.1:9292 make test-clients`
 # runs it against an already running server (such as the real Glance peer).

@@ -24,7 +24,9 @@ pub enum ConfigError {
     Identity(String),
     #[error("a clustered node needs both --peer-listen and --certs")]
     PartialCluster,
-    #[error("--peer-listen {0} must name the address peers reach this node at, not an unspecified one")]
+    #[error(
+        "--peer-listen {0} must name the address peers reach this node at, not an unspecified one"
+    )]
     UnspecifiedPeerAddr(SocketAddr),
 }
 
@@ -82,6 +84,10 @@ pub struct ServeOptions {
     /// Raft voters the cluster keeps (3 or 5); further nodes are learners [default: 3].
     #[arg(long, env = "TESSERA_MAX_VOTERS")]
     pub max_voters: Option<usize>,
+    /// Log entries between Raft snapshots; nodes that fall further behind catch up from a
+    /// snapshot [default: 5000].
+    #[arg(long, env = "TESSERA_SNAPSHOT_LOGS")]
+    pub snapshot_logs: Option<u64>,
 }
 
 impl ServeOptions {
@@ -103,6 +109,7 @@ impl ServeOptions {
             join: self.join.or(file.join),
             replicas: self.replicas.or(file.replicas),
             max_voters: self.max_voters.or(file.max_voters),
+            snapshot_logs: self.snapshot_logs.or(file.snapshot_logs),
         }
     }
 }
@@ -116,6 +123,7 @@ pub struct ClusterConfig {
     pub join: Option<SocketAddr>,
     pub replicas: usize,
     pub max_voters: usize,
+    pub snapshot_logs: u64,
 }
 
 /// The resolved configuration of a node.
@@ -162,6 +170,7 @@ impl Config {
                     join: o.join,
                     replicas: o.replicas.unwrap_or(3),
                     max_voters: o.max_voters.unwrap_or(3),
+                    snapshot_logs: o.snapshot_logs.unwrap_or(5000),
                 })
             }
             _ => return Err(ConfigError::PartialCluster),

@@ -19,6 +19,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at startup, so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a node: the Glance API, the metadata log and the chunk store.

@@ -48,7 +48,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
     serve_http(listener, app).await;
     reaper.abort();
-    meta.shutdown().await.context("stopping the metadata store")?;
+    meta.shutdown()
+        .await
+        .context("stopping the metadata store")?;
     if let Some(t) = transport {
         t.close().await;
     }
@@ -89,6 +91,7 @@ async fn start_clustered(
     );
     mc.bootstrap = cluster.join.is_none();
     mc.max_voters = cluster.max_voters;
+    mc.snapshot_logs = cluster.snapshot_logs;
     let meta = Meta::start(&cfg.data_dir.join("meta"), mc)
         .await
         .context("starting the metadata store")?;

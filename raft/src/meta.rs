@@ -452,6 +452,8 @@ impl Meta {
             _ => o.request_timeout,
         };
         let deadline = Instant::now() + budget;
+        // A joining node knows no leader: it keeps asking the seed it was given.
+        let seed = first.clone();
         let mut hint = first;
         let mut last = MetaError::Timeout("no leader found".into());
         for attempt in 0..=o.retries {
@@ -466,6 +468,9 @@ impl Meta {
             }
             let (target, node) = match hint.take() {
                 Some(t) => t,
+                None if self.current_leader().is_none() && seed.is_some() => {
+                    seed.clone().ok_or_else(mismatch)?
+                }
                 None => match self.leader(left).await {
                     Ok(t) => t,
                     Err(e @ (MetaError::Shutdown | MetaError::Fatal(_))) => return Err(e),

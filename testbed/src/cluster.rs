@@ -38,6 +38,10 @@ pub struct NodeDesc {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cluster {
     pub dir: PathBuf,
+    /// The tessera binary every node runs.
+    pub binary: PathBuf,
+    /// Extra `tessera serve` flags of every node.
+    pub serve_args: Vec<String>,
     /// Third octet of the namespace network, when namespaces are used.
     pub net: Option<u8>,
     pub nodes: Vec<NodeDesc>,
@@ -91,10 +95,7 @@ fn spawn(node: &NodeDesc) -> anyhow::Result<u32> {
         .open(&node.log)
         .with_context(|| format!("opening {}", node.log.display()))?;
     let err = log.try_clone()?;
-    let (program, args) = node
-        .command
-        .split_first()
-        .context("empty node command")?;
+    let (program, args) = node.command.split_first().context("empty node command")?;
     // Its own process group: the node outlives the testbed and our signals stay ours.
     let child = Command::new(program)
         .args(args)
@@ -168,73 +169,103 @@ pub fn up(
     if let Some(net) = &net {
         net.create_bridge()?;
     }
-    let certs = dir.join("certs");
-    if n > 1 {
-        tessera(&binary, &["cluster", "init", "--dir", &certs.to_string_lossy(), "--node", "n1"])?;
-        for i in 2..=n {
-            let name = format!("n{i}");
-            tessera(
-                &binary,
-                &["cluster", "cert", "--ca", &certs.to_string_lossy(), "--node", &name, "--out", &certs.to_string_lossy()],
-            )?;
-        }
-    }
     let mut cluster = Cluster {
         dir: dir.clone(),
+        binary,
+        serve_args: serve_args.to_vec(),
         net: net.as_ref().map(|n| n.k),
         nodes: Vec::new(),
     };
-    for i in 1..=n {
-        let name = format!("n{i}");
-        let host = match &net {
-            Some(net) => {
-                net.create_node(i)?;
-                net.addr(i)
-            }
-            None => format!("127.0.0.{}", 10 + i),
-        };
-        let node_dir = dir.join(&name);
-        std::fs::create_dir_all(&node_dir)?;
-        let api = format!("{host}:{API_PORT}");
-        let peer = format!("{host}:{PEER_PORT}");
-        let mut command: Vec<String> = Vec::new();
-        if let Some(net) = &net {
-            command.extend(["ip", "netns", "exec"].map(String::from));
-            command.push(net.ns(i));
-        }
-        command.push(binary.to_string_lossy().into_owned());
-        command.extend(["serve", "--node-id"].map(String::from));
-        command.push(i.to_string());
-        command.push("--data-dir".into());
-        command.push(node_dir.join("data").to_string_lossy().into_owned());
-        command.push("--listen".into());
-        command.push(api.clone());
-        if n > 1 {
-            command.extend(["--node-name".into(), name.clone()]);
-            command.extend(["--peer-listen".into(), peer.clone()]);
-            command.extend(["--certs".into(), certs.to_string_lossy().into_owned()]);
-            if i > 1 {
-                command.extend(["--join".into(), cluster.nodes[0].peer.clone()]);
-            }
-        }
-        command.extend(serve_args.iter().cloned());
-        let mut node = NodeDesc {
-            name,
-            id: i,
-            api,
-            peer,
-            pid: 0,
-            data_dir: node_dir.join("data"),
-            log: node_dir.join("node.log"),
-            netns: net.as_ref().map(|net| net.ns(i)),
-            command,
-        };
-        node.pid = spawn(&node)?;
-        cluster.nodes.push(node);
-        save(&cluster)?;
-        wait_healthy(&cluster.nodes[i - 1], Duration::from_secs(60))?;
+    if n > 1 {
+        let certs = dir.join("certs");
+        tessera(
+            &cluster.binary,
+            &[
+                "cluster",
+                "init",
+                "--dir",
+                &certs.to_string_lossy(),
+                "--node",
+                "n1",
+            ],
+        )?;
+    }
+    for _ in 0..n {
+        add_node(&mut cluster, n > 1)?;
     }
     Ok(cluster)
+}
+
+/// Adds one more node to a running cluster; it joins through the first node.
+pub fn add(dir: &Path) -> anyhow::Result<NodeDesc> {
+    let mut cluster = load(dir)?;
+    if cluster.nodes.len() < 2 {
+        bail!("only clusters started with --nodes 2 or more can grow");
+    }
+    add_node(&mut cluster, true)
+}
+
+/// Makes node n{len+1} (certificate, namespace, process), records it and waits for health.
+fn add_node(cluster: &mut Cluster, clustered: bool) -> anyhow::Result<NodeDesc> {
+    let i = cluster.nodes.len() + 1;
+    let name = format!("n{i}");
+    let certs = cluster.dir.join("certs");
+    if clustered && i > 1 {
+        let c = certs.to_string_lossy();
+        tessera(
+            &cluster.binary,
+            &["cluster", "cert", "--ca", &c, "--node", &name, "--out", &c],
+        )?;
+    }
+    let net = cluster.net.map(Net::new);
+    let host = match &net {
+        Some(net) => {
+            net.create_node(i)?;
+            net.addr(i)
+        }
+        None => format!("127.0.0.{}", 10 + i),
+    };
+    let node_dir = cluster.dir.join(&name);
+    std::fs::create_dir_all(&node_dir)?;
+    let api = format!("{host}:{API_PORT}");
+    let peer = format!("{host}:{PEER_PORT}");
+    let mut command: Vec<String> = Vec::new();
+    if let Some(net) = &net {
+        command.extend(["ip", "netns", "exec"].map(String::from));
+        command.push(net.ns(i));
+    }
+    command.push(cluster.binary.to_string_lossy().into_owned());
+    command.extend(["serve", "--node-id"].map(String::from));
+    command.push(i.to_string());
+    command.push("--data-dir".into());
+    command.push(node_dir.join("data").to_string_lossy().into_owned());
+    command.push("--listen".into());
+    command.push(api.clone());
+    if clustered {
+        command.extend(["--node-name".into(), name.clone()]);
+        command.extend(["--peer-listen".into(), peer.clone()]);
+        command.extend(["--certs".into(), certs.to_string_lossy().into_owned()]);
+        if let Some(first) = cluster.nodes.first() {
+            command.extend(["--join".into(), first.peer.clone()]);
+        }
+    }
+    command.extend(cluster.serve_args.iter().cloned());
+    let mut node = NodeDesc {
+        name,
+        id: i,
+        api,
+        peer,
+        pid: 0,
+        data_dir: node_dir.join("data"),
+        log: node_dir.join("node.log"),
+        netns: net.as_ref().map(|net| net.ns(i)),
+        command,
+    };
+    node.pid = spawn(&node)?;
+    cluster.nodes.push(node.clone());
+    save(cluster)?;
+    wait_healthy(&node, Duration::from_secs(90))?;
+    Ok(node)
 }
 
 /// Per-node process state, health and (when served) the node's cluster view.

@@ -36,6 +36,11 @@ enum Command {
         #[arg(long = "serve-arg", allow_hyphen_values = true)]
         serve_args: Vec<String>,
     },
+    /// Add a node to a running cluster; it joins through the first node.
+    Add {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Show each node's process and health.
     Status {
         #[arg(long)]
@@ -82,6 +87,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let c = cluster::up(&dir, nodes, &binary, !no_netns, &serve_args)?;
             println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+        Command::Add { dir } => {
+            let node = cluster::add(&dir)?;
+            println!("{}", serde_json::to_string_pretty(&node)?);
         }
         Command::Status { dir } => {
             let report = cluster::status(&dir)?;

@@ -68,23 +68,33 @@ impl Net {
         format!("10.77.{}.{}", self.k, 10 + i)
     }
 
-    /// Creates the bridge (with the host's address on it).
+    /// Creates the bridge (with the host's address on it), replacing one a crashed run left.
     pub fn create_bridge(&self) -> anyhow::Result<()> {
+        self.remove_bridge();
         let br = self.bridge();
         ip(&["link", "add", &br, "type", "bridge"])?;
         ip(&["addr", "add", &format!("10.77.{}.1/24", self.k), "dev", &br])?;
         ip(&["link", "set", &br, "up"])
     }
 
-    /// Creates node `i`'s namespace, wired to the bridge.
+    /// Creates node `i`'s namespace, wired to the bridge, replacing one a crashed run left.
     pub fn create_node(&self, i: usize) -> anyhow::Result<()> {
+        self.remove_node(i);
         let (ns, host, node) = (self.ns(i), self.veth_host(i), self.veth_node(i));
         ip(&["netns", "add", &ns])?;
         ip(&["link", "add", &host, "type", "veth", "peer", "name", &node])?;
         ip(&["link", "set", &host, "master", &self.bridge()])?;
         ip(&["link", "set", &host, "up"])?;
         ip(&["link", "set", &node, "netns", &ns])?;
-        ip(&["-n", &ns, "addr", "add", &format!("{}/24", self.addr(i)), "dev", &node])?;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{}/24", self.addr(i)),
+            "dev",
+            &node,
+        ])?;
         ip(&["-n", &ns, "link", "set", &node, "up"])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])
     }

@@ -1,6 +1,7 @@
 //! Route table of the Glance v2 API.
 
 mod actions;
+mod admin;
 mod data;
 mod discovery;
 mod images;
@@ -52,5 +53,6 @@ pub fn routes() -> Router<AppState> {
                 .put(members::answer)
                 .delete(members::remove),
         )
+        .route("/tessera/v1/cluster", get(admin::cluster))
         .fallback(discovery::not_found)
 }

@@ -58,7 +58,9 @@ impl QuicChunks {
 
     fn suspected(&self, node: u64) -> bool {
         let suspects = self.suspects.lock().unwrap_or_else(PoisonError::into_inner);
-        suspects.get(&node).is_some_and(|until| Instant::now() < *until)
+        suspects
+            .get(&node)
+            .is_some_and(|until| Instant::now() < *until)
     }
 
     fn mark(&self, node: u64, failed: bool) {

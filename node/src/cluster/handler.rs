@@ -69,7 +69,6 @@ impl Handler for PeerHandler {
                 encode(&serve_forward(self.meta()?, req).await)
             }
             Service::Chunks => encode(&self.chunk_call(decode(&payload)?).await?),
-            Service::Admin => Err("no admin calls are served over the peer network".into()),
         }
     }
 }

@@ -17,7 +17,11 @@ use tokio::sync::watch;
 const REFRESH: Duration = Duration::from_millis(500);
 
 /// Keeps `view` and `addresses` in step with the Raft membership until the node stops.
-pub async fn follow_membership(meta: Meta, view: watch::Sender<Vec<NodeInfo>>, addresses: Addresses) {
+pub async fn follow_membership(
+    meta: Meta,
+    view: watch::Sender<Vec<NodeInfo>>,
+    addresses: Addresses,
+) {
     let mut tick = tokio::time::interval(REFRESH);
     loop {
         tick.tick().await;

@@ -26,8 +26,6 @@ pub enum Service {
     Meta = 2,
     /// Chunk reads, writes and audits.
     Chunks = 3,
-    /// Administrative calls (join, leave, status).
-    Admin = 4,
 }
 
 impl Service {
@@ -42,7 +40,6 @@ impl Service {
             1 => Some(Self::Raft),
             2 => Some(Self::Meta),
             3 => Some(Self::Chunks),
-            4 => Some(Self::Admin),
             _ => None,
         }
     }
@@ -179,7 +176,7 @@ mod tests {
             Service::Raft,
             Service::Meta,
             Service::Chunks,
-            Service::Admin,
+            Service::Chunks,
         ] {
             assert_eq!(Service::from_tag(s.tag()), Some(s));
         }

@@ -11,7 +11,9 @@ mod tls;
 #[cfg(test)]
 mod tests;
 
-pub use endpoint::{Handler, Transport, TransportOptions, MAX_DATAGRAM};
-pub use error::{TlsError, TransportError};
-pub use frame::{Service, MAX_FRAME};
+// Only what the node uses is re-exported; `TransportOptions`, `MAX_FRAME`, `call` and the
+// datagram sender join the list when something outside the tests needs them.
+pub use endpoint::{Handler, Transport};
+pub use error::TransportError;
+pub use frame::Service;
 pub use tls::PeerTls;

@@ -1,5 +1,7 @@
 //! Two-node tests over loopback with real certificates.
 
+use super::endpoint::{TransportOptions, MAX_DATAGRAM};
+use super::frame::MAX_FRAME;
 use super::*;
 use crate::certs::{init_cluster, issue_node_cert, NodeIdentityFiles};
 use std::net::SocketAddr;
@@ -107,10 +109,10 @@ async fn two_nodes_call_each_other() {
     assert_eq!(reply, b"\x01ping");
     let reply = b
         .transport
-        .call(a_addr, Service::Admin, b"pong".to_vec())
+        .call(a_addr, Service::Chunks, b"pong".to_vec())
         .await
         .unwrap();
-    assert_eq!(reply, b"\x04pong");
+    assert_eq!(reply, b"\x03pong");
     // The handler sees the caller's endpoint address (one endpoint per node).
     let who = a
         .transport
@@ -267,14 +269,14 @@ async fn foreign_ca_is_refused_both_ways() {
     // The intruder calls us: our server refuses its client certificate.
     let err = intruder
         .transport
-        .call(a.transport.local_addr(), Service::Admin, b"hi".to_vec())
+        .call(a.transport.local_addr(), Service::Chunks, b"hi".to_vec())
         .await
         .unwrap_err();
     assert!(matches!(err, TransportError::Refused { .. }), "{err}");
     // An outsider (trusting only its own CA) refuses our server certificate.
     let err = outsider
         .transport
-        .call(a.transport.local_addr(), Service::Admin, b"hi".to_vec())
+        .call(a.transport.local_addr(), Service::Chunks, b"hi".to_vec())
         .await
         .unwrap_err();
     assert!(matches!(err, TransportError::Refused { .. }), "{err}");
@@ -283,7 +285,7 @@ async fn foreign_ca_is_refused_both_ways() {
         .transport
         .call(
             intruder.transport.local_addr(),
-            Service::Admin,
+            Service::Chunks,
             b"hi".to_vec(),
         )
         .await
