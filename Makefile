@@ -28,6 +28,7 @@ test: build venv
 	$(CARGO) test --workspace
 	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/clients
 	$(VENV)/bin/pytest -q tests/cluster
+	tests/clients-on-cluster.sh
 
 # Only the real-client suite; e.g. `TESSERA_URL=http://127.0.0.1:9292 make test-clients`
 # runs it against an already running server (such as the real Glance peer).

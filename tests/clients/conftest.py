@@ -5,7 +5,9 @@ The suite talks to an OpenStack Image API v2 (Glance) endpoint with the *real* c
 plain `requests`.
 
 * `TESSERA_URL=http://127.0.0.1:9292 pytest tests/clients` runs it against an external server
-  (e.g. the real Glance peer, /work/shared/peer/glance-start.sh).
+  (e.g. the real Glance peer, /work/shared/peer/glance-start.sh). A comma-separated list of
+  URLs (the nodes of a cluster) sends each request and each CLI command to the next node in
+  turn.
 * Otherwise the session starts `$TESSERA_BIN serve --data-dir <tmp> --listen 127.0.0.1:<port>`
   (TESSERA_BIN defaults to `target/debug/tessera` at the repo root, or under
   `$CARGO_TARGET_DIR`), waits for `/healthcheck` and `/versions`, and stops it at the end.
@@ -15,6 +17,7 @@ Identities (noauth): a token `user:project:role[,role...]` selects that identity
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -73,7 +76,8 @@ class Server:
 
     def __init__(self, url: str | None):
         self.external = url is not None
-        self.url = url.rstrip("/") if url else None
+        self.urls = [u.strip().rstrip("/") for u in url.split(",")] if url else []
+        self._turn = itertools.count()
         self.proc: subprocess.Popen | None = None
         self.bin = _default_bin()
         self.tmp = None
@@ -81,6 +85,17 @@ class Server:
         self.log_path: Path | None = None
         self.port: int | None = None
         self.restarts = 0
+
+    @property
+    def url(self) -> str | None:
+        """The next node's base URL (round robin over a cluster's nodes)."""
+        if not self.urls:
+            return None
+        return self.urls[next(self._turn) % len(self.urls)]
+
+    @url.setter
+    def url(self, value: str):
+        self.urls = [value]
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self):
@@ -152,7 +167,7 @@ class Server:
 
     # -- helpers ---------------------------------------------------------------------------
     def session(self, token: str = ALICE) -> "Api":
-        return Api(self.url, token)
+        return Api(self, token)
 
     def glance(self, *args, token: str = ALICE, check: bool = True, timeout=CLI_TIMEOUT,
                stdin_path=None):
@@ -236,11 +251,16 @@ def run_cli(cmd, check=True, timeout=CLI_TIMEOUT, stdin_path=None) -> subprocess
 class Api:
     """requests.Session bound to a base URL and a token."""
 
-    def __init__(self, url: str, token: str):
-        self.url = url
+    def __init__(self, base: "str | Server", token: str):
+        self._base = base
         self.token = token
         self.s = requests.Session()
         self.s.headers["X-Auth-Token"] = token
+
+    @property
+    def url(self) -> str:
+        """Base URL for the next request (the next node when `base` is a cluster)."""
+        return self._base.url if isinstance(self._base, Server) else self._base
 
     def req(self, method, path, **kw):
         kw.setdefault("timeout", 60)
