@@ -41,6 +41,7 @@ lint:
 
 # Throughput figures as ratios against the machine's own baselines in the same run.
 bench:
-	$(CARGO) build --release -p tessera-node
+	$(CARGO) build --release -p tessera-node -p tessera-testbed
 	$(CARGO) run --release -p tessera-replication --example ingest_bench
 	TESSERA_BIN=$(or $(CARGO_TARGET_DIR),target)/release/tessera bench/api_throughput.sh
+	bench/cluster.sh
