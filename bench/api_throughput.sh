@@ -34,7 +34,7 @@ id=$(curl -sf -X POST "$URL/v2/images" -H "x-auth-token: $TOKEN" -H 'content-typ
 
 t0=$(now)
 curl -sf -X PUT "$URL/v2/images/$id/file" -H "x-auth-token: $TOKEN" \
-  -H 'content-type: application/octet-stream' --data-binary "@$WORK/image" > /dev/null
+  -H 'content-type: application/octet-stream' -T "$WORK/image" > /dev/null
 t1=$(now)
 up_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 
