@@ -91,6 +91,12 @@ async fn patch(n: &Node, token: &str, id: &str, ops: Value) -> Reply {
     .await
 }
 
+/// Renames image `id` to `name` as `token`; the reply's status.
+async fn rename(n: &Node, token: &str, id: &str, name: &str) -> StatusCode {
+    let ops = json!([{"op": "replace", "path": "/name", "value": name}]);
+    patch(n, token, id, ops).await.status
+}
+
 async fn upload(n: &Node, token: &str, id: &str, data: Vec<u8>) -> Reply {
     call(
         n,
@@ -102,8 +108,26 @@ async fn upload(n: &Node, token: &str, id: &str, data: Vec<u8>) -> Reply {
     .await
 }
 
+/// A request with no headers beyond the token.
+async fn send(n: &Node, method: &str, uri: &str, token: &str, body: Body) -> Reply {
+    call(n, req(method, uri, token).body(body).unwrap()).await
+}
+
+/// A request whose body is `body` as JSON text, with no content type.
+async fn send_json(n: &Node, method: &str, uri: &str, token: &str, body: Value) -> Reply {
+    send(n, method, uri, token, Body::from(body.to_string())).await
+}
+
 async fn get(n: &Node, token: &str, uri: &str) -> Reply {
-    call(n, req("GET", uri, token).body(Body::empty()).unwrap()).await
+    send(n, "GET", uri, token, Body::empty()).await
+}
+
+/// How many images a listing at `uri` shows.
+async fn count(n: &Node, token: &str, uri: &str) -> usize {
+    get(n, token, uri).await.json()["images"]
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 fn payload(len: usize) -> Vec<u8> {
@@ -236,13 +260,7 @@ async fn patch_rules_and_bad_input_change_nothing() {
     .await;
     assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(wrong_type.headers.contains_key("accept-patch"));
-    let malformed = call(
-        &n,
-        req("POST", "/v2/images", ALICE)
-            .body(Body::from("{nope"))
-            .unwrap(),
-    )
-    .await;
+    let malformed = send(&n, "POST", "/v2/images", ALICE, Body::from("{nope")).await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         create(&n, ALICE, json!({"disk_format": "floppy"}))
@@ -260,13 +278,7 @@ async fn patch_rules_and_bad_input_change_nothing() {
         get(&n, ALICE, &format!("/v2/images/{id}")).await.json(),
         before
     );
-    assert_eq!(
-        get(&n, ALICE, "/v2/images").await.json()["images"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(count(&n, ALICE, "/v2/images").await, 1);
 
     let ok = patch(
         &n,
@@ -295,36 +307,17 @@ async fn patch_rules_and_bad_input_change_nothing() {
         json!([{"op": "replace", "path": "/protected", "value": true}]),
     )
     .await;
-    let del = call(
+    let del = send(
         &n,
-        req("DELETE", &format!("/v2/images/{id}"), ALICE)
-            .body(Body::empty())
-            .unwrap(),
+        "DELETE",
+        &format!("/v2/images/{id}"),
+        ALICE,
+        Body::empty(),
     )
     .await;
     assert_eq!(del.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        patch(
-            &n,
-            READER,
-            &id,
-            json!([{"op": "replace", "path": "/name", "value": "r"}])
-        )
-        .await
-        .status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        patch(
-            &n,
-            BOB,
-            &id,
-            json!([{"op": "replace", "path": "/name", "value": "r"}])
-        )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(rename(&n, READER, &id, "r").await, StatusCode::FORBIDDEN);
+    assert_eq!(rename(&n, BOB, &id, "r").await, StatusCode::NOT_FOUND);
     assert_eq!(
         create(&n, READER, json!({"name": "no"})).await.status,
         StatusCode::FORBIDDEN
@@ -357,67 +350,28 @@ async fn listing_sharing_and_pagination() {
     let next = page["next"].as_str().unwrap().to_string();
     let page2 = get(&n, ALICE, &next).await.json();
     assert_eq!(page2["images"][0]["name"], "img2");
-    let evens = get(&n, ALICE, "/v2/images?tag=even").await.json();
-    assert_eq!(evens["images"].as_array().unwrap().len(), 3);
+    assert_eq!(count(&n, ALICE, "/v2/images?tag=even").await, 3);
     assert_eq!(
         get(&n, ALICE, "/v2/images?marker=nope").await.status,
         StatusCode::BAD_REQUEST
     );
 
     // Bob sees nothing until Alice shares and Bob accepts.
-    assert_eq!(
-        get(&n, BOB, "/v2/images").await.json()["images"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
-    let share = call(
-        &n,
-        req("POST", &format!("/v2/images/{}/members", ids[0]), ALICE)
-            .body(Body::from(json!({"member": "projB"}).to_string()))
-            .unwrap(),
-    )
-    .await;
+    let members = format!("/v2/images/{}/members", ids[0]);
+    let projb = format!("{members}/projB");
+    assert_eq!(count(&n, BOB, "/v2/images").await, 0);
+    let share = send_json(&n, "POST", &members, ALICE, json!({"member": "projB"})).await;
     assert_eq!(share.status, StatusCode::OK);
     assert_eq!(share.json()["status"], "pending");
-    assert_eq!(
-        get(&n, BOB, "/v2/images").await.json()["images"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
-    let accept = call(
-        &n,
-        req("PUT", &format!("/v2/images/{}/members/projB", ids[0]), BOB)
-            .body(Body::from(json!({"status": "accepted"}).to_string()))
-            .unwrap(),
-    )
-    .await;
+    assert_eq!(count(&n, BOB, "/v2/images").await, 0);
+    let accept = send_json(&n, "PUT", &projb, BOB, json!({"status": "accepted"})).await;
     assert_eq!(accept.status, StatusCode::OK);
     let seen = get(&n, BOB, "/v2/images").await.json();
     assert_eq!(seen["images"][0]["id"], json!(ids[0]));
     // Alice cannot answer for Bob; an admin sees everything.
-    let forged = call(
-        &n,
-        req(
-            "PUT",
-            &format!("/v2/images/{}/members/projB", ids[0]),
-            ALICE,
-        )
-        .body(Body::from(json!({"status": "rejected"}).to_string()))
-        .unwrap(),
-    )
-    .await;
+    let forged = send_json(&n, "PUT", &projb, ALICE, json!({"status": "rejected"})).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        get(&n, ADMIN, "/v2/images").await.json()["images"]
-            .as_array()
-            .unwrap()
-            .len(),
-        5
-    );
+    assert_eq!(count(&n, ADMIN, "/v2/images").await, 5);
 }
 
 #[tokio::test]
@@ -434,67 +388,40 @@ async fn deactivate_and_tags() {
         .unwrap()
         .to_string();
     upload(&n, ALICE, &id, payload(1000)).await;
+    let image = format!("/v2/images/{id}");
+    let file = format!("{image}/file");
     let act = |action: &'static str, token: &'static str| {
         let uri = format!("/v2/images/{id}/actions/{action}");
         let n = &n;
-        async move {
-            call(n, req("POST", &uri, token).body(Body::empty()).unwrap())
-                .await
-                .status
-        }
+        async move { send(n, "POST", &uri, token, Body::empty()).await.status }
     };
     assert_eq!(act("deactivate", READER).await, StatusCode::FORBIDDEN);
     assert_eq!(act("deactivate", ALICE).await, StatusCode::NO_CONTENT);
-    assert_eq!(
-        get(&n, ALICE, &format!("/v2/images/{id}/file"))
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        get(&n, ADMIN, &format!("/v2/images/{id}/file"))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(get(&n, ALICE, &file).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(get(&n, ADMIN, &file).await.status, StatusCode::OK);
     assert_eq!(act("reactivate", ALICE).await, StatusCode::NO_CONTENT);
-    assert_eq!(
-        get(&n, ALICE, &format!("/v2/images/{id}/file"))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(get(&n, ALICE, &file).await.status, StatusCode::OK);
 
-    let tag = call(
+    let tag = send(
         &n,
-        req("PUT", &format!("/v2/images/{id}/tags/blue"), ALICE)
-            .body(Body::empty())
-            .unwrap(),
+        "PUT",
+        &format!("{image}/tags/blue"),
+        ALICE,
+        Body::empty(),
     )
     .await;
     assert_eq!(tag.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        get(&n, ALICE, &format!("/v2/images/{id}")).await.json()["tags"],
-        json!(["blue"])
-    );
-    let untag = call(
+    assert_eq!(get(&n, ALICE, &image).await.json()["tags"], json!(["blue"]));
+    let untag = send(
         &n,
-        req("DELETE", &format!("/v2/images/{id}/tags/red"), ALICE)
-            .body(Body::empty())
-            .unwrap(),
+        "DELETE",
+        &format!("{image}/tags/red"),
+        ALICE,
+        Body::empty(),
     )
     .await;
     assert_eq!(untag.status, StatusCode::NOT_FOUND);
-    let del = call(
-        &n,
-        req("DELETE", &format!("/v2/images/{id}"), ALICE)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let del = send(&n, "DELETE", &image, ALICE, Body::empty()).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        get(&n, ALICE, &format!("/v2/images/{id}")).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(&n, ALICE, &image).await.status, StatusCode::NOT_FOUND);
 }

@@ -1,6 +1,9 @@
 //! Cluster behaviour over the in-process transport: forwarding to the leader, failover,
 //! joining from a snapshot, leaving, and dedup of retried proposals.
 
+mod common;
+
+use common::{admin_query, create, list_ids};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
@@ -9,36 +12,15 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tessera_raft::{
     ClusterStatus, Command, Filters, ForwardReply, ForwardRequest, Image, ListQuery,
-    LocalTransport, Meta, MetaConfig, NodeId, Outcome, RaftTransport, Request, Role, Viewer,
+    LocalTransport, Meta, MetaConfig, NodeId, Outcome, RaftTransport, Request, Role,
 };
 
-fn create(rid: &str, id: &str) -> Request {
-    let mut img = Image::new(id.into(), Some("p".into()), 100);
-    img.data = Some(tessera_raft::DataRef {
-        manifest: format!("m-{id}"),
-        blake3: "b".into(),
-    });
-    Request {
-        request_id: rid.into(),
-        stamped_at: 100,
-        command: Command::CreateImage { image: img },
-    }
-}
-
 fn all() -> ListQuery {
-    ListQuery {
-        viewer: Viewer {
-            project: None,
-            admin: true,
-        },
-        filters: Filters {
-            visibility: Some(None),
-            ..Default::default()
-        },
-        sort: ListQuery::default_sort(),
-        marker: None,
-        limit: 100,
-    }
+    let filters = Filters {
+        visibility: Some(None),
+        ..Default::default()
+    };
+    admin_query(filters, 100)
 }
 
 fn addr(id: NodeId) -> String {
@@ -173,14 +155,7 @@ async fn write_through_follower_is_visible_through_another() {
     // Linearizable: visible at once through the other follower.
     let img = c.meta(f[1]).get_image("a").await.unwrap().unwrap();
     assert_eq!(img.revision, 1);
-    let ids: Vec<_> = c
-        .meta(f[1])
-        .list_images(&all())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let ids = list_ids(c.meta(f[1]), &all()).await;
     assert_eq!(ids, vec!["a"]);
     assert_eq!(
         c.meta(f[0]).live_manifests().await.unwrap(),

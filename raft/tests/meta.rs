@@ -1,38 +1,16 @@
 //! End-to-end tests of the `Meta` handle: single node restart, and a 3-node cluster over the
 //! in-process transport.
 
+mod common;
+
+use common::{admin_query, create, list_ids};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tessera_raft::{
-    Command, Image, ListQuery, LocalTransport, Meta, MetaConfig, MetaError, Outcome, Request,
-    Viewer,
-};
-
-fn create(rid: &str, id: &str) -> Request {
-    let mut img = Image::new(id.into(), Some("p".into()), 100);
-    img.data = Some(tessera_raft::DataRef {
-        manifest: format!("m-{id}"),
-        blake3: "b".into(),
-    });
-    Request {
-        request_id: rid.into(),
-        stamped_at: 100,
-        command: Command::CreateImage { image: img },
-    }
-}
+use tessera_raft::{ListQuery, LocalTransport, Meta, MetaConfig, MetaError, Outcome};
 
 fn all() -> ListQuery {
-    ListQuery {
-        viewer: Viewer {
-            project: None,
-            admin: true,
-        },
-        filters: Default::default(),
-        sort: ListQuery::default_sort(),
-        marker: None,
-        limit: 10,
-    }
+    admin_query(Default::default(), 10)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,13 +47,7 @@ async fn single_node_restart_keeps_data_and_stays_writable() {
         Outcome::Exists
     );
     meta.propose(create("r4", "b")).await.unwrap();
-    let ids: Vec<_> = meta
-        .list_images(&all())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let ids = list_ids(&meta, &all()).await;
     assert_eq!(ids, vec!["b", "a"]);
     meta.shutdown().await.unwrap();
 }

@@ -6,33 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::testing::{ChannelPeers, Fault};
+use crate::tests::{self, pseudo_random, rt};
 use crate::{
     ChunkId, Data, DataError, Ingested, Manifest, NodeInfo, RepairReason, ReplicationConfig,
 };
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// `n` nodes (ids 1..=n, zones z0..z2 round robin) sharing one [`ChannelPeers`].
 struct Net {
@@ -96,14 +76,26 @@ async fn try_ingest(data: &Data, bytes: &[u8]) -> Result<Ingested, DataError> {
     ing.finish().await
 }
 
+/// All of `m`'s bytes, read through `data`.
 async fn read_all(data: &Data, m: Manifest) -> Result<Vec<u8>, DataError> {
     let size = m.size();
-    let mut s = Box::pin(data.read_range(m, 0, size));
-    let mut out = Vec::new();
-    while let Some(b) = s.next().await {
-        out.extend_from_slice(&b?);
-    }
-    Ok(out)
+    tests::read_all(data, m, 0, size).await
+}
+
+/// Ingests `bytes` through `data`, then reads the manifest back through it.
+fn upload(rt: &tokio::runtime::Runtime, data: &Data, bytes: &[u8]) -> (Ingested, Manifest) {
+    let got = rt.block_on(try_ingest(data, bytes)).unwrap();
+    let m = rt.block_on(data.manifest(&got.manifest)).unwrap();
+    (got, m)
+}
+
+/// The ids of `m`'s chunks, then the manifest's own id.
+fn chunk_and_manifest_ids(got: &Ingested, m: &Manifest) -> Vec<ChunkId> {
+    m.entries()
+        .iter()
+        .map(|e| e.id)
+        .chain([got.manifest])
+        .collect()
 }
 
 /// The manifest id and chunk ids `bytes` produce (ingested into a throwaway local store).
@@ -152,14 +144,8 @@ fn one_node_down_upload_meets_quorum_and_hints_repair() {
     let net = Net::new(3, quick());
     net.peers.set_down(3, true);
     let bytes = pseudo_random(5 * 1024 * 1024, 2);
-    let got = rt.block_on(try_ingest(net.node(1), &bytes)).unwrap();
-    let m = rt.block_on(net.node(1).manifest(&got.manifest)).unwrap();
-    let ids: Vec<ChunkId> = m
-        .entries()
-        .iter()
-        .map(|e| e.id)
-        .chain([got.manifest])
-        .collect();
+    let (got, m) = upload(&rt, net.node(1), &bytes);
+    let ids = chunk_and_manifest_ids(&got, &m);
     let hints = net.node(1).repairs().snapshot();
     for id in &ids {
         assert_eq!(net.holders(id), [1, 2].into());
@@ -239,14 +225,8 @@ fn read_fails_over_past_missing_local_and_corrupt_remote() {
     let rt = rt();
     let net = Net::new(3, quick());
     let bytes = pseudo_random(5 * 1024 * 1024 + 3, 6);
-    let got = rt.block_on(try_ingest(net.node(1), &bytes)).unwrap();
-    let m = rt.block_on(net.node(1).manifest(&got.manifest)).unwrap();
-    let ids: Vec<ChunkId> = m
-        .entries()
-        .iter()
-        .map(|e| e.id)
-        .chain([got.manifest])
-        .collect();
+    let (got, m) = upload(&rt, net.node(1), &bytes);
+    let ids = chunk_and_manifest_ids(&got, &m);
     // For each chunk: node 1 loses its copy, the first remote node read from has its copy
     // rot on disk, the other one is intact.
     let bad = |id: &ChunkId| {
@@ -286,8 +266,7 @@ fn read_verifies_remote_bytes_and_quarantines_corrupt_local() {
     let rt = rt();
     let net = Net::new(3, quick());
     let bytes = pseudo_random(3 * 1024 * 1024, 7);
-    let got = rt.block_on(try_ingest(net.node(1), &bytes)).unwrap();
-    let m = rt.block_on(net.node(1).manifest(&got.manifest)).unwrap();
+    let (_, m) = upload(&rt, net.node(1), &bytes);
     let ids: Vec<ChunkId> = m.entries().iter().map(|e| e.id).collect();
     for id in &ids {
         let path = net.node(1).store().path_of(id);

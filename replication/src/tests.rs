@@ -12,7 +12,7 @@ use sha2::Sha512;
 
 use crate::{ChunkId, Data, DataError, LiveChunks, Manifest};
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -20,7 +20,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..len)
         .map(|_| {
@@ -44,7 +44,12 @@ async fn ingest(data: &Data, bytes: &[u8], splits: &[usize]) -> crate::Ingested 
     ing.finish().await.unwrap()
 }
 
-async fn read_all(data: &Data, m: Manifest, start: u64, end: u64) -> Result<Vec<u8>, DataError> {
+pub(crate) async fn read_all(
+    data: &Data,
+    m: Manifest,
+    start: u64,
+    end: u64,
+) -> Result<Vec<u8>, DataError> {
     let mut s = Box::pin(data.read_range(m, start, end));
     let mut out = Vec::new();
     while let Some(b) = s.next().await {

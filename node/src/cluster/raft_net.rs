@@ -3,6 +3,8 @@
 
 use super::codec::{decode, encode};
 use crate::transport::{Service, Transport, TransportError as QuicError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tessera_raft::{
@@ -25,24 +27,28 @@ impl QuicRaft {
         QuicRaft { transport }
     }
 
-    async fn call(
+    /// Sends one encoded request to `target` and decodes its reply.
+    async fn rpc<Req: Serialize, Rep: DeserializeOwned>(
         &self,
         target: NodeId,
         addr: &str,
         service: Service,
-        payload: Vec<u8>,
+        req: &Req,
         limit: Duration,
-    ) -> Result<Vec<u8>, TransportError> {
+    ) -> Result<Rep, TransportError> {
         let peer: SocketAddr = addr.parse().map_err(|_| {
             TransportError::Unreachable(format!("node {target} has a bad address '{addr}'"))
         })?;
-        self.transport
+        let payload = encode(req).map_err(TransportError::Network)?;
+        let reply = self
+            .transport
             .call_with_timeout(peer, service, payload, limit)
             .await
             .map_err(|e| match e {
                 QuicError::Remote { message, .. } => TransportError::Network(message),
                 other => TransportError::Unreachable(format!("node {target}: {other}")),
-            })
+            })?;
+        decode(&reply).map_err(TransportError::Network)
     }
 }
 
@@ -54,11 +60,8 @@ impl RaftTransport for QuicRaft {
         node: &openraft::BasicNode,
         rpc: RaftRpc,
     ) -> Result<RaftReply, TransportError> {
-        let payload = encode(&rpc).map_err(TransportError::Network)?;
-        let reply = self
-            .call(target, &node.addr, Service::Raft, payload, RAFT_CALL)
-            .await?;
-        decode(&reply).map_err(TransportError::Network)
+        self.rpc(target, &node.addr, Service::Raft, &rpc, RAFT_CALL)
+            .await
     }
 
     async fn forward(
@@ -67,10 +70,7 @@ impl RaftTransport for QuicRaft {
         node: &openraft::BasicNode,
         req: ForwardRequest,
     ) -> Result<ForwardReply, TransportError> {
-        let payload = encode(&req).map_err(TransportError::Network)?;
-        let reply = self
-            .call(target, &node.addr, Service::Meta, payload, FORWARD_CALL)
-            .await?;
-        decode(&reply).map_err(TransportError::Network)
+        self.rpc(target, &node.addr, Service::Meta, &req, FORWARD_CALL)
+            .await
     }
 }

@@ -5,7 +5,7 @@ use openraft::storage::RaftStateMachine;
 use openraft::{CommittedLeaderId, EntryPayload, LogId};
 use tessera_raft::db::Db;
 use tessera_raft::state_machine::StateMachine;
-use tessera_raft::{Command, Image, Outcome, Request};
+use tessera_raft::{Command, Filters, Image, ListQuery, Meta, Outcome, Request, Viewer};
 
 /// A fresh database in a temp dir.
 pub fn fresh_db() -> (tempfile::TempDir, Db) {
@@ -51,4 +51,42 @@ impl Applier {
 /// An image with the given id, owner and creation time.
 pub fn image(id: &str, owner: &str, at: i64) -> Image {
     Image::new(id.into(), Some(owner.into()), at)
+}
+
+/// A request creating image `id` (owner `p`, manifest `m-{id}`) under request id `rid`.
+pub fn create(rid: &str, id: &str) -> Request {
+    let mut img = Image::new(id.into(), Some("p".into()), 100);
+    img.data = Some(tessera_raft::DataRef {
+        manifest: format!("m-{id}"),
+        blake3: "b".into(),
+    });
+    Request {
+        request_id: rid.into(),
+        stamped_at: 100,
+        command: Command::CreateImage { image: img },
+    }
+}
+
+/// An admin listing with the given filters and page size, in the default order.
+pub fn admin_query(filters: Filters, limit: usize) -> ListQuery {
+    ListQuery {
+        viewer: Viewer {
+            project: None,
+            admin: true,
+        },
+        filters,
+        sort: ListQuery::default_sort(),
+        marker: None,
+        limit,
+    }
+}
+
+/// The ids `meta` lists for `q`, in order.
+pub async fn list_ids(meta: &Meta, q: &ListQuery) -> Vec<String> {
+    meta.list_images(q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect()
 }
