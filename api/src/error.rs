@@ -151,6 +151,52 @@ impl From<tessera_raft::MetaError> for ApiError {
 
 impl From<tessera_replication::DataError> for ApiError {
     fn from(e: tessera_replication::DataError) -> Self {
-        Self::Internal(format!("image data failure: {e}"))
+        use tessera_replication::DataError as D;
+        match e {
+            // Too few nodes answered: the data is safe or was never acknowledged; retry later.
+            e @ (D::InsufficientReplicas { .. } | D::Unavailable { .. }) => Self::Unavailable(
+                format!("Not enough storage nodes are reachable, retry: {e}"),
+            ),
+            other => Self::Internal(format!("image data failure: {other}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_replication::{ChunkId, DataError};
+
+    #[test]
+    fn storage_and_metadata_failures_map_to_glance_statuses() {
+        let id = ChunkId::of(b"x");
+        let short = DataError::InsufficientReplicas {
+            id,
+            acked: 1,
+            needed: 2,
+            targets: vec![1, 2, 3],
+        };
+        assert_eq!(
+            ApiError::from(short).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let gone = DataError::Unavailable {
+            id,
+            tried: 3,
+            corrupt: 1,
+        };
+        assert_eq!(
+            ApiError::from(gone).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let marker = tessera_raft::MetaError::MarkerNotFound("m".into());
+        assert_eq!(ApiError::from(marker).status(), StatusCode::BAD_REQUEST);
+        let timeout = tessera_raft::MetaError::Timeout("no leader".into());
+        assert_eq!(
+            ApiError::from(timeout).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let page = error_page(StatusCode::NOT_FOUND, "No image <x>");
+        assert!(page.contains("<h1>404 Not Found</h1>") && page.contains("No image &lt;x&gt;"));
     }
 }
