@@ -16,6 +16,7 @@ pub mod placement;
 pub mod reaper;
 pub mod store;
 pub mod testing;
+pub mod worker;
 
 pub use chunker::Chunker;
 pub use cluster::{majority, RepairHint, RepairQueue, RepairReason, ReplicationConfig};
@@ -28,6 +29,7 @@ pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
 pub use reaper::{LiveChunks, ReapReport};
 pub use store::{ChunkEntry, ChunkStore};
+pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]
 mod cluster_tests;
