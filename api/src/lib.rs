@@ -4,6 +4,7 @@
 //! never trees or sockets. Every failure is mapped to a Glance response in `error`.
 
 pub mod error;
+pub mod gossip;
 pub mod identity;
 pub mod list;
 pub mod patch;
@@ -23,6 +24,7 @@ use tessera_raft::Meta;
 use tessera_replication::Data;
 
 pub use error::ApiError;
+pub use gossip::{GossipReport, GossipView};
 pub use identity::{AuthConfig, Identity};
 
 /// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
@@ -54,6 +56,8 @@ pub struct AppState {
     pub meta: Meta,
     pub data: Data,
     pub config: Arc<ApiConfig>,
+    /// Gossip's view of the cluster members; `None` on a standalone node.
+    pub gossip: Option<Arc<dyn GossipView>>,
 }
 
 /// The whole Glance v2 router with request ids, spans and identity wired in.

@@ -21,6 +21,10 @@ struct Node {
 }
 
 async fn node() -> Node {
+    node_with(None).await
+}
+
+async fn node_with(gossip: Option<Arc<dyn tessera_api::GossipView>>) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let meta = tessera_raft::Meta::open(&dir.path().join("meta"), 1)
         .await
@@ -30,6 +34,7 @@ async fn node() -> Node {
         meta,
         data,
         config: Arc::new(ApiConfig::default()),
+        gossip,
     });
     Node { app, _dir: dir }
 }
@@ -424,4 +429,82 @@ async fn deactivate_and_tags() {
     let del = send(&n, "DELETE", &image, ALICE, Body::empty()).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     assert_eq!(get(&n, ALICE, &image).await.status, StatusCode::NOT_FOUND);
+}
+
+/// Reports every member alive (or down) in zone z1.
+struct FakeGossip {
+    down: bool,
+}
+
+impl tessera_api::GossipView for FakeGossip {
+    fn reports(
+        &self,
+        members: &[u64],
+    ) -> std::collections::BTreeMap<u64, tessera_api::GossipReport> {
+        let state = if self.down { "down" } else { "alive" };
+        let fields = json!({ "gossip": state, "zone": "z1" });
+        members
+            .iter()
+            .map(|id| {
+                let fields = fields.as_object().unwrap().clone();
+                (
+                    *id,
+                    tessera_api::GossipReport {
+                        down: self.down,
+                        fields,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn cluster_status_shows_raft_and_gossip_per_member_to_admins_only() {
+    let n = node_with(Some(Arc::new(FakeGossip { down: false }))).await;
+    // A first write waits for the single voter to lead.
+    assert_eq!(
+        create(&n, ALICE, json!({"name": "x"})).await.status,
+        StatusCode::CREATED
+    );
+    let get = |token| {
+        req("GET", "/tessera/v1/cluster", token)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(call(&n, get(ALICE)).await.status, StatusCode::FORBIDDEN);
+    let r = call(&n, get(ADMIN)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let body = r.json();
+    let m = &body["members"][0];
+    assert_eq!(
+        (m["id"].clone(), m["voter"].clone()),
+        (json!(1), json!(true)),
+        "{body}"
+    );
+    assert_eq!(m["role"], "leader");
+    assert!(m["term"].as_u64().unwrap() >= 1, "{m}");
+    assert!(m["last_applied"].is_u64(), "{m}");
+    assert_eq!(
+        (m["gossip"].clone(), m["zone"].clone()),
+        (json!("alive"), json!("z1"))
+    );
+    assert_eq!(body["chunks"]["count"], 0);
+
+    // A member gossip holds down is not asked for its Raft status.
+    let n = node_with(Some(Arc::new(FakeGossip { down: true }))).await;
+    assert_eq!(
+        create(&n, ALICE, json!({"name": "x"})).await.status,
+        StatusCode::CREATED
+    );
+    let body = call(&n, get(ADMIN)).await.json();
+    let m = &body["members"][0];
+    assert_eq!(
+        (m["gossip"].clone(), m["role"].clone()),
+        (json!("down"), Value::Null)
+    );
+    assert!(
+        m["status"]["error"].as_str().unwrap().contains("gossip"),
+        "{m}"
+    );
 }

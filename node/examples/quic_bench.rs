@@ -6,6 +6,8 @@
 
 #[path = "../src/certs.rs"]
 mod certs;
+// Gossip datagrams are part of the transport the node uses but this benchmark does not.
+#[allow(dead_code, unused_imports)]
 #[path = "../src/transport/mod.rs"]
 mod transport;
 

@@ -7,6 +7,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tessera_api::{ApiConfig, AuthConfig, Identity};
 
+use crate::cluster::{GossipTimings, MAX_LABEL};
+
+/// Zone of a node that names none.
+pub const DEFAULT_ZONE: &str = "default";
+/// Placement weight of a node that names none: every node an equal share.
+pub const DEFAULT_CAPACITY: u64 = 1;
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -28,6 +35,10 @@ pub enum ConfigError {
         "--peer-listen {0} must name the address peers reach this node at, not an unspecified one"
     )]
     UnspecifiedPeerAddr(SocketAddr),
+    #[error("--{what} '{value}' must be 1 to {MAX_LABEL} bytes")]
+    Label { what: &'static str, value: String },
+    #[error("gossip timings: --gossip-probe-ms must be at least 10 and --gossip-suspect-ms at least as long")]
+    GossipTimings,
 }
 
 /// Every option of `tessera serve`; each is a flag, an environment variable and a key of
@@ -88,6 +99,21 @@ pub struct ServeOptions {
     /// snapshot [default: 5000].
     #[arg(long, env = "TESSERA_SNAPSHOT_LOGS")]
     pub snapshot_logs: Option<u64>,
+    /// Failure domain (rack, room, site) this node advertises; replicas of a chunk go to
+    /// distinct zones first [default: default].
+    #[arg(long, env = "TESSERA_ZONE")]
+    pub zone: Option<String>,
+    /// Placement weight this node advertises, relative to the others' (for instance its disk
+    /// size in GiB); 0 gets data only when no other node can take it [default: 1].
+    #[arg(long, env = "TESSERA_CAPACITY")]
+    pub capacity: Option<u64>,
+    /// Milliseconds between two gossip probes of a random member [default: 1000].
+    #[arg(long, env = "TESSERA_GOSSIP_PROBE_MS")]
+    pub gossip_probe_ms: Option<u64>,
+    /// Milliseconds a member suspected by gossip has to answer before it is declared down
+    /// [default: 4000].
+    #[arg(long, env = "TESSERA_GOSSIP_SUSPECT_MS")]
+    pub gossip_suspect_ms: Option<u64>,
 }
 
 impl ServeOptions {
@@ -110,6 +136,10 @@ impl ServeOptions {
             replicas: self.replicas.or(file.replicas),
             max_voters: self.max_voters.or(file.max_voters),
             snapshot_logs: self.snapshot_logs.or(file.snapshot_logs),
+            zone: self.zone.or(file.zone),
+            capacity: self.capacity.or(file.capacity),
+            gossip_probe_ms: self.gossip_probe_ms.or(file.gossip_probe_ms),
+            gossip_suspect_ms: self.gossip_suspect_ms.or(file.gossip_suspect_ms),
         }
     }
 }
@@ -124,6 +154,12 @@ pub struct ClusterConfig {
     pub replicas: usize,
     pub max_voters: usize,
     pub snapshot_logs: u64,
+    /// Failure domain this node advertises.
+    pub zone: String,
+    /// Placement weight this node advertises.
+    pub capacity: u64,
+    /// SWIM probe and suspicion periods.
+    pub gossip: GossipTimings,
 }
 
 /// The resolved configuration of a node.
@@ -164,13 +200,16 @@ impl Config {
                     return Err(ConfigError::UnspecifiedPeerAddr(peer_listen));
                 }
                 Some(ClusterConfig {
-                    node_name: o.node_name.unwrap_or_else(|| "node1".into()),
+                    node_name: label("node-name", o.node_name.unwrap_or_else(|| "node1".into()))?,
                     peer_listen,
                     certs,
                     join: o.join,
                     replicas: o.replicas.unwrap_or(3),
                     max_voters: o.max_voters.unwrap_or(3),
                     snapshot_logs: o.snapshot_logs.unwrap_or(5000),
+                    zone: label("zone", o.zone.unwrap_or_else(|| DEFAULT_ZONE.into()))?,
+                    capacity: o.capacity.unwrap_or(DEFAULT_CAPACITY),
+                    gossip: gossip_timings(o.gossip_probe_ms, o.gossip_suspect_ms)?,
                 })
             }
             _ => return Err(ConfigError::PartialCluster),
@@ -199,6 +238,30 @@ impl Config {
             cluster,
         })
     }
+}
+
+/// Checks a name gossip carries (it must fit an advert).
+fn label(what: &'static str, value: String) -> Result<String, ConfigError> {
+    if value.is_empty() || value.len() > MAX_LABEL {
+        return Err(ConfigError::Label { what, value });
+    }
+    Ok(value)
+}
+
+/// SWIM periods from milliseconds, with their defaults.
+fn gossip_timings(
+    probe_ms: Option<u64>,
+    suspect_ms: Option<u64>,
+) -> Result<GossipTimings, ConfigError> {
+    let probe = probe_ms.unwrap_or(1000);
+    let suspect = suspect_ms.unwrap_or(4000);
+    if probe < 10 || suspect < probe {
+        return Err(ConfigError::GossipTimings);
+    }
+    Ok(GossipTimings {
+        probe: std::time::Duration::from_millis(probe),
+        suspect: std::time::Duration::from_millis(suspect),
+    })
 }
 
 #[cfg(test)]
@@ -238,5 +301,38 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::load(cli, None).is_err());
+    }
+
+    #[test]
+    fn gossip_options_have_defaults_and_limits() {
+        let clustered = |f: &dyn Fn(&mut ServeOptions)| {
+            let mut o = ServeOptions {
+                peer_listen: Some("127.0.0.1:7100".parse().unwrap()),
+                certs: Some("/certs".into()),
+                ..Default::default()
+            };
+            f(&mut o);
+            Config::load(o, None)
+        };
+        let c = clustered(&|_| {}).unwrap().cluster.unwrap();
+        assert_eq!(
+            (c.zone.as_str(), c.capacity),
+            (DEFAULT_ZONE, DEFAULT_CAPACITY)
+        );
+        assert_eq!(c.gossip.probe, std::time::Duration::from_secs(1));
+        let c = clustered(&|o| {
+            o.zone = Some("rack-2".into());
+            o.capacity = Some(500);
+            o.gossip_probe_ms = Some(100);
+            o.gossip_suspect_ms = Some(300);
+        })
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!((c.zone.as_str(), c.capacity), ("rack-2", 500));
+        assert_eq!(c.gossip.suspect, std::time::Duration::from_millis(300));
+        assert!(clustered(&|o| o.zone = Some(String::new())).is_err());
+        assert!(clustered(&|o| o.zone = Some("z".repeat(MAX_LABEL + 1))).is_err());
+        assert!(clustered(&|o| o.gossip_suspect_ms = Some(10)).is_err());
     }
 }

@@ -2,6 +2,7 @@
 
 mod certs;
 mod cluster;
+mod cluster_status;
 mod config;
 mod live_chunks;
 mod logging;
@@ -31,15 +32,25 @@ enum Command {
         #[command(flatten)]
         options: config::ServeOptions,
     },
-    /// Cluster certificates: `init` makes the CA, `cert` signs a node.
+    /// Cluster certificates (`init` makes the CA, `cert` signs a node) and `status`.
     #[command(subcommand)]
-    Cluster(certs::ClusterCommand),
+    Cluster(ClusterCli),
+}
+
+/// `tessera cluster ...`.
+#[derive(Debug, Subcommand)]
+enum ClusterCli {
+    #[command(flatten)]
+    Certs(certs::ClusterCommand),
+    /// Show every member: Raft role, term, applied index, gossip state, zone, space, chunks.
+    Status(cluster_status::StatusArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Cluster(command) => certs::run_cluster_command(command),
+        Command::Cluster(ClusterCli::Certs(command)) => certs::run_cluster_command(command),
+        Command::Cluster(ClusterCli::Status(args)) => cluster_status::run(args),
         Command::Serve { config, options } => {
             let cfg = match config::Config::load(options, config.as_deref()) {
                 Ok(cfg) => cfg,

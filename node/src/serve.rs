@@ -2,33 +2,36 @@
 //! until SIGTERM or Ctrl-C.
 
 use crate::certs::NodeIdentityFiles;
-use crate::cluster::{follow_membership, Addresses, PeerHandler, QuicChunks, QuicRaft};
+use crate::cluster::{
+    follow_membership, Addresses, Advert, GossipReports, GossipSnapshot, GossipTask, PeerHandler,
+    QuicChunks, QuicRaft, INBOX,
+};
 use crate::config::{ClusterConfig, Config};
 use crate::live_chunks::MetaLiveChunks;
 use crate::transport::{PeerTls, Transport};
 use anyhow::Context;
 use std::sync::Arc;
-use tessera_api::AppState;
+use tessera_api::{AppState, GossipView};
 use tessera_raft::{Meta, MetaConfig};
 use tessera_replication::{Data, NodeInfo, ReplicationConfig};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// Runs one node until a shutdown signal.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
-    let (meta, data, transport) = match &cfg.cluster {
+    let (meta, data, transport, gossip) = match &cfg.cluster {
         None => {
             let meta = Meta::open(&cfg.data_dir.join("meta"), cfg.node_id)
                 .await
                 .context("opening the metadata store")?;
             let data =
                 Data::open(&cfg.data_dir.join("chunks")).context("opening the chunk store")?;
-            (meta, data, None)
+            (meta, data, None, None)
         }
         Some(cluster) => {
-            let (meta, data, transport) = start_clustered(&cfg, cluster).await?;
-            (meta, data, Some(transport))
+            let (meta, data, transport, gossip) = start_clustered(&cfg, cluster).await?;
+            (meta, data, Some(transport), Some(gossip))
         }
     };
     let reaper = tokio::spawn(reap_forever(
@@ -41,6 +44,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         meta: meta.clone(),
         data,
         config: Arc::new(cfg.api.clone()),
+        gossip,
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -58,19 +62,23 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Brings up the peer endpoint, the replicated chunk store and Raft, and joins the cluster
-/// when asked to and not yet a member.
+/// Brings up the peer endpoint, the replicated chunk store, gossip and Raft, and joins the
+/// cluster when asked to and not yet a member.
 async fn start_clustered(
     cfg: &Config,
     cluster: &ClusterConfig,
-) -> anyhow::Result<(Meta, Data, Transport)> {
+) -> anyhow::Result<(Meta, Data, Transport, Arc<dyn GossipView>)> {
     let files = NodeIdentityFiles::in_dir(&cluster.certs, &cluster.node_name);
     let tls = PeerTls::from_files(&files).context("loading the node certificate")?;
     let transport =
         Transport::bind(cluster.peer_listen, tls).context("binding the peer endpoint")?;
     let addresses = Addresses::default();
     addresses.set([(cfg.node_id, cluster.peer_listen)].into());
-    let (view_tx, view_rx) = watch::channel(vec![NodeInfo::new(cfg.node_id, "default", 1)]);
+    let (view_tx, view_rx) = watch::channel(vec![NodeInfo::new(
+        cfg.node_id,
+        cluster.zone.clone(),
+        cluster.capacity,
+    )]);
     let data = Data::clustered(
         &cfg.data_dir.join("chunks"),
         cfg.node_id,
@@ -79,10 +87,13 @@ async fn start_clustered(
         ReplicationConfig::with_r(cluster.replicas),
     )
     .context("opening the chunk store")?;
-    let handler = Arc::new(PeerHandler::new(data.chunk_service()));
+    let (gossip_tx, gossip_inbox) = mpsc::channel(INBOX);
+    let handler = Arc::new(PeerHandler::new(data.chunk_service(), gossip_tx));
     let serving = transport.clone();
     let served = handler.clone();
     tokio::spawn(async move { serving.serve(served).await });
+    // Before joining, so the members know this node by the time Raft adds it.
+    let gossip = start_gossip(cfg, cluster, &transport, &addresses, &data, gossip_inbox);
 
     let mut mc = MetaConfig::new(
         cfg.node_id,
@@ -99,9 +110,47 @@ async fn start_clustered(
     if let Some(seed) = cluster.join {
         join(&meta, cfg.node_id, seed).await?;
     }
-    tokio::spawn(follow_membership(meta.clone(), view_tx, addresses));
+    tokio::spawn(follow_membership(
+        meta.clone(),
+        gossip.clone(),
+        view_tx,
+        addresses,
+    ));
     tracing::info!(peer = %cluster.peer_listen, name = %cluster.node_name, "peer endpoint serving");
-    Ok((meta, data, transport))
+    Ok((meta, data, transport, Arc::new(GossipReports(gossip))))
+}
+
+/// Starts gossip over the peer endpoint, advertising this node; returns what it learns.
+fn start_gossip(
+    cfg: &Config,
+    cluster: &ClusterConfig,
+    transport: &Transport,
+    addresses: &Addresses,
+    data: &Data,
+    inbox: mpsc::Receiver<Vec<u8>>,
+) -> watch::Receiver<GossipSnapshot> {
+    let advert = Advert {
+        node: cfg.node_id,
+        seq: 0,
+        name: cluster.node_name.clone(),
+        api: cfg.listen,
+        peer: cluster.peer_listen,
+        zone: cluster.zone.clone(),
+        capacity: cluster.capacity,
+        free_bytes: 0,
+        version: env!("CARGO_PKG_VERSION").into(),
+        chunks: 0,
+        chunk_bytes: 0,
+    };
+    GossipTask {
+        advert,
+        timings: cluster.gossip,
+        seed: cluster.join,
+        inbox,
+        transport: transport.clone(),
+        addresses: addresses.clone(),
+    }
+    .spawn(cfg.data_dir.clone(), data.store().clone())
 }
 
 /// How long a joining node keeps asking the seed before giving up.

@@ -1,13 +1,20 @@
 //! Tessera's own admin endpoints (outside the Glance API): `GET /tessera/v1/cluster`.
 
 use crate::error::ApiError;
+use crate::gossip::GossipReport;
 use crate::identity::Identity;
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
+use std::time::Duration;
+use tessera_raft::Meta;
 
-/// Every member's Raft view (asked of the member itself) and this node's chunk count.
+/// Longest wait for a member's own Raft status; a slow member is shown with an error.
+const MEMBER_STATUS_WAIT: Duration = Duration::from_secs(3);
+
+/// Every member (its Raft view, asked of the member itself, and what gossip says of it) and
+/// this node's chunk count.
 pub async fn cluster(State(st): State<AppState>, who: Identity) -> Result<Json<Value>, ApiError> {
     if !who.is_admin() {
         return Err(ApiError::Forbidden(
@@ -15,19 +22,24 @@ pub async fn cluster(State(st): State<AppState>, who: Identity) -> Result<Json<V
         ));
     }
     let me = st.meta.status()?;
-    let mut members = Vec::new();
-    for (id, addr, voter) in me
+    let listed: Vec<(u64, &String, bool)> = me
         .voters
         .iter()
         .map(|(id, a)| (*id, a, true))
         .chain(me.learners.iter().map(|(id, a)| (*id, a, false)))
-    {
-        let status = match st.meta.peer_status(id).await {
-            Ok(s) => json!(s),
-            Err(e) => json!({ "error": e.to_string() }),
-        };
-        members.push(json!({ "id": id, "addr": addr, "voter": voter, "status": status }));
-    }
+        .collect();
+    let ids: Vec<u64> = listed.iter().map(|(id, _, _)| *id).collect();
+    let reports = st
+        .gossip
+        .as_ref()
+        .map(|g| g.reports(&ids))
+        .unwrap_or_default();
+    let members = futures::future::join_all(
+        listed
+            .iter()
+            .map(|(id, addr, voter)| member(&st.meta, *id, addr, *voter, reports.get(id))),
+    )
+    .await;
     let store = st.data.store().clone();
     let chunks = tokio::task::spawn_blocking(move || store.list())
         .await
@@ -38,4 +50,46 @@ pub async fn cluster(State(st): State<AppState>, who: Identity) -> Result<Json<V
         "members": members,
         "chunks": { "count": chunks.len(), "bytes": chunks.iter().map(|c| c.len).sum::<u64>() },
     })))
+}
+
+/// One member's entry: id, peer address, voter, its Raft role, term and applied index (and
+/// whole status), then the gossip fields.
+async fn member(
+    meta: &Meta,
+    id: u64,
+    addr: &str,
+    voter: bool,
+    gossip: Option<&GossipReport>,
+) -> Value {
+    let status = if gossip.is_some_and(|g| g.down) {
+        Err("down according to gossip".to_string())
+    } else {
+        match tokio::time::timeout(MEMBER_STATUS_WAIT, meta.peer_status(id)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {MEMBER_STATUS_WAIT:?}")),
+        }
+    };
+    let (role, term, last_applied, status) = match status {
+        Ok(s) => (
+            json!(s.role),
+            json!(s.term),
+            json!(s.last_applied),
+            json!(s),
+        ),
+        Err(e) => (Value::Null, Value::Null, Value::Null, json!({ "error": e })),
+    };
+    let mut entry = json!({
+        "id": id,
+        "addr": addr,
+        "voter": voter,
+        "role": role,
+        "term": term,
+        "last_applied": last_applied,
+        "status": status,
+    });
+    if let (Some(g), Value::Object(fields)) = (gossip, &mut entry) {
+        fields.extend(g.fields.clone());
+    }
+    entry
 }

@@ -20,6 +20,14 @@ impl Addresses {
             .copied()
     }
 
+    /// Every known (node, address), by node id.
+    pub fn all(&self) -> Vec<(u64, SocketAddr)> {
+        let table = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<(u64, SocketAddr)> = table.iter().map(|(id, a)| (*id, *a)).collect();
+        all.sort_unstable();
+        all
+    }
+
     /// Replaces the whole table.
     pub fn set(&self, table: HashMap<u64, SocketAddr>) {
         *self.inner.write().unwrap_or_else(PoisonError::into_inner) = table;

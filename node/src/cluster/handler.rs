@@ -1,5 +1,5 @@
 //! Serves peers: Raft RPCs and forwarded metadata calls go to the local `Meta`, chunk calls to
-//! the local chunk store.
+//! the local chunk store, gossip datagrams to the gossip task.
 
 use super::chunks::{ChunkReply, ChunkRpc};
 use super::codec::{decode, encode};
@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use tessera_raft::{serve_forward, serve_rpc, ForwardRequest, Meta, RaftRpc};
 use tessera_replication::ChunkService;
+use tokio::sync::mpsc;
 
 /// The node's answer to every peer call.
 pub struct PeerHandler {
@@ -15,14 +16,17 @@ pub struct PeerHandler {
     /// a joining node.
     meta: OnceLock<Meta>,
     chunks: ChunkService,
+    gossip: mpsc::Sender<Vec<u8>>,
 }
 
 impl PeerHandler {
-    /// Serves chunks at once and metadata once [`PeerHandler::set_meta`] is called.
-    pub fn new(chunks: ChunkService) -> Self {
+    /// Serves chunks and passes gossip on at once, metadata once [`PeerHandler::set_meta`]
+    /// is called.
+    pub fn new(chunks: ChunkService, gossip: mpsc::Sender<Vec<u8>>) -> Self {
         PeerHandler {
             meta: OnceLock::new(),
             chunks,
+            gossip,
         }
     }
 
@@ -69,6 +73,13 @@ impl Handler for PeerHandler {
                 encode(&serve_forward(self.meta()?, req).await)
             }
             Service::Chunks => encode(&self.chunk_call(decode(&payload)?).await?),
+        }
+    }
+
+    fn datagram(&self, payload: Vec<u8>, peer: SocketAddr) {
+        // A full inbox means gossip is behind; SWIM tolerates the loss of a packet.
+        if self.gossip.try_send(payload).is_err() {
+            tracing::debug!(%peer, "gossip datagram dropped");
         }
     }
 }

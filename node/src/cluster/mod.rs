@@ -1,15 +1,24 @@
 //! Wiring of a clustered node: Raft and forwarded metadata calls and chunk transfers over the
-//! QUIC transport, and the membership view that placement reads.
+//! QUIC transport, gossip (SWIM) over its datagrams, and the membership view placement reads.
 
 mod addresses;
+mod advert;
 mod chunks;
 mod codec;
+mod gossip;
+mod gossip_task;
 mod handler;
+mod local_stats;
 mod membership;
 mod raft_net;
+mod report;
 
 pub use addresses::Addresses;
+pub use advert::{Advert, MAX_LABEL};
 pub use chunks::QuicChunks;
+pub use gossip::{GossipSnapshot, GossipTimings};
+pub use gossip_task::{GossipTask, INBOX};
 pub use handler::PeerHandler;
 pub use membership::follow_membership;
 pub use raft_net::QuicRaft;
+pub use report::GossipReports;

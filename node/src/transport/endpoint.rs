@@ -11,8 +11,6 @@ use std::time::Duration;
 use tokio::time::timeout;
 
 /// Largest gossip datagram: fits the 1200-byte minimum QUIC MTU with headers to spare.
-// Test-only until gossip sends datagrams (the receive path is always live).
-#[cfg(test)]
 pub const MAX_DATAGRAM: usize = 1100;
 
 /// Stream reset code for a request that could not be read (malformed, truncated, too slow).
@@ -187,8 +185,6 @@ impl Transport {
     }
 
     /// Sends one gossip datagram (at most [`MAX_DATAGRAM`] bytes, unreliable) to `peer`.
-    // Test-only until gossip is wired.
-    #[cfg(test)]
     pub async fn send_datagram(
         &self,
         peer: SocketAddr,

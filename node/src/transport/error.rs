@@ -116,8 +116,6 @@ pub enum TransportError {
         message: String,
     },
     /// A datagram is larger than gossip may send.
-    // The datagram variants are test-only until gossip is wired, like `send_datagram`.
-    #[cfg(test)]
     #[error("datagram of {len} bytes exceeds the {max}-byte limit")]
     DatagramTooLarge {
         /// The datagram's length.
@@ -126,7 +124,6 @@ pub enum TransportError {
         max: usize,
     },
     /// The datagram could not be sent on the connection.
-    #[cfg(test)]
     #[error("cannot send a datagram to {peer}: {source}")]
     Datagram {
         /// The peer.

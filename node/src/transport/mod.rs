@@ -11,9 +11,9 @@ mod tls;
 #[cfg(test)]
 mod tests;
 
-// Only what the node uses is re-exported; `TransportOptions`, `MAX_FRAME`, `call` and the
-// datagram sender join the list when something outside the tests needs them.
-pub use endpoint::{Handler, Transport};
+// Only what the node uses is re-exported; `TransportOptions`, `MAX_FRAME` and `call` join
+// the list when something outside the tests needs them.
+pub use endpoint::{Handler, Transport, MAX_DATAGRAM};
 pub use error::TransportError;
 pub use frame::Service;
 pub use tls::PeerTls;
