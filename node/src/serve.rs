@@ -3,7 +3,7 @@
 
 use crate::certs::NodeIdentityFiles;
 use crate::cluster::{
-    follow_membership, Addresses, Advert, GossipReports, GossipSnapshot, GossipTask, PeerHandler,
+    follow_membership, Addresses, Advert, Gossip, GossipReports, GossipTask, PeerHandler,
     QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{ClusterConfig, Config};
@@ -44,7 +44,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         meta: meta.clone(),
         data,
         config: Arc::new(cfg.api.clone()),
-        gossip,
+        gossip: gossip
+            .as_ref()
+            .map(|g| Arc::new(GossipReports(g.snapshots.clone())) as Arc<dyn GossipView>),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -52,6 +54,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
     serve_http(listener, app).await;
     reaper.abort();
+    if let Some(g) = &gossip {
+        // Peers stop placing chunks here now rather than once their probes fail.
+        g.leave().await;
+    }
     meta.shutdown()
         .await
         .context("stopping the metadata store")?;
@@ -67,7 +73,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 async fn start_clustered(
     cfg: &Config,
     cluster: &ClusterConfig,
-) -> anyhow::Result<(Meta, Data, Transport, Arc<dyn GossipView>)> {
+) -> anyhow::Result<(Meta, Data, Transport, Gossip)> {
     let files = NodeIdentityFiles::in_dir(&cluster.certs, &cluster.node_name);
     let tls = PeerTls::from_files(&files).context("loading the node certificate")?;
     let transport =
@@ -112,15 +118,15 @@ async fn start_clustered(
     }
     tokio::spawn(follow_membership(
         meta.clone(),
-        gossip.clone(),
+        gossip.snapshots.clone(),
         view_tx,
         addresses,
     ));
     tracing::info!(peer = %cluster.peer_listen, name = %cluster.node_name, "peer endpoint serving");
-    Ok((meta, data, transport, Arc::new(GossipReports(gossip))))
+    Ok((meta, data, transport, gossip))
 }
 
-/// Starts gossip over the peer endpoint, advertising this node; returns what it learns.
+/// Starts gossip over the peer endpoint, advertising this node.
 fn start_gossip(
     cfg: &Config,
     cluster: &ClusterConfig,
@@ -128,7 +134,7 @@ fn start_gossip(
     addresses: &Addresses,
     data: &Data,
     inbox: mpsc::Receiver<Vec<u8>>,
-) -> watch::Receiver<GossipSnapshot> {
+) -> Gossip {
     let advert = Advert {
         node: cfg.node_id,
         seq: 0,

@@ -1,9 +1,10 @@
 """Gossip membership through the real binaries: every node reports every member's gossip
 state and advert, a frozen node (SIGSTOP) is suspected then declared down while uploads go
-on with the other two, it comes back alive on SIGCONT, and `tessera cluster status` prints
-every node."""
+on with the other two, it comes back alive on SIGCONT, a node shutting down (SIGTERM) is down
+at once and alive again after a restart, and `tessera cluster status` prints every node."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -21,6 +22,12 @@ ALIVE_WITHIN = 20
 
 def _members(cluster, observer: str) -> dict[str, dict]:
     return {m["name"]: m for m in cluster.status(observer)["members"] if "name" in m}
+
+
+def _everyone_alive(cluster) -> bool:
+    """Whether every node sees all three members alive with their adverts."""
+    return all(set(ms) == set(NAMES) and all(m["gossip"] == "alive" for m in ms.values())
+               for ms in (_members(cluster, o) for o in NAMES))
 
 
 def _wait_for(what: str, limit: float, probe):
@@ -103,13 +110,27 @@ def test_a_frozen_node_is_declared_down_and_uploads_go_on(cluster):
     finally:
         cluster.run("kill", victim, "--signal", "CONT")
 
-    def everyone_alive():
-        return all(m["gossip"] == "alive"
-                   for o in NAMES for m in _members(cluster, o).values())
-
-    _, took = _wait_for(f"{victim} alive again", ALIVE_WITHIN, everyone_alive)
+    _, took = _wait_for(f"{victim} alive again", ALIVE_WITHIN, lambda: _everyone_alive(cluster))
     print(f"{victim} alive again everywhere {took:.1f}s after SIGCONT")
     assert cluster.session(victim).download(image) == data
+
+
+def test_a_node_that_shuts_down_leaves_at_once_and_rejoins_on_restart(cluster):
+    victim = next(n for n in NAMES if n != cluster.leader())
+    others = [n for n in NAMES if n != victim]
+    cluster.run("kill", victim, "--signal", "TERM")
+    # Well under the ~6 s probes and suspicion take: the node said goodbye.
+    _, took = _wait_for(f"{others} see {victim} down", 3, lambda: all(
+        _members(cluster, o)[victim]["gossip"] == "down" for o in others))
+    print(f"{victim} down everywhere {took:.1f}s after SIGTERM")
+
+    def stopped():
+        nodes = json.loads(cluster.run("status"))["nodes"]
+        return not next(n for n in nodes if n["name"] == victim)["running"]
+
+    _wait_for(f"{victim} to exit", 30, stopped)
+    cluster.run("start", victim)
+    _wait_for(f"{victim} alive again", ALIVE_WITHIN, lambda: _everyone_alive(cluster))
 
 
 def test_cluster_status_cli_lists_every_node(cluster):

@@ -323,6 +323,13 @@ impl GossipCore {
         self.own = Some(advert);
     }
 
+    /// Tells a few members this node is leaving, so the others need not wait for probes to
+    /// fail; gossip stops answering afterwards.
+    pub fn leave(&mut self, now: Instant) {
+        let res = self.foca.leave_cluster(&mut self.runtime);
+        self.settle_result(res, "leaving the cluster", now);
+    }
+
     /// Datagrams to send, with their destination.
     pub fn take_outgoing(&mut self) -> Vec<(SocketAddr, Bytes)> {
         std::iter::from_fn(|| self.runtime.to_send())
@@ -381,15 +388,18 @@ impl GossipCore {
                         to = new.bump,
                         "gossip: member rejoined"
                     );
+                    // A restarted node has forgotten every advert.
+                    newcomer = true;
                 }
                 OwnedNotification::Defunct => {
-                    tracing::warn!("gossip: the cluster declared this node down; rejoining");
+                    tracing::info!("gossip: this node is down to the cluster (it left)");
                 }
                 other => tracing::debug!(notification = ?other, "gossip"),
             }
         }
         if newcomer {
-            // A newcomer learns of us from this advert; the others just see a fresher one.
+            // A newcomer (or a restarted node) learns of us from this advert; the others just
+            // see a fresher one.
             if let Some(own) = self.own.clone() {
                 let now_ms = own.seq.saturating_add(1);
                 self.advertise(own, now_ms, now);

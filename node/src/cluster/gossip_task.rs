@@ -12,7 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tessera_replication::ChunkStore;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Longest a leaving node waits for its farewell datagrams to be handed to the transport.
+const LEAVE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Datagrams waiting for the gossip task; past this the handler drops them (SWIM copes).
 pub const INBOX: usize = 1024;
@@ -40,26 +43,41 @@ pub struct GossipTask {
     pub addresses: Addresses,
 }
 
+/// A running gossip task: what it knows, and a way to leave.
+pub struct Gossip {
+    /// What gossip knows, kept current.
+    pub snapshots: watch::Receiver<GossipSnapshot>,
+    leave: mpsc::Sender<oneshot::Sender<()>>,
+}
+
+impl Gossip {
+    /// Announces that this node leaves (it is shutting down) and stops gossip.
+    pub async fn leave(&self) {
+        let (done, left) = oneshot::channel();
+        if self.leave.send(done).await.is_ok() {
+            let _ = tokio::time::timeout(LEAVE_WAIT * 2, left).await;
+        }
+    }
+}
+
 impl GossipTask {
     /// Starts gossip, and the refresher of the totals it advertises (free space of
-    /// `data_dir`, chunks in `store`); returns what gossip knows, kept current.
-    pub fn spawn(
-        self,
-        data_dir: PathBuf,
-        store: Arc<ChunkStore>,
-    ) -> watch::Receiver<GossipSnapshot> {
+    /// `data_dir`, chunks in `store`).
+    pub fn spawn(self, data_dir: PathBuf, store: Arc<ChunkStore>) -> Gossip {
         let (totals_tx, totals) = watch::channel(LocalTotals::default());
         tokio::spawn(refresh_totals(totals_tx, data_dir, store));
         let (snapshot, snapshots) = watch::channel(GossipSnapshot::default());
-        tokio::spawn(self.run(totals, snapshot));
-        snapshots
+        let (leave, leaving) = mpsc::channel(1);
+        tokio::spawn(self.run(totals, snapshot, leaving));
+        Gossip { snapshots, leave }
     }
 
-    /// Runs until the peer handler (the inbox's sender) is gone.
+    /// Runs until the node leaves or the peer handler (the inbox's sender) is gone.
     async fn run(
         mut self,
         totals: watch::Receiver<LocalTotals>,
         snapshot: watch::Sender<GossipSnapshot>,
+        mut leaving: mpsc::Receiver<oneshot::Sender<()>>,
     ) {
         let me = Peer {
             id: self.advert.node,
@@ -86,16 +104,16 @@ impl GossipTask {
                 },
                 () = due => core.fire_timers(Instant::now()),
                 _ = tick.tick() => self.publish(&mut core, *totals.borrow()),
+                Some(done) = leaving.recv() => {
+                    core.leave(Instant::now());
+                    let sends = futures::future::join_all(self.send(&mut core));
+                    let _ = tokio::time::timeout(LEAVE_WAIT, sends).await;
+                    let _ = done.send(());
+                    tracing::info!("gossip: left the cluster");
+                    return;
+                }
             }
-            for (to, bytes) in core.take_outgoing() {
-                let transport = self.transport.clone();
-                // Sends to a dead peer wait for a connect timeout; the others must not.
-                tokio::spawn(async move {
-                    if let Err(e) = transport.send_datagram(to, bytes.to_vec()).await {
-                        tracing::debug!(%to, error = %e, "gossip datagram not sent");
-                    }
-                });
-            }
+            self.send(&mut core);
             let snap = core.snapshot(Instant::now());
             snapshot.send_if_modified(|current| {
                 let changed = *current != snap;
@@ -105,6 +123,22 @@ impl GossipTask {
                 changed
             });
         }
+    }
+
+    /// Sends what `core` has to send, each datagram on its own task: sends to a dead peer
+    /// wait for a connect timeout, the others must not.
+    fn send(&self, core: &mut GossipCore) -> Vec<tokio::task::JoinHandle<()>> {
+        core.take_outgoing()
+            .into_iter()
+            .map(|(to, bytes)| {
+                let transport = self.transport.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = transport.send_datagram(to, bytes.to_vec()).await {
+                        tracing::debug!(%to, error = %e, "gossip datagram not sent");
+                    }
+                })
+            })
+            .collect()
     }
 
     /// Advertises fresh totals and announces this node to members gossip does not see.

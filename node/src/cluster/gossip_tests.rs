@@ -239,3 +239,16 @@ fn stale_adverts_are_not_passed_on() {
     assert!(handler.receive_item(b"junk", None).is_err());
     assert_eq!(table.lock().unwrap()[&7].seq, 10);
 }
+
+#[test]
+fn a_node_that_leaves_is_down_at_once() {
+    let mut net = Net::new(3, 8);
+    net.run_until(Duration::from_secs(3), |n| n.converged(&[1, 2, 3]));
+    net.cores[1].leave(net.now);
+    net.deliver();
+    net.paused[1] = true;
+    // Well before probes could notice: the news spreads with the next gossip rounds.
+    net.run_until(timings().probe * 2, |n| {
+        n.liveness(1, 2) == Some(Liveness::Down) && n.liveness(3, 2) == Some(Liveness::Down)
+    });
+}
