@@ -2,6 +2,7 @@
 //! through their command line, signals, HTTP and network namespaces; it imports no Tessera
 //! crate.
 
+mod check;
 mod cluster;
 mod http;
 mod netns;
@@ -60,6 +61,11 @@ enum Command {
         dir: PathBuf,
         node: String,
     },
+    /// Run the checkers over a recorded history (JSON: {"created": [...], "ops": [...]}).
+    Check {
+        #[arg(long)]
+        history: PathBuf,
+    },
     /// Stop every node and remove the network namespaces.
     Down {
         #[arg(long)]
@@ -99,6 +105,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kill { dir, node, signal } => cluster::kill(&dir, &node, &signal)?,
         Command::Start { dir, node } => cluster::start(&dir, &node)?,
         Command::Down { dir } => cluster::down(&dir)?,
+        Command::Check { history } => {
+            let text = std::fs::read_to_string(&history)
+                .with_context(|| format!("reading {}", history.display()))?;
+            let recorded: check::History = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", history.display()))?;
+            let findings = check::check(&recorded.created, &recorded.ops);
+            println!("{}", serde_json::to_string_pretty(&findings)?);
+            if !findings.violations.is_empty() {
+                anyhow::bail!("{} violation(s)", findings.violations.len());
+            }
+        }
     }
     Ok(())
 }
