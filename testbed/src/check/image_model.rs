@@ -15,6 +15,8 @@ pub enum Status {
     Active,
     /// Deactivated by an admin.
     Deactivated,
+    /// A status the workload never causes (only ever seen, never a model state).
+    Unexpected,
 }
 
 /// The model's state of one image (it exists from its create on: the create's answer named it).
