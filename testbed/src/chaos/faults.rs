@@ -218,11 +218,20 @@ fn inject(
             let bytes = fill(&filler)?;
             let n = node.name.clone();
             Ok((
-                vec![n],
+                vec![n.clone()],
                 format!("filled the data disk with {bytes} bytes"),
-                Box::new(move |_| {
+                Box::new(move |d| {
                     std::fs::remove_file(&filler)
-                        .with_context(|| format!("removing {}", filler.display()))
+                        .with_context(|| format!("removing {}", filler.display()))?;
+                    // A node may fail-stop on a full disk; its supervisor would restart it.
+                    let c = cluster::load(d)?;
+                    match c.nodes.iter().find(|m| m.name == n) {
+                        Some(m) if !cluster::alive(m.pid) => {
+                            eprintln!("chaos: {n} stopped on the full disk; restarting it");
+                            cluster::start(d, &n)
+                        }
+                        _ => Ok(()),
+                    }
                 }),
             ))
         }
