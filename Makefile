@@ -7,8 +7,11 @@ CARGO ?= cargo
 CONSTRAINTS ?= $(wildcard ../shared/peer/glance-constraints.txt)
 PIP_CONSTRAINTS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 TESSERA_BIN ?= $(or $(CARGO_TARGET_DIR),target)/debug/tessera
+TESTBED_BIN ?= $(or $(CARGO_TARGET_DIR),target)/debug/testbed
+# Where chaos reports go (a failing run also keeps its cluster dir under /tmp).
+CHAOS_DIR ?= $(or $(CARGO_TARGET_DIR),target)/chaos
 
-.PHONY: venv build run test test-clients lint bench
+.PHONY: venv build run test test-clients lint bench chaos
 
 venv: $(VENV)/.stamp
 
@@ -29,6 +32,8 @@ test: build venv
 	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/clients
 	$(VENV)/bin/pytest -q tests/cluster
 	tests/clients-on-cluster.sh
+	mkdir -p $(CHAOS_DIR)
+	$(TESTBED_BIN) chaos --nodes 3 --duration 45 --seed 1 --max-mib 8 --report $(CHAOS_DIR)/chaos-test.json
 
 # Only the real-client suite; e.g. `TESSERA_URL=http://127.0.0.1:9292 make test-clients`
 # runs it against an already running server (such as the real Glance peer).
@@ -45,3 +50,9 @@ bench:
 	$(CARGO) run --release -p tessera-replication --example ingest_bench
 	TESSERA_BIN=$(or $(CARGO_TARGET_DIR),target)/release/tessera bench/api_throughput.sh
 	bench/cluster.sh
+
+# A seeded 2-minute chaos run with every fault this machine allows (partitions and disk-full
+# need root); the report lands in $(CHAOS_DIR)/chaos.json.
+chaos: build
+	mkdir -p $(CHAOS_DIR)
+	$(TESTBED_BIN) chaos --nodes 3 --duration 120 --seed 2026 --report $(CHAOS_DIR)/chaos.json

@@ -52,7 +52,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the API to {}", cfg.listen))?;
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
-    serve_http(listener, app).await;
+    let failed = tokio::select! {
+        () = serve_http(listener, app) => None,
+        e = meta.fatal() => Some(e),
+    };
+    if let Some(e) = failed {
+        // Fail-stop: a node whose metadata store died would answer 500 forever; exiting lets
+        // its supervisor restart it, and it recovers from its log and the leader.
+        tracing::error!(error = %e, "metadata store failed; stopping this node");
+        anyhow::bail!("metadata store failed: {e}");
+    }
     reaper.abort();
     if let Some(g) = &gossip {
         // Peers stop placing chunks here now rather than once their probes fail.

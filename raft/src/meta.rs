@@ -667,6 +667,20 @@ impl Meta {
         state_machine::get_image(&self.inner.db.sm, id)
     }
 
+    /// Resolves when Raft has stopped on a fatal error (such as its disk failing or filling
+    /// up), with the error: from then on this node can serve no metadata until restarted.
+    pub async fn fatal(&self) -> String {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            if let Err(e) = &metrics.borrow_and_update().running_state {
+                return e.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "raft stopped".into();
+            }
+        }
+    }
+
     /// Stops raft and makes everything written durable. Other clones become unusable.
     pub async fn shutdown(&self) -> Result<(), MetaError> {
         self.inner.raft.shutdown().await.map_err(fatal)?;

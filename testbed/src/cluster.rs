@@ -1,7 +1,7 @@
 //! A cluster on this machine: certificates, one `tessera serve` per node (each in its own
 //! network namespace where possible), and its description in `DIR/cluster.json`.
 
-use crate::http;
+use crate::http::{self, ADMIN_TOKEN};
 use crate::netns::{self, Net};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 const API_PORT: u16 = 9292;
 /// Port of every node's peer (QUIC) endpoint.
 const PEER_PORT: u16 = 7100;
-/// Token used for the testbed's own probes.
-const ADMIN_TOKEN: &str = "testbed:testbed:admin,member,reader";
 
 /// One node of a testbed cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,7 +126,7 @@ fn wait_healthy(node: &NodeDesc, timeout: Duration) -> anyhow::Result<()> {
 }
 
 /// Whether `pid` is a live (not zombie) process.
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {

@@ -4,6 +4,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+/// Token of the testbed's own probes (an admin).
+pub const ADMIN_TOKEN: &str = "testbed:testbed:admin,member,reader";
+
 /// GETs `path` from `addr` and returns the status code and body.
 pub fn get(addr: SocketAddr, path: &str, token: &str) -> std::io::Result<(u16, String)> {
     let timeout = Duration::from_secs(3);

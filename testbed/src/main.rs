@@ -2,6 +2,8 @@
 //! through their command line, signals, HTTP and network namespaces; it imports no Tessera
 //! crate.
 
+mod chaos;
+mod check;
 mod cluster;
 mod http;
 mod netns;
@@ -60,6 +62,49 @@ enum Command {
         dir: PathBuf,
         node: String,
     },
+    /// Start a cluster, run a seeded workload and fault schedule, heal, and check.
+    Chaos {
+        #[arg(long, short = 'n', default_value_t = 3)]
+        nodes: usize,
+        /// Seconds of workload and faults.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Faults to draw from (comma-separated).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "kill,pause,partition,corrupt,lose-chunks,disk-full,restart-all"
+        )]
+        faults: Vec<chaos::FaultKind>,
+        /// Where the JSON report goes.
+        #[arg(long)]
+        report: PathBuf,
+        /// The cluster's directory [default: a new one under /tmp].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The tessera binary [default: beside this testbed binary].
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Largest upload in MiB.
+        #[arg(long, default_value_t = 16)]
+        max_mib: usize,
+        /// Seconds to wait for the cluster to converge after healing.
+        #[arg(long, default_value_t = 60)]
+        settle: u64,
+        /// Extra `tessera serve` flags for every node (repeatable).
+        #[arg(long = "serve-arg", allow_hyphen_values = true)]
+        serve_args: Vec<String>,
+    },
+    /// Run the checkers over a recorded history (JSON: {"created": [...], "ops": [...]}).
+    Check {
+        #[arg(long)]
+        history: PathBuf,
+    },
     /// Stop every node and remove the network namespaces.
     Down {
         #[arg(long)]
@@ -99,6 +144,53 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kill { dir, node, signal } => cluster::kill(&dir, &node, &signal)?,
         Command::Start { dir, node } => cluster::start(&dir, &node)?,
         Command::Down { dir } => cluster::down(&dir)?,
+        Command::Chaos {
+            nodes,
+            duration,
+            seed,
+            faults,
+            report,
+            dir,
+            binary,
+            clients,
+            max_mib,
+            settle,
+            serve_args,
+        } => {
+            let options = chaos::Options {
+                nodes,
+                duration: std::time::Duration::from_secs(duration),
+                seed,
+                faults,
+                report,
+                dir: dir.unwrap_or_else(|| {
+                    std::env::temp_dir()
+                        .join(format!("tessera-chaos-{seed}-{}", std::process::id()))
+                }),
+                binary: match binary {
+                    Some(b) => b,
+                    None => default_binary()?,
+                },
+                clients,
+                max_size: max_mib << 20,
+                serve_args,
+                settle: std::time::Duration::from_secs(settle),
+            };
+            if !chaos::run(&options)? {
+                anyhow::bail!("chaos run found violations");
+            }
+        }
+        Command::Check { history } => {
+            let text = std::fs::read_to_string(&history)
+                .with_context(|| format!("reading {}", history.display()))?;
+            let recorded: check::History = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", history.display()))?;
+            let findings = check::check(&recorded.created, &recorded.ops);
+            println!("{}", serde_json::to_string_pretty(&findings)?);
+            if !findings.violations.is_empty() {
+                anyhow::bail!("{} violation(s)", findings.violations.len());
+            }
+        }
     }
     Ok(())
 }

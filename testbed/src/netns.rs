@@ -105,6 +105,24 @@ impl Net {
         let _ = ip(&["netns", "del", &self.ns(i)]);
     }
 
+    /// Cuts the link between nodes `a` and `b` both ways (a blackhole route in each namespace:
+    /// their packets to each other are dropped, everything else still flows).
+    pub fn cut(&self, a: usize, b: usize) -> anyhow::Result<()> {
+        for (from, to) in [(a, b), (b, a)] {
+            let dst = format!("{}/32", self.addr(to));
+            ip(&["-n", &self.ns(from), "route", "replace", "blackhole", &dst])?;
+        }
+        Ok(())
+    }
+
+    /// Restores what [`Net::cut`] cut (ignoring a link that was not cut).
+    pub fn mend(&self, a: usize, b: usize) {
+        for (from, to) in [(a, b), (b, a)] {
+            let dst = format!("{}/32", self.addr(to));
+            let _ = ip(&["-n", &self.ns(from), "route", "del", "blackhole", &dst]);
+        }
+    }
+
     /// Removes the bridge (ignoring a missing one).
     pub fn remove_bridge(&self) {
         let _ = ip(&["link", "del", &self.bridge()]);

@@ -1,0 +1,251 @@
+//! `testbed chaos`: a cluster, a seeded workload and fault schedule, healing, and the checkers.
+
+mod api;
+mod faults;
+mod report;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::check::image_model::{Input, Output, Status};
+use crate::cluster::{self, Cluster};
+use crate::http;
+use crate::netns;
+pub use faults::FaultKind;
+use report::Report;
+use workload::{Recorder, WorkloadConfig};
+
+/// Size of the tmpfs that holds the data dir of the node the `disk-full` fault fills.
+const SMALL_DISK: &str = "size=1g";
+
+/// What a chaos run does.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// How long the workload and faults run.
+    pub duration: Duration,
+    /// Seed of the workload and the fault schedule.
+    pub seed: u64,
+    /// Faults to draw from.
+    pub faults: Vec<FaultKind>,
+    /// Where the JSON report goes.
+    pub report: PathBuf,
+    /// The cluster's directory (kept after a failing run).
+    pub dir: PathBuf,
+    /// The tessera binary.
+    pub binary: PathBuf,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Largest upload, bytes.
+    pub max_size: usize,
+    /// Extra `tessera serve` flags.
+    pub serve_args: Vec<String>,
+    /// How long to wait for convergence after healing.
+    pub settle: Duration,
+}
+
+/// Runs one chaos run; returns whether every checker passed.
+pub fn run(o: &Options) -> anyhow::Result<bool> {
+    let root = netns::available();
+    let mut faults = o.faults.clone();
+    let mut skipped = Vec::new();
+    faults.retain(|f| {
+        let ok = root || !matches!(f, FaultKind::Partition | FaultKind::DiskFull);
+        if !ok {
+            eprintln!("chaos: skipping {f:?}: it needs root and ip netns");
+            skipped.push(*f);
+        }
+        ok
+    });
+    std::fs::create_dir_all(&o.dir)?;
+    let dir = o.dir.canonicalize()?;
+    // The last node keeps its data on a small tmpfs that `disk-full` fills.
+    let disk_node = faults.contains(&FaultKind::DiskFull).then_some(o.nodes - 1);
+    let small_disk = match disk_node {
+        Some(i) => Some(mount_small_disk(&dir, i + 1)?),
+        None => None,
+    };
+    let result = run_on(o, &dir, &faults, disk_node);
+    if let Err(e) = cluster::down(&dir) {
+        eprintln!("chaos: stopping the cluster: {e:#}");
+    }
+    if let Some(m) = small_disk {
+        let _ = Command::new("umount").arg(&m).status();
+    }
+    let mut report = result?;
+    report.skipped_faults = skipped;
+    std::fs::write(&o.report, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", o.report.display()))?;
+    println!("{}", report.summary());
+    let passed = report.passed();
+    if passed {
+        // Keep only what a failing run needs for diagnosis.
+        for n in std::fs::read_dir(&dir)?.flatten() {
+            if n.path().join("data").is_dir() {
+                let _ = std::fs::remove_dir_all(n.path().join("data"));
+            }
+        }
+    } else {
+        eprintln!("chaos: node logs and data kept in {}", dir.display());
+    }
+    Ok(passed)
+}
+
+fn mount_small_disk(dir: &Path, node: usize) -> anyhow::Result<PathBuf> {
+    let data = dir.join(format!("n{node}")).join("data");
+    std::fs::create_dir_all(&data)?;
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", SMALL_DISK, "tmpfs"])
+        .arg(&data)
+        .status()
+        .context("running mount")?;
+    if !status.success() {
+        bail!("mounting a tmpfs on {} failed", data.display());
+    }
+    Ok(data)
+}
+
+fn run_on(
+    o: &Options,
+    dir: &Path,
+    faults: &[FaultKind],
+    disk_node: Option<usize>,
+) -> anyhow::Result<Report> {
+    let c = cluster::up(dir, o.nodes, &o.binary, true, &o.serve_args)?;
+    let plan = faults::schedule(o.seed, o.duration, faults, o.nodes);
+    let cfg = WorkloadConfig {
+        clients: o.clients,
+        seed: o.seed,
+        max_size: o.max_size,
+        nodes: c.nodes.iter().map(|n| n.api.clone()).collect(),
+    };
+    let api = api::Api::new(Duration::from_secs(15), Duration::from_secs(60));
+    let recorder = Arc::new(Recorder::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let injected = std::thread::scope(|s| {
+        let load = s.spawn(|| workload::run(&cfg, &api, &recorder, &stop));
+        let chaos = s.spawn(|| faults::execute(dir, &plan, disk_node, started, &stop));
+        std::thread::sleep(o.duration);
+        stop.store(true, Ordering::Relaxed);
+        let injected = chaos.join();
+        let _ = load.join();
+        injected
+    })
+    .map_err(|_| anyhow::anyhow!("the fault thread panicked"))?;
+    let workload_secs = started.elapsed().as_secs_f64();
+    heal(dir)?;
+    let converged = converge(dir, o.settle);
+    final_checks(&cluster::load(dir)?, &api, &recorder);
+    let recorded = recorder.take();
+    let findings = crate::check::check(&recorded.history.created, &recorded.history.ops);
+    let liveness = liveness(&cluster::load(dir)?);
+    Ok(Report::new(
+        o,
+        workload_secs,
+        plan,
+        injected,
+        recorded,
+        findings,
+        converged,
+        liveness,
+    ))
+}
+
+/// Undoes whatever a fault left behind: every node running and not stopped.
+fn heal(dir: &Path) -> anyhow::Result<()> {
+    let c = cluster::load(dir)?;
+    for n in &c.nodes {
+        if cluster::alive(n.pid) {
+            cluster::kill(dir, &n.name, "CONT")?;
+        } else {
+            eprintln!("chaos: {} is down after the run; starting it", n.name);
+            cluster::start(dir, &n.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every node answers and all apply the same Raft index; the problem if not.
+fn converge(dir: &Path, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match applied_indexes(dir) {
+            Ok(idx) if idx.windows(2).all(|w| w[0] == w[1]) => return Ok(()),
+            Ok(idx) => last = format!("applied indexes differ: {idx:?}"),
+            Err(e) => last = format!("{e:#}"),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!("not converged after {timeout:?}: {last}"))
+}
+
+fn applied_indexes(dir: &Path) -> anyhow::Result<Vec<u64>> {
+    let c = cluster::load(dir)?;
+    c.nodes
+        .iter()
+        .map(|n| {
+            let (code, body) = http::get(n.api.parse()?, "/tessera/v1/cluster", http::ADMIN_TOKEN)?;
+            if code != 200 {
+                bail!("{} answered {code}", n.name);
+            }
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            v["node"]["last_applied"]
+                .as_u64()
+                .with_context(|| format!("{} reports no last_applied", n.name))
+        })
+        .collect()
+}
+
+/// Reads every image from every node (reactivating deactivated ones first, so their bytes
+/// can be checked), recorded as final checks.
+fn final_checks(c: &Cluster, api: &api::Api, rec: &Recorder) {
+    let first = &c.nodes[0].api;
+    for image in rec.images() {
+        let seen = rec.op(usize::MAX, first, &image, Input::Read, true, || {
+            api.read(first, &image)
+        });
+        if matches!(
+            seen,
+            Output::Seen {
+                status: Status::Deactivated,
+                ..
+            }
+        ) {
+            rec.op(usize::MAX, first, &image, Input::Reactivate, true, || {
+                api.activation(first, &image, false)
+            });
+        }
+        for n in &c.nodes {
+            rec.op(usize::MAX, &n.api, &image, Input::Read, true, || {
+                api.read(&n.api, &image)
+            });
+            rec.op(usize::MAX, &n.api, &image, Input::Download, true, || {
+                api.download(&n.api, &image)
+            });
+        }
+    }
+}
+
+/// Liveness problems: nodes not running, panics in logs.
+fn liveness(c: &Cluster) -> Vec<String> {
+    let mut problems = Vec::new();
+    for n in &c.nodes {
+        if !cluster::alive(n.pid) {
+            problems.push(format!("{} is not running at the end", n.name));
+        }
+        let log = std::fs::read_to_string(&n.log).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| l.contains("panicked")) {
+            problems.push(format!("{} panicked: {line}", n.name));
+        }
+    }
+    problems
+}
