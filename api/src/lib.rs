@@ -6,6 +6,7 @@
 pub mod error;
 pub mod identity;
 pub mod list;
+pub mod live_chunks;
 pub mod patch;
 pub mod policy;
 pub mod schema;

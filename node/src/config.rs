@@ -6,6 +6,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tessera_api::{ApiConfig, AuthConfig, Identity};
+use tessera_replication::ReplicatorConfig;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,16 @@ pub struct ServeOptions {
     /// [default: 86400].
     #[arg(long, env = "TESSERA_REAPER_GRACE")]
     pub reaper_grace: Option<u64>,
+    /// Seconds between the replicator's anti-entropy passes [default: 60].
+    #[arg(long, env = "TESSERA_REPLICATOR_INTERVAL")]
+    pub replicator_interval: Option<u64>,
+    /// Repair-queue entries or handoff chunks the replicator handles per step [default: 32].
+    #[arg(long, env = "TESSERA_REPLICATOR_BATCH")]
+    pub replicator_batch: Option<usize>,
+    /// Age in seconds before a chunk this node should not hold is handed off to its targets
+    /// and deleted here; longer than any upload [default: 600].
+    #[arg(long, env = "TESSERA_HANDOFF_GRACE")]
+    pub handoff_grace: Option<u64>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "TESSERA_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -102,6 +113,9 @@ impl ServeOptions {
             image_size_cap: self.image_size_cap.or(file.image_size_cap),
             reaper_interval: self.reaper_interval.or(file.reaper_interval),
             reaper_grace: self.reaper_grace.or(file.reaper_grace),
+            replicator_interval: self.replicator_interval.or(file.replicator_interval),
+            replicator_batch: self.replicator_batch.or(file.replicator_batch),
+            handoff_grace: self.handoff_grace.or(file.handoff_grace),
             log_format: self.log_format.or(file.log_format),
             node_name: self.node_name.or(file.node_name),
             peer_listen: self.peer_listen.or(file.peer_listen),
@@ -135,6 +149,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub reaper_interval: std::time::Duration,
     pub reaper_grace: std::time::Duration,
+    pub replicator: ReplicatorConfig,
     pub json_logs: bool,
     /// `None` for a standalone node.
     pub cluster: Option<ClusterConfig>,
@@ -157,6 +172,7 @@ impl Config {
             }
         };
         let o = cli.or(from_file);
+        let replicator = replicator_config(&o);
         let cluster = match (o.peer_listen, o.certs) {
             (None, None) => None,
             (Some(peer_listen), Some(certs)) => {
@@ -195,9 +211,21 @@ impl Config {
             },
             reaper_interval: std::time::Duration::from_secs(o.reaper_interval.unwrap_or(300)),
             reaper_grace: std::time::Duration::from_secs(o.reaper_grace.unwrap_or(86_400)),
+            replicator,
             json_logs: o.log_format.as_deref() == Some("json"),
             cluster,
         })
+    }
+}
+
+/// The replicator's settings: the options given, defaults for the rest.
+fn replicator_config(o: &ServeOptions) -> ReplicatorConfig {
+    let d = ReplicatorConfig::default();
+    let secs = std::time::Duration::from_secs;
+    ReplicatorConfig {
+        interval: o.replicator_interval.map_or(d.interval, secs),
+        batch: o.replicator_batch.unwrap_or(d.batch).max(1),
+        handoff_grace: o.handoff_grace.map_or(d.handoff_grace, secs),
     }
 }
 

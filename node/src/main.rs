@@ -1,9 +1,9 @@
 //! `tessera`: one node of the Tessera image store.
 
+mod admin;
 mod certs;
 mod cluster;
 mod config;
-mod live_chunks;
 mod logging;
 mod serve;
 mod transport;
@@ -31,15 +31,20 @@ enum Command {
         #[command(flatten)]
         options: config::ServeOptions,
     },
-    /// Cluster certificates: `init` makes the CA, `cert` signs a node.
+    /// Cluster certificates (`init` makes the CA, `cert` signs a node) and membership
+    /// (`leave` drains and removes a node).
     #[command(subcommand)]
-    Cluster(certs::ClusterCommand),
+    Cluster(admin::ClusterCommand),
+    /// Chunk maintenance on a running node (`repair`).
+    #[command(subcommand)]
+    Chunks(admin::ChunksCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Cluster(command) => certs::run_cluster_command(command),
+        Command::Cluster(command) => admin::run_cluster(command),
+        Command::Chunks(command) => admin::run_chunks(command),
         Command::Serve { config, options } => {
             let cfg = match config::Config::load(options, config.as_deref()) {
                 Ok(cfg) => cfg,

@@ -4,13 +4,13 @@
 use crate::certs::NodeIdentityFiles;
 use crate::cluster::{follow_membership, Addresses, PeerHandler, QuicChunks, QuicRaft};
 use crate::config::{ClusterConfig, Config};
-use crate::live_chunks::MetaLiveChunks;
 use crate::transport::{PeerTls, Transport};
 use anyhow::Context;
 use std::sync::Arc;
+use tessera_api::live_chunks::MetaLiveChunks;
 use tessera_api::AppState;
 use tessera_raft::{Meta, MetaConfig};
-use tessera_replication::{Data, NodeInfo, ReplicationConfig};
+use tessera_replication::{Data, NodeInfo, ReplicationConfig, Replicator, Workers};
 use tokio::sync::watch;
 
 /// Runs one node until a shutdown signal.
@@ -37,6 +37,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         cfg.reaper_interval,
         cfg.reaper_grace,
     ));
+    let workers = Workers::new();
+    workers.spawn(Replicator::new(&data, cfg.replicator));
     let app = tessera_api::router(AppState {
         meta: meta.clone(),
         data,
@@ -48,6 +50,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
     serve_http(listener, app).await;
     reaper.abort();
+    workers.shutdown();
     meta.shutdown()
         .await
         .context("stopping the metadata store")?;

@@ -14,12 +14,13 @@ pub mod manifest;
 pub mod peer;
 pub mod placement;
 pub mod reaper;
+pub mod replicator;
 pub mod store;
 pub mod testing;
 pub mod worker;
 
 pub use chunker::Chunker;
-pub use cluster::{majority, RepairHint, RepairQueue, RepairReason, ReplicationConfig};
+pub use cluster::{majority, RepairHint, RepairReason, ReplicationConfig};
 pub use data::{Data, LOCAL_NODE};
 pub use error::{DataError, StoreError};
 pub use id::ChunkId;
@@ -28,10 +29,14 @@ pub use manifest::{Manifest, ManifestEntry, Span};
 pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
 pub use reaper::{LiveChunks, ReapReport};
+pub use replicator::queue::{QueuedRepair, RepairQueue, REPAIR_QUEUE_CAP};
+pub use replicator::{DrainReport, RepairReport, Replicator, ReplicatorConfig};
 pub use store::{ChunkEntry, ChunkStore};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]
 mod cluster_tests;
+#[cfg(test)]
+mod replicator_tests;
 #[cfg(test)]
 mod tests;

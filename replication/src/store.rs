@@ -112,7 +112,18 @@ impl ChunkStore {
     }
 
     fn write_new(&self, tmp: &Path, path: &Path, data: &[u8]) -> Result<(), StoreError> {
-        let mut f = File::create_new(tmp).map_err(StoreError::io("create", tmp))?;
+        let mut f = match File::create_new(tmp) {
+            // The store's folders were removed under a running node (an operator wiping a
+            // bad disk's contents): recreate them and carry on; the replicator refills it.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                for d in [&self.tmp, &self.quarantine, &self.chunks] {
+                    fs::create_dir_all(d).map_err(StoreError::io("create dir", d))?;
+                }
+                File::create_new(tmp)
+            }
+            other => other,
+        }
+        .map_err(StoreError::io("create", tmp))?;
         f.write_all(data).map_err(StoreError::io("write", tmp))?;
         f.sync_all().map_err(StoreError::io("fsync", tmp))?;
         drop(f);
@@ -182,27 +193,48 @@ impl ChunkStore {
     /// Lists every stored chunk with its size and mtime (files with foreign names are skipped).
     pub fn list(&self) -> Result<Vec<ChunkEntry>, StoreError> {
         let mut out = Vec::new();
-        for l1 in read_dir(&self.chunks)? {
-            for l2 in read_dir(&l1)? {
+        for (id, file) in self.files(&read_dir(&self.chunks)?)? {
+            let meta = match fs::metadata(&file) {
+                Ok(m) => m,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io("stat", &file)(e)),
+            };
+            let mtime = meta.modified().map_err(StoreError::io("mtime", &file))?;
+            out.push(ChunkEntry {
+                id,
+                len: meta.len(),
+                mtime,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Ids of every stored chunk (names only: no stat, no hashing).
+    pub fn list_ids(&self) -> Result<Vec<ChunkId>, StoreError> {
+        let files = self.files(&read_dir(&self.chunks)?)?;
+        Ok(files.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Ids of the stored chunks whose first byte is `bucket` (one top-level directory).
+    pub fn list_bucket(&self, bucket: u8) -> Result<Vec<ChunkId>, StoreError> {
+        let top = self.chunks.join(hex::encode([bucket]));
+        let files = self.files(&[top])?;
+        Ok(files.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Chunk files (id and path) under the given top-level fan-out directories.
+    fn files(&self, tops: &[PathBuf]) -> Result<Vec<(ChunkId, PathBuf)>, StoreError> {
+        let mut out = Vec::new();
+        for l1 in tops {
+            for l2 in read_dir(l1)? {
                 for file in read_dir(&l2)? {
-                    let Some(id) = file
+                    if let Some(id) = file
                         .file_name()
                         .and_then(|n| n.to_str())
                         .and_then(|n| n.parse::<ChunkId>().ok())
-                    else {
-                        continue;
-                    };
-                    let meta = match fs::metadata(&file) {
-                        Ok(m) => m,
-                        Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                        Err(e) => return Err(StoreError::io("stat", &file)(e)),
-                    };
-                    let mtime = meta.modified().map_err(StoreError::io("mtime", &file))?;
-                    out.push(ChunkEntry {
-                        id,
-                        len: meta.len(),
-                        mtime,
-                    });
+                    {
+                        out.push((id, file));
+                    }
                 }
             }
         }

@@ -6,6 +6,7 @@ mod data;
 mod discovery;
 mod images;
 mod members;
+mod replication;
 mod tags;
 
 use crate::AppState;
@@ -54,5 +55,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(members::remove),
         )
         .route("/tessera/v1/cluster", get(admin::cluster))
+        .route("/tessera/v1/cluster/leave", post(replication::leave))
+        .route("/tessera/v1/chunks/repair", post(replication::repair))
         .fallback(discovery::not_found)
 }
