@@ -366,7 +366,7 @@ mod tests {
     fn survives_reopen_with_backoff_state() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.log");
-        let now = SystemTime::now();
+        let now = SystemTime::now() + Duration::from_secs(1);
         {
             let q = RepairQueue::open(&path).unwrap();
             assert!(q.push(hint(1, 2)));
