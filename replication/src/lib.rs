@@ -29,7 +29,9 @@ pub use ingest::{Ingest, Ingested};
 pub use manifest::{Manifest, ManifestEntry, Span};
 pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
-pub use reaper::{LiveChunks, ReapReport};
+pub use reaper::{
+    ImageRecords, Lingering, LingeringImage, LiveChunks, ReapReport, Reaper, ReaperConfig,
+};
 pub use store::{write_file_atomic, ChunkEntry, ChunkStore};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
