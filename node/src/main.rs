@@ -3,6 +3,7 @@
 mod certs;
 mod cluster;
 mod config;
+mod image_records;
 mod live_chunks;
 mod logging;
 mod serve;
