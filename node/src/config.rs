@@ -181,6 +181,8 @@ impl Config {
             }
         };
         let o = cli.or(from_file);
+        let reaper = reaper_config(&o);
+        let auditor = auditor_config(&o);
         let cluster = match (o.peer_listen, o.certs) {
             (None, None) => None,
             (Some(peer_listen), Some(certs)) => {
@@ -218,8 +220,8 @@ impl Config {
                 image_size_cap: o.image_size_cap.unwrap_or(defaults.image_size_cap),
                 delayed_delete: o.delayed_delete.unwrap_or(defaults.delayed_delete),
             },
-            reaper: reaper_config(&o),
-            auditor: auditor_config(&o),
+            reaper,
+            auditor,
             json_logs: o.log_format.as_deref() == Some("json"),
             cluster,
         })

@@ -1,5 +1,6 @@
 //! `tessera`: one node of the Tessera image store.
 
+mod admin_cli;
 mod certs;
 mod cluster;
 mod config;
@@ -35,12 +36,20 @@ enum Command {
     /// Cluster certificates: `init` makes the CA, `cert` signs a node.
     #[command(subcommand)]
     Cluster(certs::ClusterCommand),
+    /// Background workers (reaper, auditor, ...): list, pause, resume, retune.
+    #[command(subcommand)]
+    Workers(admin_cli::WorkersCommand),
+    /// Chunk maintenance: `verify` audits now.
+    #[command(subcommand)]
+    Chunks(admin_cli::ChunksCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Cluster(command) => certs::run_cluster_command(command),
+        Command::Workers(command) => admin_cli::run_workers(command),
+        Command::Chunks(command) => admin_cli::run_chunks(command),
         Command::Serve { config, options } => {
             let cfg = match config::Config::load(options, config.as_deref()) {
                 Ok(cfg) => cfg,
