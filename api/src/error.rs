@@ -172,6 +172,18 @@ impl From<crate::live_chunks::LiveChunksError> for ApiError {
     }
 }
 
+impl From<tessera_replication::WorkerError> for ApiError {
+    fn from(e: tessera_replication::WorkerError) -> Self {
+        use tessera_replication::WorkerError as W;
+        match e {
+            e @ W::NoSuchWorker(_) => Self::NotFound(e.to_string()),
+            e @ (W::UnknownKey { .. } | W::BadValue { .. }) => Self::BadRequest(e.to_string()),
+            e @ W::Stopped(_) => Self::Unavailable(e.to_string()),
+            e @ W::Failed(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

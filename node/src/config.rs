@@ -5,8 +5,9 @@ use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tessera_api::{ApiConfig, AuthConfig, Identity};
-use tessera_replication::ReplicatorConfig;
+use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig};
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,23 @@ pub struct ServeOptions {
     /// snapshot [default: 5000].
     #[arg(long, env = "TESSERA_SNAPSHOT_LOGS")]
     pub snapshot_logs: Option<u64>,
+    /// Bytes per second the auditor re-hashes at most [default: 33554432].
+    #[arg(long, env = "TESSERA_AUDITOR_RATE")]
+    pub auditor_rate: Option<u64>,
+    /// Seconds from one full audit pass to the next (jittered by 10%) [default: 86400].
+    #[arg(long, env = "TESSERA_AUDITOR_PERIOD")]
+    pub auditor_period: Option<u64>,
+    /// Glance's delayed delete: deleted images wait in pending_delete, data kept, for
+    /// --scrub-time seconds [default: false].
+    #[arg(long, env = "TESSERA_DELAYED_DELETE")]
+    pub delayed_delete: Option<bool>,
+    /// Seconds a pending_delete image is kept before the reaper scrubs it [default: 0].
+    #[arg(long, env = "TESSERA_SCRUB_TIME")]
+    pub scrub_time: Option<u64>,
+    /// Seconds after which an image still saving (its upload died with a node) goes back to
+    /// queued; longer than any upload [default: 86400].
+    #[arg(long, env = "TESSERA_UPLOAD_TIMEOUT")]
+    pub upload_timeout: Option<u64>,
 }
 
 impl ServeOptions {
@@ -124,6 +142,11 @@ impl ServeOptions {
             replicas: self.replicas.or(file.replicas),
             max_voters: self.max_voters.or(file.max_voters),
             snapshot_logs: self.snapshot_logs.or(file.snapshot_logs),
+            auditor_rate: self.auditor_rate.or(file.auditor_rate),
+            auditor_period: self.auditor_period.or(file.auditor_period),
+            delayed_delete: self.delayed_delete.or(file.delayed_delete),
+            scrub_time: self.scrub_time.or(file.scrub_time),
+            upload_timeout: self.upload_timeout.or(file.upload_timeout),
         }
     }
 }
@@ -147,8 +170,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub node_id: u64,
     pub api: ApiConfig,
-    pub reaper_interval: std::time::Duration,
-    pub reaper_grace: std::time::Duration,
+    pub reaper: ReaperConfig,
+    pub auditor: AuditorConfig,
     pub replicator: ReplicatorConfig,
     pub json_logs: bool,
     /// `None` for a standalone node.
@@ -173,6 +196,8 @@ impl Config {
         };
         let o = cli.or(from_file);
         let replicator = replicator_config(&o);
+        let reaper = reaper_config(&o);
+        let auditor = auditor_config(&o);
         let cluster = match (o.peer_listen, o.certs) {
             (None, None) => None,
             (Some(peer_listen), Some(certs)) => {
@@ -208,9 +233,10 @@ impl Config {
                 auth,
                 max_json_body: o.max_json_body.unwrap_or(defaults.max_json_body),
                 image_size_cap: o.image_size_cap.unwrap_or(defaults.image_size_cap),
+                delayed_delete: o.delayed_delete.unwrap_or(defaults.delayed_delete),
             },
-            reaper_interval: std::time::Duration::from_secs(o.reaper_interval.unwrap_or(300)),
-            reaper_grace: std::time::Duration::from_secs(o.reaper_grace.unwrap_or(86_400)),
+            reaper,
+            auditor,
             replicator,
             json_logs: o.log_format.as_deref() == Some("json"),
             cluster,
@@ -226,6 +252,30 @@ fn replicator_config(o: &ServeOptions) -> ReplicatorConfig {
         interval: o.replicator_interval.map_or(d.interval, secs),
         batch: o.replicator_batch.unwrap_or(d.batch).max(1),
         handoff_grace: o.handoff_grace.map_or(d.handoff_grace, secs),
+    }
+}
+
+/// The reaper's settings: options over [`ReaperConfig::default`].
+fn reaper_config(o: &ServeOptions) -> ReaperConfig {
+    let d = ReaperConfig::default();
+    let secs = |v: Option<u64>, d: Duration| v.map(Duration::from_secs).unwrap_or(d);
+    ReaperConfig {
+        interval: secs(o.reaper_interval, d.interval),
+        grace: secs(o.reaper_grace, d.grace),
+        scrub_time: secs(o.scrub_time, d.scrub_time),
+        upload_timeout: secs(o.upload_timeout, d.upload_timeout),
+    }
+}
+
+/// The auditor's settings: options over [`AuditorConfig::default`].
+fn auditor_config(o: &ServeOptions) -> AuditorConfig {
+    let d = AuditorConfig::default();
+    AuditorConfig {
+        rate: o.auditor_rate.unwrap_or(d.rate),
+        period: o
+            .auditor_period
+            .map(Duration::from_secs)
+            .unwrap_or(d.period),
     }
 }
 
@@ -252,7 +302,35 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/y"));
         let d = Config::load(ServeOptions::default(), None).unwrap();
         assert_eq!(d.listen.to_string(), "127.0.0.1:9292");
+        assert_eq!(d.reaper, ReaperConfig::default());
+        assert_eq!(d.auditor, AuditorConfig::default());
+        assert!(!d.api.delayed_delete);
         assert_eq!(d.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn loop_settings_come_from_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "delayed_delete = true\nscrub_time = 5\nauditor_rate = 1000\nreaper_grace = 9\n",
+        )
+        .unwrap();
+        let cli = ServeOptions {
+            auditor_period: Some(60),
+            upload_timeout: Some(30),
+            scrub_time: Some(7),
+            ..Default::default()
+        };
+        let c = Config::load(cli, Some(&path)).unwrap();
+        assert!(c.api.delayed_delete);
+        assert_eq!(c.reaper.scrub_time, Duration::from_secs(7));
+        assert_eq!(c.reaper.grace, Duration::from_secs(9));
+        assert_eq!(c.reaper.upload_timeout, Duration::from_secs(30));
+        assert_eq!(c.reaper.interval, ReaperConfig::default().interval);
+        assert_eq!(c.auditor.rate, 1000);
+        assert_eq!(c.auditor.period, Duration::from_secs(60));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `tessera`: one node of the Tessera image store.
 
-mod admin;
+mod admin_cli;
 mod certs;
 mod cluster;
 mod config;
+mod image_records;
 mod logging;
 mod serve;
 mod transport;
@@ -34,17 +35,21 @@ enum Command {
     /// Cluster certificates (`init` makes the CA, `cert` signs a node) and membership
     /// (`leave` drains and removes a node).
     #[command(subcommand)]
-    Cluster(admin::ClusterCommand),
-    /// Chunk maintenance on a running node (`repair`).
+    Cluster(admin_cli::ClusterCommand),
+    /// Background workers (replicator, auditor, reaper): list, pause, resume, retune.
     #[command(subcommand)]
-    Chunks(admin::ChunksCommand),
+    Workers(admin_cli::WorkersCommand),
+    /// Chunk maintenance: `verify` audits now, `repair` brings every chunk to R now.
+    #[command(subcommand)]
+    Chunks(admin_cli::ChunksCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Cluster(command) => admin::run_cluster(command),
-        Command::Chunks(command) => admin::run_chunks(command),
+        Command::Cluster(command) => admin_cli::run_cluster(command),
+        Command::Workers(command) => admin_cli::run_workers(command),
+        Command::Chunks(command) => admin_cli::run_chunks(command),
         Command::Serve { config, options } => {
             let cfg = match config::Config::load(options, config.as_deref()) {
                 Ok(cfg) => cfg,

@@ -1,16 +1,19 @@
-//! `tessera serve`: wires metadata, chunk store, reaper and the API together and runs them
-//! until SIGTERM or Ctrl-C.
+//! `tessera serve`: wires metadata, chunk store, background workers and the API together and
+//! runs them until SIGTERM or Ctrl-C.
 
 use crate::certs::NodeIdentityFiles;
 use crate::cluster::{follow_membership, Addresses, PeerHandler, QuicChunks, QuicRaft};
 use crate::config::{ClusterConfig, Config};
+use crate::image_records::MetaImageRecords;
 use crate::transport::{PeerTls, Transport};
 use anyhow::Context;
 use std::sync::Arc;
 use tessera_api::live_chunks::MetaLiveChunks;
 use tessera_api::AppState;
 use tessera_raft::{Meta, MetaConfig};
-use tessera_replication::{Data, NodeInfo, ReplicationConfig, Replicator, Workers};
+use tessera_replication::{
+    Auditor, Data, NodeInfo, Reaper, ReplicationConfig, Replicator, Workers,
+};
 use tokio::sync::watch;
 
 /// Runs one node until a shutdown signal.
@@ -31,25 +34,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             (meta, data, Some(transport))
         }
     };
-    let reaper = tokio::spawn(reap_forever(
-        data.clone(),
-        MetaLiveChunks(meta.clone()),
-        cfg.reaper_interval,
-        cfg.reaper_grace,
-    ));
-    let workers = Workers::new();
-    workers.spawn(Replicator::new(&data, cfg.replicator));
+    let workers = spawn_workers(&cfg, &meta, &data)?;
     let app = tessera_api::router(AppState {
         meta: meta.clone(),
         data,
         config: Arc::new(cfg.api.clone()),
+        workers: workers.clone(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding the API to {}", cfg.listen))?;
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
     serve_http(listener, app).await;
-    reaper.abort();
     workers.shutdown();
     meta.shutdown()
         .await
@@ -184,22 +180,20 @@ async fn serve_http(listener: tokio::net::TcpListener, app: axum::Router) {
     }
 }
 
-/// Periodically deletes chunks no image references (after the grace delay).
-async fn reap_forever(
-    data: Data,
-    live: MetaLiveChunks,
-    interval: std::time::Duration,
-    grace: std::time::Duration,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match data.reap_once(&live, grace).await {
-            Ok(report) => tracing::info!(?report, "reaper pass"),
-            Err(e) => tracing::warn!(error = %e, "reaper pass failed"),
-        }
-    }
+/// Starts the node's background loops: the reaper and the auditor.
+fn spawn_workers(cfg: &Config, meta: &Meta, data: &Data) -> anyhow::Result<Workers> {
+    let workers = Workers::new();
+    workers.spawn(Reaper::new(
+        data.clone(),
+        MetaLiveChunks(meta.clone()),
+        MetaImageRecords(meta.clone()),
+        cfg.reaper,
+    ));
+    let auditor = Auditor::open(data.clone(), cfg.data_dir.join("auditor.json"), cfg.auditor)
+        .context("opening the auditor's progress file")?;
+    workers.spawn(auditor);
+    workers.spawn(Replicator::new(data, cfg.replicator));
+    Ok(workers)
 }
 
 async fn shutdown_signal() {

@@ -91,6 +91,11 @@ impl Data {
         &self.cluster.repairs
     }
 
+    /// The other nodes' chunk stores.
+    pub(crate) fn peers(&self) -> &Arc<dyn PeerChunks> {
+        &self.cluster.peers
+    }
+
     /// The server-side handler for peers' requests against this node's store.
     pub fn chunk_service(&self) -> ChunkService {
         ChunkService::new(self.cluster.clone())

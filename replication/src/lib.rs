@@ -4,6 +4,7 @@
 //! layer (through [`LiveChunks`]), gossip (a membership watch of [`NodeInfo`]) and the other
 //! nodes' stores (by implementing [`PeerChunks`] and serving requests with [`ChunkService`]).
 
+pub mod auditor;
 pub mod chunker;
 pub mod cluster;
 pub mod data;
@@ -19,6 +20,7 @@ pub mod store;
 pub mod testing;
 pub mod worker;
 
+pub use auditor::{AuditSummary, Auditor, AuditorConfig, ChunkHealth, LocalCheck};
 pub use chunker::Chunker;
 pub use cluster::{majority, RepairHint, RepairReason, ReplicationConfig};
 pub use data::{Data, LOCAL_NODE};
@@ -28,10 +30,12 @@ pub use ingest::{Ingest, Ingested};
 pub use manifest::{Manifest, ManifestEntry, Span};
 pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
-pub use reaper::{LiveChunks, ReapReport};
+pub use reaper::{
+    ImageRecords, Lingering, LingeringImage, LiveChunks, ReapReport, Reaper, ReaperConfig,
+};
 pub use replicator::queue::{QueuedRepair, RepairQueue, REPAIR_QUEUE_CAP};
 pub use replicator::{DrainReport, RepairReport, Replicator, ReplicatorConfig};
-pub use store::{ChunkEntry, ChunkStore};
+pub use store::{write_file_atomic, ChunkEntry, ChunkStore};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]
