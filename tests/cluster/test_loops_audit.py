@@ -91,8 +91,8 @@ def test_flipped_byte_is_quarantined_and_download_still_verifies(loops):
     before = set(chunk_files(loops, "n3"))
     data = os.urandom(4 * MiB + 17)
     image = upload(loops, "n1", data, "flip")
-    new = sorted(set(chunk_files(loops, "n3")) - before)
-    assert new, "n3 holds no chunk of the image"
+    # The upload is acknowledged at W=2 copies; n3's may still be on the way.
+    new = wait_for("n3's copies", lambda: sorted(set(chunk_files(loops, "n3")) - before))
     victim = chunk_files(loops, "n3")[new[0]]
     good = victim.read_bytes()
     raw = bytearray(good)
@@ -162,20 +162,32 @@ def test_pause_stops_the_auditor_and_resume_continues(loops):
 
 def test_deleted_image_loses_unshared_chunks_and_keeps_shared_ones(loops):
     names = ("n1", "n2", "n3")
+    def settled(before):
+        """The new chunk files of each node, once every node (R=3 of 3) holds the same:
+        an upload is acknowledged at W=2, the third copy may still be on the way."""
+        def same():
+            new = {n: set(chunk_files(loops, n)) - before[n] for n in names}
+            return new if new["n1"] and all(v == new["n1"] for v in new.values()) else None
+        return wait_for("every copy", same)
+
     s0 = {n: set(chunk_files(loops, n)) for n in names}
     base = os.urandom(6 * MiB)
     a = upload(loops, "n1", base, "a")
-    s1 = {n: set(chunk_files(loops, n)) for n in names}
-    a_chunks = {n: s1[n] - s0[n] for n in names}
-    assert all(a_chunks.values()), a_chunks
+    a_chunks = settled(s0)
+    s1 = {n: s0[n] | a_chunks[n] for n in names}
     time.sleep(1.1)  # mtimes with a coarse clock: dedup touches must be later
     b_start = time.time()
     b_data = base[:4 * MiB] + os.urandom(2 * MiB)
     b = upload(loops, "n2", b_data, "b")
-    # Dedup refreshed the shared chunks' mtime on every node holding them.
-    shared = {n: {c for c in a_chunks[n]
-                  if chunk_files(loops, n)[c].stat().st_mtime >= b_start - 0.5} for n in names}
-    assert all(shared.values()), shared
+    settled(s1)
+
+    def touched():
+        # Dedup refreshed the shared chunks' mtime on every node holding them.
+        shared = {n: {c for c in a_chunks[n]
+                      if chunk_files(loops, n)[c].stat().st_mtime >= b_start - 0.5}
+                  for n in names}
+        return shared if all(shared.values()) else None
+    shared = wait_for("dedup touches", touched, timeout=15)
     assert all(shared[n] != a_chunks[n] for n in names)
 
     r = loops.session("n3").s.delete(f"{loops.url('n3')}/v2/images/{a}", timeout=30)
