@@ -7,6 +7,7 @@ pub mod error;
 pub mod gossip;
 pub mod identity;
 pub mod list;
+pub mod live_chunks;
 pub mod patch;
 pub mod policy;
 pub mod schema;
@@ -14,14 +15,14 @@ pub mod view;
 
 mod body;
 mod methods;
-mod ops;
+pub mod ops;
 mod request_span;
 mod routes;
 
 use axum::Router;
 use std::sync::Arc;
 use tessera_raft::Meta;
-use tessera_replication::Data;
+use tessera_replication::{Data, Workers};
 
 pub use error::ApiError;
 pub use gossip::{GossipReport, GossipView};
@@ -38,6 +39,9 @@ pub struct ApiConfig {
     pub max_json_body: usize,
     /// Largest image accepted (Glance's `image_size_cap`).
     pub image_size_cap: u64,
+    /// Glance's `delayed_delete`: a deleted image with data goes to `pending_delete` (hidden
+    /// like a deleted one, data kept) until the reaper scrubs it.
+    pub delayed_delete: bool,
 }
 
 impl Default for ApiConfig {
@@ -46,6 +50,7 @@ impl Default for ApiConfig {
             auth: AuthConfig::default(),
             max_json_body: 114_688,
             image_size_cap: 1 << 40,
+            delayed_delete: false,
         }
     }
 }
@@ -58,6 +63,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Gossip's view of the cluster members; `None` on a standalone node.
     pub gossip: Option<Arc<dyn GossipView>>,
+    /// The node's background loops, for the admin endpoints and `/metrics`.
+    pub workers: Workers,
 }
 
 /// The whole Glance v2 router with request ids, spans and identity wired in.

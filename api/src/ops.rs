@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::view::now;
-use tessera_raft::{Command, Image, Meta, Outcome, Request};
+use tessera_raft::{Command, Image, ImageStatus, Meta, Outcome, Request};
 
 /// Attempts before a hot image's writer gives up with 409.
 const MAX_CAS_ATTEMPTS: usize = 32;
@@ -17,11 +17,13 @@ fn request(command: Command) -> Request {
     }
 }
 
-/// Reads an image (linearizable), 404 when absent.
+/// Reads an image (linearizable), 404 when absent or pending delete (Glance hides those
+/// like deleted ones).
 pub async fn load(meta: &Meta, id: &str) -> Result<Image, ApiError> {
-    meta.get_image(id)
-        .await?
-        .ok_or_else(|| ApiError::no_image(id))
+    match meta.get_image(id).await? {
+        Some(img) if img.status != ImageStatus::PendingDelete => Ok(img),
+        _ => Err(ApiError::no_image(id)),
+    }
 }
 
 /// Stores a new image record.
@@ -67,13 +69,17 @@ where
     )))
 }
 
-/// Removes the record of `id` after `check` accepts the current record.
+/// Removes the record of `id` after `check` accepts the current record (pending-delete
+/// records included: the reaper scrubs them through here).
 pub async fn delete<F>(meta: &Meta, id: &str, mut check: F) -> Result<(), ApiError>
 where
     F: FnMut(&Image) -> Result<(), ApiError>,
 {
     for _ in 0..MAX_CAS_ATTEMPTS {
-        let current = load(meta, id).await?;
+        let current = meta
+            .get_image(id)
+            .await?
+            .ok_or_else(|| ApiError::no_image(id))?;
         check(&current)?;
         let cmd = Command::DeleteImage {
             id: id.to_string(),

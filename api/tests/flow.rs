@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tessera_api::{router, ApiConfig, AppState};
+use tessera_replication::{Auditor, AuditorConfig, Data, Workers};
 use tower::ServiceExt;
 
 const ALICE: &str = "alice:projA:member,reader";
@@ -17,26 +18,37 @@ const ADMIN: &str = "root:admins:admin,member,reader";
 
 struct Node {
     app: Router,
+    meta: tessera_raft::Meta,
+    data: Data,
+    workers: Workers,
     _dir: tempfile::TempDir,
 }
 
 async fn node() -> Node {
-    node_with(None).await
+    node_with(ApiConfig::default(), None).await
 }
 
-async fn node_with(gossip: Option<Arc<dyn tessera_api::GossipView>>) -> Node {
+async fn node_with(config: ApiConfig, gossip: Option<Arc<dyn tessera_api::GossipView>>) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let meta = tessera_raft::Meta::open(&dir.path().join("meta"), 1)
         .await
         .unwrap();
-    let data = tessera_replication::Data::open(&dir.path().join("chunks")).unwrap();
+    let data = Data::open(&dir.path().join("chunks")).unwrap();
+    let workers = Workers::new();
     let app = router(AppState {
+        meta: meta.clone(),
+        data: data.clone(),
+        config: Arc::new(config),
+        gossip,
+        workers: workers.clone(),
+    });
+    Node {
+        app,
         meta,
         data,
-        config: Arc::new(ApiConfig::default()),
-        gossip,
-    });
-    Node { app, _dir: dir }
+        workers,
+        _dir: dir,
+    }
 }
 
 struct Reply {
@@ -461,7 +473,11 @@ impl tessera_api::GossipView for FakeGossip {
 
 #[tokio::test]
 async fn cluster_status_shows_raft_and_gossip_per_member_to_admins_only() {
-    let n = node_with(Some(Arc::new(FakeGossip { down: false }))).await;
+    let n = node_with(
+        ApiConfig::default(),
+        Some(Arc::new(FakeGossip { down: false })),
+    )
+    .await;
     // A first write waits for the single voter to lead.
     assert_eq!(
         create(&n, ALICE, json!({"name": "x"})).await.status,
@@ -492,7 +508,11 @@ async fn cluster_status_shows_raft_and_gossip_per_member_to_admins_only() {
     assert_eq!(body["chunks"]["count"], 0);
 
     // A member gossip holds down is not asked for its Raft status.
-    let n = node_with(Some(Arc::new(FakeGossip { down: true }))).await;
+    let n = node_with(
+        ApiConfig::default(),
+        Some(Arc::new(FakeGossip { down: true })),
+    )
+    .await;
     assert_eq!(
         create(&n, ALICE, json!({"name": "x"})).await.status,
         StatusCode::CREATED
@@ -506,5 +526,182 @@ async fn cluster_status_shows_raft_and_gossip_per_member_to_admins_only() {
     assert!(
         m["status"]["error"].as_str().unwrap().contains("gossip"),
         "{m}"
+    );
+}
+
+#[tokio::test]
+async fn delayed_delete_hides_the_image_and_keeps_its_data() {
+    let n = node_with(
+        ApiConfig {
+            delayed_delete: true,
+            ..ApiConfig::default()
+        },
+        None,
+    )
+    .await;
+    let id = create(
+        &n,
+        ALICE,
+        json!({"name": "d", "disk_format": "raw", "container_format": "bare"}),
+    )
+    .await
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        upload(&n, ALICE, &id, payload(300_000)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let uri = format!("/v2/images/{id}");
+    assert_eq!(
+        send(&n, "DELETE", &uri, ALICE, Body::empty()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // Glance answers a pending-delete image like a deleted one, to its owner and to admins.
+    for token in [ALICE, ADMIN] {
+        assert_eq!(get(&n, token, &uri).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(&n, token, &format!("{uri}/file")).await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(count(&n, token, "/v2/images").await, 0);
+    }
+    assert_eq!(rename(&n, ALICE, &id, "x").await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&n, "DELETE", &uri, ADMIN, Body::empty()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let rec = n.meta.get_image(&id).await.unwrap().unwrap();
+    assert_eq!(rec.status, tessera_raft::ImageStatus::PendingDelete);
+    let manifest = rec.data.unwrap().manifest.parse().unwrap();
+    assert!(n.data.manifest(&manifest).await.is_ok());
+
+    // An image without data has nothing to scrub: it goes at once.
+    let empty = create(&n, ALICE, json!({"name": "e"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uri = format!("/v2/images/{empty}");
+    assert_eq!(
+        send(&n, "DELETE", &uri, ALICE, Body::empty()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(n.meta.get_image(&empty).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn workers_endpoints_metrics_and_verify() {
+    let n = node().await;
+    let id = create(
+        &n,
+        ALICE,
+        json!({"name": "v", "disk_format": "raw", "container_format": "bare"}),
+    )
+    .await
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        upload(&n, ALICE, &id, payload(3_000_000)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = Auditor::open(
+        n.data.clone(),
+        dir.path().join("auditor.json"),
+        AuditorConfig::default(),
+    )
+    .unwrap();
+    n.workers.spawn(auditor);
+
+    let list = get(&n, ADMIN, "/tessera/v1/workers").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.json()[0]["name"], "auditor");
+    assert_eq!(
+        get(&n, ALICE, "/tessera/v1/workers").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&n, ADMIN, "/tessera/v1/workers/nobody").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let nr = &n;
+    let put = |key: &str, value: &str| {
+        let uri = format!("/tessera/v1/workers/auditor/settings/{key}");
+        let body = Body::from(value.to_string());
+        async move { send(nr, "PUT", &uri, ADMIN, body).await }
+    };
+    let bad = put("rate", "fast").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&bad.body).contains("rate"));
+    assert_eq!(put("speed", "1").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        put("rate", "\"65536\"").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let paused = send(
+        &n,
+        "POST",
+        "/tessera/v1/workers/auditor/pause",
+        ADMIN,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(paused.status, StatusCode::NO_CONTENT);
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        state = get(&n, ADMIN, "/tessera/v1/workers/auditor").await.json();
+        if state["state"] == "paused" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(state["state"], "paused", "{state}");
+    assert_eq!(state["settings"]["rate"], "65536");
+    let resumed = send(
+        &n,
+        "POST",
+        "/tessera/v1/workers/auditor/resume",
+        ADMIN,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(resumed.status, StatusCode::NO_CONTENT);
+    let metrics = get(&n, ADMIN, "/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let text = String::from_utf8_lossy(&metrics.body).to_string();
+    assert!(
+        text.contains("tessera_worker_items_total{worker=\"auditor\"}"),
+        "{text}"
+    );
+
+    let verify = |q: String| {
+        let uri = format!("/tessera/v1/chunks/verify{q}");
+        async move { send(nr, "POST", &uri, ADMIN, Body::empty()).await }
+    };
+    let all = verify(String::new()).await.json();
+    assert_eq!(all["ok"], true, "{all}");
+    assert!(all["checked"].as_u64().unwrap() >= 2);
+    let one = verify(format!("?image_id={id}")).await.json();
+    assert_eq!(one["ok"], true, "{one}");
+    // Damage one chunk of the image: the check finds and quarantines it.
+    let rec = n.meta.get_image(&id).await.unwrap().unwrap();
+    let manifest = n
+        .data
+        .manifest(&rec.data.unwrap().manifest.parse().unwrap())
+        .await
+        .unwrap();
+    let victim = manifest.entries()[1].id;
+    std::fs::write(n.data.store().path_of(&victim), b"rot").unwrap();
+    let one = verify(format!("?image_id={id}")).await.json();
+    assert_eq!(one["ok"], false, "{one}");
+    assert_eq!(one["problems"][0]["chunk"], victim.to_string());
+    assert_eq!(one["problems"][0]["state"], "corrupt");
+    assert!(!n.data.store().has(&victim).unwrap());
+    assert_eq!(
+        verify(format!("?image_id={id}")).await.json()["problems"][0]["state"],
+        "missing"
     );
 }

@@ -1,104 +1,7 @@
-//! `tessera cluster status`: every member of a running cluster, as any node's
-//! `GET /tessera/v1/cluster` reports it, printed as a table (or the endpoint's JSON).
+//! The table `tessera cluster status` prints: every member of a running cluster, as any
+//! node's `GET /tessera/v1/cluster` reports it.
 
-use anyhow::{bail, Context};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use std::time::Duration;
-
-/// Longest wait for the node's answer (it asks every member for its Raft status).
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Options of `tessera cluster status`.
-#[derive(Debug, clap::Args)]
-pub struct StatusArgs {
-    /// API URL of any node.
-    #[arg(long, env = "TESSERA_URL", default_value = "http://127.0.0.1:9292")]
-    url: String,
-    /// Token of an admin (in noauth mode, user:project:roles).
-    #[arg(
-        long,
-        env = "TESSERA_TOKEN",
-        default_value = "admin:adminproj:admin,member,reader"
-    )]
-    token: String,
-    /// Print the endpoint's JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
-/// Runs `tessera cluster status`.
-pub fn run(args: StatusArgs) -> std::process::ExitCode {
-    let fetched = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-        .and_then(|rt| rt.block_on(fetch(&args.url, &args.token)));
-    match fetched {
-        Ok(status) if args.json => {
-            println!("{status:#}");
-            std::process::ExitCode::SUCCESS
-        }
-        Ok(status) => {
-            print!("{}", render(&status));
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("tessera: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-/// GETs the cluster status from the node at `url` (plain HTTP).
-async fn fetch(url: &str, token: &str) -> anyhow::Result<Value> {
-    let uri: hyper::Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
-    if uri.scheme_str() != Some("http") {
-        bail!("only http:// URLs are supported, not {url}");
-    }
-    let authority = uri
-        .authority()
-        .with_context(|| format!("no host in {url}"))?
-        .clone();
-    let port = authority.port_u16().unwrap_or(80);
-    let base = uri.path().trim_end_matches('/');
-    let path = format!("{base}/tessera/v1/cluster");
-    let exchange = async {
-        let stream = tokio::net::TcpStream::connect((authority.host(), port))
-            .await
-            .with_context(|| format!("connecting to {authority}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("HTTP handshake")?;
-        tokio::spawn(conn);
-        let request = hyper::Request::get(path)
-            .header(hyper::header::HOST, authority.as_str())
-            .header("x-auth-token", token)
-            .body(Empty::<Bytes>::new())
-            .context("building the request")?;
-        let response = sender
-            .send_request(request)
-            .await
-            .context("sending the request")?;
-        let code = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .context("reading the answer")?
-            .to_bytes();
-        anyhow::Ok((code, body))
-    };
-    let (code, body) = tokio::time::timeout(WAIT, exchange)
-        .await
-        .with_context(|| format!("{url} did not answer within {WAIT:?}"))??;
-    if !code.is_success() {
-        bail!("{url} answered {code}: {}", String::from_utf8_lossy(&body));
-    }
-    serde_json::from_slice(&body).context("the answer is not JSON")
-}
 
 /// Bytes in binary units, one decimal.
 fn human(bytes: u64) -> String {
@@ -131,7 +34,7 @@ fn size_cell(v: &Value) -> String {
 }
 
 /// The status as a table, one member per line, after a line naming the leader.
-fn render(status: &Value) -> String {
+pub fn render(status: &Value) -> String {
     const HEADER: [&str; 14] = [
         "ID", "NAME", "ROLE", "TERM", "APPLIED", "GOSSIP", "ZONE", "CAPACITY", "FREE", "VERSION",
         "CHUNKS", "BYTES", "API", "PEER",

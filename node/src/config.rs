@@ -5,7 +5,9 @@ use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tessera_api::{ApiConfig, AuthConfig, Identity};
+use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig};
 
 use crate::cluster::{GossipTimings, MAX_LABEL};
 
@@ -72,6 +74,16 @@ pub struct ServeOptions {
     /// [default: 86400].
     #[arg(long, env = "TESSERA_REAPER_GRACE")]
     pub reaper_grace: Option<u64>,
+    /// Seconds between the replicator's anti-entropy passes [default: 60].
+    #[arg(long, env = "TESSERA_REPLICATOR_INTERVAL")]
+    pub replicator_interval: Option<u64>,
+    /// Repair-queue entries or handoff chunks the replicator handles per step [default: 32].
+    #[arg(long, env = "TESSERA_REPLICATOR_BATCH")]
+    pub replicator_batch: Option<usize>,
+    /// Age in seconds before a chunk this node should not hold is handed off to its targets
+    /// and deleted here; longer than any upload [default: 600].
+    #[arg(long, env = "TESSERA_HANDOFF_GRACE")]
+    pub handoff_grace: Option<u64>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "TESSERA_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -114,6 +126,23 @@ pub struct ServeOptions {
     /// [default: 4000].
     #[arg(long, env = "TESSERA_GOSSIP_SUSPECT_MS")]
     pub gossip_suspect_ms: Option<u64>,
+    /// Bytes per second the auditor re-hashes at most [default: 33554432].
+    #[arg(long, env = "TESSERA_AUDITOR_RATE")]
+    pub auditor_rate: Option<u64>,
+    /// Seconds from one full audit pass to the next (jittered by 10%) [default: 86400].
+    #[arg(long, env = "TESSERA_AUDITOR_PERIOD")]
+    pub auditor_period: Option<u64>,
+    /// Glance's delayed delete: deleted images wait in pending_delete, data kept, for
+    /// --scrub-time seconds [default: false].
+    #[arg(long, env = "TESSERA_DELAYED_DELETE")]
+    pub delayed_delete: Option<bool>,
+    /// Seconds a pending_delete image is kept before the reaper scrubs it [default: 0].
+    #[arg(long, env = "TESSERA_SCRUB_TIME")]
+    pub scrub_time: Option<u64>,
+    /// Seconds after which an image still saving (its upload died with a node) goes back to
+    /// queued; longer than any upload [default: 86400].
+    #[arg(long, env = "TESSERA_UPLOAD_TIMEOUT")]
+    pub upload_timeout: Option<u64>,
 }
 
 impl ServeOptions {
@@ -128,6 +157,9 @@ impl ServeOptions {
             image_size_cap: self.image_size_cap.or(file.image_size_cap),
             reaper_interval: self.reaper_interval.or(file.reaper_interval),
             reaper_grace: self.reaper_grace.or(file.reaper_grace),
+            replicator_interval: self.replicator_interval.or(file.replicator_interval),
+            replicator_batch: self.replicator_batch.or(file.replicator_batch),
+            handoff_grace: self.handoff_grace.or(file.handoff_grace),
             log_format: self.log_format.or(file.log_format),
             node_name: self.node_name.or(file.node_name),
             peer_listen: self.peer_listen.or(file.peer_listen),
@@ -140,6 +172,11 @@ impl ServeOptions {
             capacity: self.capacity.or(file.capacity),
             gossip_probe_ms: self.gossip_probe_ms.or(file.gossip_probe_ms),
             gossip_suspect_ms: self.gossip_suspect_ms.or(file.gossip_suspect_ms),
+            auditor_rate: self.auditor_rate.or(file.auditor_rate),
+            auditor_period: self.auditor_period.or(file.auditor_period),
+            delayed_delete: self.delayed_delete.or(file.delayed_delete),
+            scrub_time: self.scrub_time.or(file.scrub_time),
+            upload_timeout: self.upload_timeout.or(file.upload_timeout),
         }
     }
 }
@@ -169,8 +206,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub node_id: u64,
     pub api: ApiConfig,
-    pub reaper_interval: std::time::Duration,
-    pub reaper_grace: std::time::Duration,
+    pub reaper: ReaperConfig,
+    pub auditor: AuditorConfig,
+    pub replicator: ReplicatorConfig,
     pub json_logs: bool,
     /// `None` for a standalone node.
     pub cluster: Option<ClusterConfig>,
@@ -193,6 +231,9 @@ impl Config {
             }
         };
         let o = cli.or(from_file);
+        let replicator = replicator_config(&o);
+        let reaper = reaper_config(&o);
+        let auditor = auditor_config(&o);
         let cluster = match (o.peer_listen, o.certs) {
             (None, None) => None,
             (Some(peer_listen), Some(certs)) => {
@@ -231,9 +272,11 @@ impl Config {
                 auth,
                 max_json_body: o.max_json_body.unwrap_or(defaults.max_json_body),
                 image_size_cap: o.image_size_cap.unwrap_or(defaults.image_size_cap),
+                delayed_delete: o.delayed_delete.unwrap_or(defaults.delayed_delete),
             },
-            reaper_interval: std::time::Duration::from_secs(o.reaper_interval.unwrap_or(300)),
-            reaper_grace: std::time::Duration::from_secs(o.reaper_grace.unwrap_or(86_400)),
+            reaper,
+            auditor,
+            replicator,
             json_logs: o.log_format.as_deref() == Some("json"),
             cluster,
         })
@@ -264,6 +307,41 @@ fn gossip_timings(
     })
 }
 
+/// The replicator's settings: the options given, defaults for the rest.
+fn replicator_config(o: &ServeOptions) -> ReplicatorConfig {
+    let d = ReplicatorConfig::default();
+    let secs = std::time::Duration::from_secs;
+    ReplicatorConfig {
+        interval: o.replicator_interval.map_or(d.interval, secs),
+        batch: o.replicator_batch.unwrap_or(d.batch).max(1),
+        handoff_grace: o.handoff_grace.map_or(d.handoff_grace, secs),
+    }
+}
+
+/// The reaper's settings: options over [`ReaperConfig::default`].
+fn reaper_config(o: &ServeOptions) -> ReaperConfig {
+    let d = ReaperConfig::default();
+    let secs = |v: Option<u64>, d: Duration| v.map(Duration::from_secs).unwrap_or(d);
+    ReaperConfig {
+        interval: secs(o.reaper_interval, d.interval),
+        grace: secs(o.reaper_grace, d.grace),
+        scrub_time: secs(o.scrub_time, d.scrub_time),
+        upload_timeout: secs(o.upload_timeout, d.upload_timeout),
+    }
+}
+
+/// The auditor's settings: options over [`AuditorConfig::default`].
+fn auditor_config(o: &ServeOptions) -> AuditorConfig {
+    let d = AuditorConfig::default();
+    AuditorConfig {
+        rate: o.auditor_rate.unwrap_or(d.rate),
+        period: o
+            .auditor_period
+            .map(Duration::from_secs)
+            .unwrap_or(d.period),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,7 +365,35 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/y"));
         let d = Config::load(ServeOptions::default(), None).unwrap();
         assert_eq!(d.listen.to_string(), "127.0.0.1:9292");
+        assert_eq!(d.reaper, ReaperConfig::default());
+        assert_eq!(d.auditor, AuditorConfig::default());
+        assert!(!d.api.delayed_delete);
         assert_eq!(d.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn loop_settings_come_from_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "delayed_delete = true\nscrub_time = 5\nauditor_rate = 1000\nreaper_grace = 9\n",
+        )
+        .unwrap();
+        let cli = ServeOptions {
+            auditor_period: Some(60),
+            upload_timeout: Some(30),
+            scrub_time: Some(7),
+            ..Default::default()
+        };
+        let c = Config::load(cli, Some(&path)).unwrap();
+        assert!(c.api.delayed_delete);
+        assert_eq!(c.reaper.scrub_time, Duration::from_secs(7));
+        assert_eq!(c.reaper.grace, Duration::from_secs(9));
+        assert_eq!(c.reaper.upload_timeout, Duration::from_secs(30));
+        assert_eq!(c.reaper.interval, ReaperConfig::default().interval);
+        assert_eq!(c.auditor.rate, 1000);
+        assert_eq!(c.auditor.period, Duration::from_secs(60));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! `tessera`: one node of the Tessera image store.
 
+mod admin_cli;
 mod certs;
 mod cluster;
 mod cluster_status;
 mod config;
-mod live_chunks;
+mod image_records;
 mod logging;
 mod serve;
 mod transport;
@@ -32,25 +33,24 @@ enum Command {
         #[command(flatten)]
         options: config::ServeOptions,
     },
-    /// Cluster certificates (`init` makes the CA, `cert` signs a node) and `status`.
+    /// Cluster certificates (`init` makes the CA, `cert` signs a node) and membership
+    /// (`leave` drains and removes a node).
     #[command(subcommand)]
-    Cluster(ClusterCli),
-}
-
-/// `tessera cluster ...`.
-#[derive(Debug, Subcommand)]
-enum ClusterCli {
-    #[command(flatten)]
-    Certs(certs::ClusterCommand),
-    /// Show every member: Raft role, term, applied index, gossip state, zone, space, chunks.
-    Status(cluster_status::StatusArgs),
+    Cluster(admin_cli::ClusterCommand),
+    /// Background workers (replicator, auditor, reaper): list, pause, resume, retune.
+    #[command(subcommand)]
+    Workers(admin_cli::WorkersCommand),
+    /// Chunk maintenance: `verify` audits now, `repair` brings every chunk to R now.
+    #[command(subcommand)]
+    Chunks(admin_cli::ChunksCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Cluster(ClusterCli::Certs(command)) => certs::run_cluster_command(command),
-        Command::Cluster(ClusterCli::Status(args)) => cluster_status::run(args),
+        Command::Cluster(command) => admin_cli::run_cluster(command),
+        Command::Workers(command) => admin_cli::run_workers(command),
+        Command::Chunks(command) => admin_cli::run_chunks(command),
         Command::Serve { config, options } => {
             let cfg = match config::Config::load(options, config.as_deref()) {
                 Ok(cfg) => cfg,

@@ -1,5 +1,5 @@
-//! `tessera serve`: wires metadata, chunk store, reaper and the API together and runs them
-//! until SIGTERM or Ctrl-C.
+//! `tessera serve`: wires metadata, chunk store, background workers and the API together and
+//! runs them until SIGTERM or Ctrl-C.
 
 use crate::certs::NodeIdentityFiles;
 use crate::cluster::{
@@ -7,13 +7,16 @@ use crate::cluster::{
     QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{ClusterConfig, Config};
-use crate::live_chunks::MetaLiveChunks;
+use crate::image_records::MetaImageRecords;
 use crate::transport::{PeerTls, Transport};
 use anyhow::Context;
 use std::sync::Arc;
+use tessera_api::live_chunks::MetaLiveChunks;
 use tessera_api::{AppState, GossipView};
 use tessera_raft::{Meta, MetaConfig};
-use tessera_replication::{Data, NodeInfo, ReplicationConfig};
+use tessera_replication::{
+    Auditor, Data, NodeInfo, Reaper, ReplicationConfig, Replicator, Workers,
+};
 use tokio::sync::{mpsc, watch};
 
 /// Runs one node until a shutdown signal.
@@ -34,12 +37,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             (meta, data, Some(transport), Some(gossip))
         }
     };
-    let reaper = tokio::spawn(reap_forever(
-        data.clone(),
-        MetaLiveChunks(meta.clone()),
-        cfg.reaper_interval,
-        cfg.reaper_grace,
-    ));
+    let workers = spawn_workers(&cfg, &meta, &data)?;
     let app = tessera_api::router(AppState {
         meta: meta.clone(),
         data,
@@ -47,6 +45,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         gossip: gossip
             .as_ref()
             .map(|g| Arc::new(GossipReports(g.snapshots.clone())) as Arc<dyn GossipView>),
+        workers: workers.clone(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -56,13 +55,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         () = serve_http(listener, app) => None,
         e = meta.fatal() => Some(e),
     };
+    workers.shutdown();
     if let Some(e) = failed {
         // Fail-stop: a node whose metadata store died would answer 500 forever; exiting lets
         // its supervisor restart it, and it recovers from its log and the leader.
         tracing::error!(error = %e, "metadata store failed; stopping this node");
         anyhow::bail!("metadata store failed: {e}");
     }
-    reaper.abort();
     if let Some(g) = &gossip {
         // Peers stop placing chunks here now rather than once their probes fail.
         g.leave().await;
@@ -245,22 +244,20 @@ async fn serve_http(listener: tokio::net::TcpListener, app: axum::Router) {
     }
 }
 
-/// Periodically deletes chunks no image references (after the grace delay).
-async fn reap_forever(
-    data: Data,
-    live: MetaLiveChunks,
-    interval: std::time::Duration,
-    grace: std::time::Duration,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match data.reap_once(&live, grace).await {
-            Ok(report) => tracing::info!(?report, "reaper pass"),
-            Err(e) => tracing::warn!(error = %e, "reaper pass failed"),
-        }
-    }
+/// Starts the node's background loops: the reaper and the auditor.
+fn spawn_workers(cfg: &Config, meta: &Meta, data: &Data) -> anyhow::Result<Workers> {
+    let workers = Workers::new();
+    workers.spawn(Reaper::new(
+        data.clone(),
+        MetaLiveChunks(meta.clone()),
+        MetaImageRecords(meta.clone()),
+        cfg.reaper,
+    ));
+    let auditor = Auditor::open(data.clone(), cfg.data_dir.join("auditor.json"), cfg.auditor)
+        .context("opening the auditor's progress file")?;
+    workers.spawn(auditor);
+    workers.spawn(Replicator::new(data, cfg.replicator));
+    Ok(workers)
 }
 
 async fn shutdown_signal() {

@@ -8,7 +8,7 @@
 
 use crate::db::SmTrees;
 use crate::error::MetaError;
-use crate::model::Image;
+use crate::model::{Image, ImageStatus};
 use crate::query::{ListQuery, SortDir, SortKey};
 use std::ops::Bound;
 
@@ -165,6 +165,22 @@ fn index_time(index: Index, image: &Image) -> i64 {
     } else {
         image.created_at
     }
+}
+
+/// Every image in `status`, oldest first, read through the status index.
+pub fn images_with_status(t: &SmTrees, status: ImageStatus) -> Result<Vec<Image>, MetaError> {
+    let prefix = field(status.as_str());
+    let mut out = Vec::new();
+    for kv in t.idx_status.scan_prefix(&prefix) {
+        let (k, _) = kv?;
+        let Some(id) = k.get(prefix.len() + 8..) else {
+            continue;
+        };
+        if let Some(img) = get_image(t, id)? {
+            out.push(img);
+        }
+    }
+    Ok(out)
 }
 
 /// One page of images for `q`, read from the state machine trees.

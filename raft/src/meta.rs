@@ -6,7 +6,7 @@ use crate::error::MetaError;
 use crate::forward::{ClusterStatus, ForwardReply, ForwardRequest};
 use crate::index;
 use crate::log_store::LogStore;
-use crate::model::Image;
+use crate::model::{Image, ImageStatus};
 use crate::network::{NetworkFactory, NoTransport, RaftTransport};
 use crate::query::ListQuery;
 use crate::state_machine::{self, StateMachine};
@@ -679,6 +679,13 @@ impl Meta {
                 return "raft stopped".into();
             }
         }
+    }
+
+    /// Every image in `status` in this node's state machine, without checking leadership
+    /// (may be stale on a follower); for background loops that then write with a
+    /// compare-and-set.
+    pub fn images_with_status_local(&self, status: ImageStatus) -> Result<Vec<Image>, MetaError> {
+        index::images_with_status(&self.inner.db.sm, status)
     }
 
     /// Stops raft and makes everything written durable. Other clones become unusable.

@@ -7,7 +7,7 @@ use common::{admin_query, create, list_ids};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tessera_raft::{ListQuery, LocalTransport, Meta, MetaConfig, MetaError, Outcome};
+use tessera_raft::{ImageStatus, ListQuery, LocalTransport, Meta, MetaConfig, MetaError, Outcome};
 
 fn all() -> ListQuery {
     admin_query(Default::default(), 10)
@@ -49,6 +49,15 @@ async fn single_node_restart_keeps_data_and_stays_writable() {
     meta.propose(create("r4", "b")).await.unwrap();
     let ids = list_ids(&meta, &all()).await;
     assert_eq!(ids, vec!["b", "a"]);
+    let queued = meta.images_with_status_local(ImageStatus::Queued).unwrap();
+    assert_eq!(
+        queued.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert!(meta
+        .images_with_status_local(ImageStatus::PendingDelete)
+        .unwrap()
+        .is_empty());
     meta.shutdown().await.unwrap();
 }
 

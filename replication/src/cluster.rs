@@ -1,5 +1,5 @@
 //! Replicated chunk writes and verified reads over the cluster (a node alone is a cluster of
-//! one), plus the in-memory repair-hint queue.
+//! one), feeding the repair queue.
 //!
 //! Write: a chunk goes to its placement targets in parallel (the local store when the target
 //! is this node); it counts once W targets fsynced it. R is `min(r, live nodes)` targets and
@@ -12,8 +12,9 @@
 //! other live node; every copy is BLAKE3-verified, corrupt or missing copies on targets become
 //! repair hints, and a missing or corrupt local copy on a target is rewritten (read repair).
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,6 +26,7 @@ use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
 use crate::peer::{PeerChunks, PeerError};
 use crate::placement::{placement, NodeInfo};
+use crate::replicator::queue::RepairQueue;
 use crate::store::ChunkStore;
 
 /// Replication settings of a [`crate::Data`].
@@ -88,76 +90,6 @@ pub struct RepairHint {
     pub reason: RepairReason,
 }
 
-/// Most hints a [`RepairQueue`] holds; further ones are counted and dropped.
-pub const REPAIR_QUEUE_CAP: usize = 100_000;
-
-/// In-memory queue of repair hints (deduplicated, bounded), drained by the replicator.
-///
-/// Hints are advisory: a chunk may since have been repaired or reaped (hints of a failed
-/// upload name chunks no image references).
-#[derive(Debug, Default)]
-pub struct RepairQueue {
-    inner: Mutex<RepairInner>,
-}
-
-#[derive(Debug, Default)]
-struct RepairInner {
-    queue: VecDeque<RepairHint>,
-    queued: HashSet<(ChunkId, u64)>,
-    dropped: u64,
-}
-
-impl RepairQueue {
-    fn lock(&self) -> MutexGuard<'_, RepairInner> {
-        // A panic while holding this lock cannot leave the queue inconsistent.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues `hint` unless its (chunk, node) is already queued or the queue is full;
-    /// returns whether it was added.
-    pub fn push(&self, hint: RepairHint) -> bool {
-        let mut q = self.lock();
-        if q.queued.contains(&(hint.chunk, hint.node)) {
-            return false;
-        }
-        if q.queue.len() >= REPAIR_QUEUE_CAP {
-            q.dropped += 1;
-            return false;
-        }
-        q.queued.insert((hint.chunk, hint.node));
-        q.queue.push_back(hint);
-        tracing::debug!(chunk = %hint.chunk, node = hint.node, reason = ?hint.reason, "repair hint");
-        true
-    }
-
-    /// Removes and returns every queued hint, oldest first.
-    pub fn drain(&self) -> Vec<RepairHint> {
-        let mut q = self.lock();
-        q.queued.clear();
-        q.queue.drain(..).collect()
-    }
-
-    /// Copies of the queued hints, oldest first.
-    pub fn snapshot(&self) -> Vec<RepairHint> {
-        self.lock().queue.iter().copied().collect()
-    }
-
-    /// Number of queued hints.
-    pub fn len(&self) -> usize {
-        self.lock().queue.len()
-    }
-
-    /// Whether no hint is queued.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Hints dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.lock().dropped
-    }
-}
-
 /// This node's view of the cluster: local store, membership, peers, settings, repair hints.
 pub(crate) struct Cluster {
     pub(crate) store: Arc<ChunkStore>,
@@ -166,6 +98,8 @@ pub(crate) struct Cluster {
     pub(crate) peers: Arc<dyn PeerChunks>,
     pub(crate) config: ReplicationConfig,
     pub(crate) repairs: RepairQueue,
+    /// Set while this node drains before leaving: it is no placement target in its own view.
+    pub(crate) draining: AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -186,7 +120,10 @@ impl Cluster {
     fn plan(&self, id: &ChunkId) -> (usize, Vec<u64>, usize) {
         let members = self.membership.borrow();
         let distinct: HashSet<u64> = members.iter().map(|n| n.id).collect();
-        let order = placement(id, &members, usize::MAX);
+        let mut order = placement(id, &members, usize::MAX);
+        if self.is_draining() {
+            order.retain(|n| *n != self.self_id);
+        }
         let r = self.config.r.max(1);
         (r.min(order.len()), order, majority(r.min(distinct.len())))
     }
@@ -198,6 +135,23 @@ impl Cluster {
         order
     }
 
+    /// Whether this node is draining (see [`crate::Data::set_draining`]).
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Placement targets of `id` in the shared membership view, ignoring this node's own
+    /// draining: what every peer computes, so anti-entropy digests agree.
+    pub(crate) fn view_targets(&self, id: &ChunkId) -> Vec<u64> {
+        placement(id, &self.membership.borrow(), self.config.r.max(1))
+    }
+
+    /// Whether this node and `with` are both placement targets of `id` (shared view).
+    pub(crate) fn shared(&self, id: &ChunkId, with: u64) -> bool {
+        let t = self.view_targets(id);
+        t.contains(&self.self_id) && t.contains(&with)
+    }
+
     fn hint(&self, chunk: ChunkId, node: u64, reason: RepairReason) {
         self.repairs.push(RepairHint {
             chunk,
@@ -207,7 +161,12 @@ impl Cluster {
     }
 
     /// Stores `bytes` (whose BLAKE3 is `id`) on `node`: the local store if it is this node.
-    async fn put_to(&self, node: u64, id: ChunkId, bytes: Bytes) -> Result<(), PeerError> {
+    pub(crate) async fn put_to(
+        &self,
+        node: u64,
+        id: ChunkId,
+        bytes: Bytes,
+    ) -> Result<(), PeerError> {
         if node == self.self_id {
             let store = self.store.clone();
             let res = tokio::task::spawn_blocking(move || store.put_verified(&id, &bytes)).await;

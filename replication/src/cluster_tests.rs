@@ -15,15 +15,15 @@ use crate::{
 };
 
 /// `n` nodes (ids 1..=n, zones z0..z2 round robin) sharing one [`ChannelPeers`].
-struct Net {
-    peers: Arc<ChannelPeers>,
-    members: watch::Sender<Vec<NodeInfo>>,
-    nodes: Vec<Data>,
+pub(crate) struct Net {
+    pub(crate) peers: Arc<ChannelPeers>,
+    pub(crate) members: watch::Sender<Vec<NodeInfo>>,
+    pub(crate) nodes: Vec<Data>,
     _dirs: Vec<tempfile::TempDir>,
 }
 
 impl Net {
-    fn new(n: u64, config: ReplicationConfig) -> Net {
+    pub(crate) fn new(n: u64, config: ReplicationConfig) -> Net {
         let infos: Vec<NodeInfo> = (1..=n)
             .map(|i| NodeInfo::new(i, format!("z{}", i % 3), 100))
             .collect();
@@ -34,7 +34,7 @@ impl Net {
         for i in 1..=n {
             let dir = tempfile::tempdir().unwrap();
             let data = Data::clustered(dir.path(), i, rx.clone(), peers.clone(), config).unwrap();
-            peers.add(i, data.store().clone());
+            peers.add(i, data.chunk_service());
             nodes.push(data);
             dirs.push(dir);
         }
@@ -46,12 +46,12 @@ impl Net {
         }
     }
 
-    fn node(&self, id: u64) -> &Data {
+    pub(crate) fn node(&self, id: u64) -> &Data {
         &self.nodes[id as usize - 1]
     }
 
     /// Nodes whose store holds `id`.
-    fn holders(&self, id: &ChunkId) -> HashSet<u64> {
+    pub(crate) fn holders(&self, id: &ChunkId) -> HashSet<u64> {
         self.nodes
             .iter()
             .filter(|d| d.store().has(id).unwrap())
@@ -83,14 +83,18 @@ async fn read_all(data: &Data, m: Manifest) -> Result<Vec<u8>, DataError> {
 }
 
 /// Ingests `bytes` through `data`, then reads the manifest back through it.
-fn upload(rt: &tokio::runtime::Runtime, data: &Data, bytes: &[u8]) -> (Ingested, Manifest) {
+pub(crate) fn upload(
+    rt: &tokio::runtime::Runtime,
+    data: &Data,
+    bytes: &[u8],
+) -> (Ingested, Manifest) {
     let got = rt.block_on(try_ingest(data, bytes)).unwrap();
     let m = rt.block_on(data.manifest(&got.manifest)).unwrap();
     (got, m)
 }
 
 /// The ids of `m`'s chunks, then the manifest's own id.
-fn chunk_and_manifest_ids(got: &Ingested, m: &Manifest) -> Vec<ChunkId> {
+pub(crate) fn chunk_and_manifest_ids(got: &Ingested, m: &Manifest) -> Vec<ChunkId> {
     m.entries()
         .iter()
         .map(|e| e.id)
@@ -107,7 +111,7 @@ fn ids_of(rt: &tokio::runtime::Runtime, bytes: &[u8]) -> (ChunkId, Vec<ChunkId>)
     (got.manifest, m.entries().iter().map(|e| e.id).collect())
 }
 
-fn quick() -> ReplicationConfig {
+pub(crate) fn quick() -> ReplicationConfig {
     ReplicationConfig {
         peer_timeout: Duration::from_secs(5),
         straggler_grace: Duration::from_millis(200),

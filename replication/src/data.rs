@@ -8,13 +8,14 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::sync::watch;
 
-use crate::cluster::{Cluster, RepairQueue, ReplicationConfig};
+use crate::cluster::{Cluster, ReplicationConfig};
 use crate::error::DataError;
 use crate::id::ChunkId;
 use crate::ingest::Ingest;
 use crate::manifest::{Manifest, Span};
 use crate::peer::{ChunkService, NoPeers, PeerChunks};
 use crate::placement::NodeInfo;
+use crate::replicator::queue::RepairQueue;
 use crate::store::ChunkStore;
 
 /// Chunks read ahead of the consumer by [`Data::read_range`].
@@ -22,6 +23,9 @@ pub const READ_AHEAD: usize = 2;
 
 /// Node id [`Data::open`] gives the node of a cluster of one.
 pub const LOCAL_NODE: u64 = 0;
+
+/// File of the persistent repair queue, in the chunk store's directory.
+pub const REPAIR_QUEUE_FILE: &str = "repair-queue.log";
 
 /// Cheap-to-clone handle over a node's chunk store and its view of the cluster.
 #[derive(Debug, Clone)]
@@ -44,7 +48,7 @@ impl Data {
 
     /// Opens the chunk store in `dir` as node `self_id` of a cluster whose members (with
     /// liveness, zone and weight; this node included) `membership` tracks, reaching the other
-    /// nodes' stores through `peers`.
+    /// nodes' stores through `peers`. The repair queue persists in `dir/repair-queue.log`.
     pub fn clustered(
         dir: &Path,
         self_id: u64,
@@ -52,14 +56,17 @@ impl Data {
         peers: Arc<dyn PeerChunks>,
         config: ReplicationConfig,
     ) -> Result<Data, DataError> {
+        let store = Arc::new(ChunkStore::open(dir)?);
+        let repairs = RepairQueue::open(&dir.join(REPAIR_QUEUE_FILE))?;
         Ok(Data {
             cluster: Arc::new(Cluster {
-                store: Arc::new(ChunkStore::open(dir)?),
+                store,
                 self_id,
                 membership,
                 peers,
                 config,
-                repairs: RepairQueue::default(),
+                repairs,
+                draining: Default::default(),
             }),
         })
     }
@@ -84,9 +91,33 @@ impl Data {
         &self.cluster.repairs
     }
 
+    /// The other nodes' chunk stores.
+    pub(crate) fn peers(&self) -> &Arc<dyn PeerChunks> {
+        &self.cluster.peers
+    }
+
     /// The server-side handler for peers' requests against this node's store.
     pub fn chunk_service(&self) -> ChunkService {
-        ChunkService::new(self.cluster.store.clone())
+        ChunkService::new(self.cluster.clone())
+    }
+
+    /// The shared state behind this handle (for the replicator).
+    pub(crate) fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// The membership view placement reads.
+    pub fn membership(&self) -> watch::Receiver<Vec<NodeInfo>> {
+        self.cluster.membership.clone()
+    }
+
+    /// Starts (or stops) draining: this node stops being a placement target in its own view,
+    /// so its uploads go elsewhere and its replicator pushes every local chunk to the other
+    /// targets (keeping its own copies until it is removed).
+    pub fn set_draining(&self, draining: bool) {
+        self.cluster
+            .draining
+            .store(draining, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Current placement targets of chunk `id`, best first.

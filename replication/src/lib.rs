@@ -4,6 +4,7 @@
 //! layer (through [`LiveChunks`]), gossip (a membership watch of [`NodeInfo`]) and the other
 //! nodes' stores (by implementing [`PeerChunks`] and serving requests with [`ChunkService`]).
 
+pub mod auditor;
 pub mod chunker;
 pub mod cluster;
 pub mod data;
@@ -14,12 +15,14 @@ pub mod manifest;
 pub mod peer;
 pub mod placement;
 pub mod reaper;
+pub mod replicator;
 pub mod store;
 pub mod testing;
 pub mod worker;
 
+pub use auditor::{AuditSummary, Auditor, AuditorConfig, ChunkHealth, LocalCheck};
 pub use chunker::Chunker;
-pub use cluster::{majority, RepairHint, RepairQueue, RepairReason, ReplicationConfig};
+pub use cluster::{majority, RepairHint, RepairReason, ReplicationConfig};
 pub use data::{Data, LOCAL_NODE};
 pub use error::{DataError, StoreError};
 pub use id::ChunkId;
@@ -27,11 +30,17 @@ pub use ingest::{Ingest, Ingested};
 pub use manifest::{Manifest, ManifestEntry, Span};
 pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
-pub use reaper::{LiveChunks, ReapReport};
-pub use store::{ChunkEntry, ChunkStore};
+pub use reaper::{
+    ImageRecords, Lingering, LingeringImage, LiveChunks, ReapReport, Reaper, ReaperConfig,
+};
+pub use replicator::queue::{QueuedRepair, RepairQueue, REPAIR_QUEUE_CAP};
+pub use replicator::{DrainReport, RepairReport, Replicator, ReplicatorConfig};
+pub use store::{write_file_atomic, ChunkEntry, ChunkStore};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]
 mod cluster_tests;
+#[cfg(test)]
+mod replicator_tests;
 #[cfg(test)]
 mod tests;

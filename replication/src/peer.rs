@@ -6,8 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+use crate::cluster::Cluster;
 use crate::error::StoreError;
 use crate::id::ChunkId;
+use crate::replicator::digest::{bucket_digests, Digest};
 use crate::store::ChunkStore;
 
 /// Failure of a call to another node's chunk store.
@@ -53,6 +55,23 @@ pub trait PeerChunks: Send + Sync + 'static {
 
     /// Whether `node` holds each of `ids` (same order, presence only).
     fn has(&self, node: u64, ids: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>>;
+
+    /// Whether `node` holds a valid copy of each of `ids` (re-hashed there; a corrupt copy is
+    /// quarantined and reported `false`).
+    fn verify(&self, node: u64, ids: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>>;
+
+    /// `node`'s digest of each prefix bucket of the chunks it holds that both it and `with`
+    /// should hold (per its placement view): [`crate::replicator::digest::BUCKETS`] entries.
+    fn bucket_digests(&self, node: u64, with: u64)
+        -> BoxFuture<'_, Result<Vec<Digest>, PeerError>>;
+
+    /// The ids behind one entry of [`PeerChunks::bucket_digests`], sorted.
+    fn bucket_ids(
+        &self,
+        node: u64,
+        with: u64,
+        bucket: u8,
+    ) -> BoxFuture<'_, Result<Vec<ChunkId>, PeerError>>;
 }
 
 /// Peers of a cluster of one: every call fails with [`PeerError::Down`].
@@ -69,6 +88,23 @@ impl PeerChunks for NoPeers {
     }
 
     fn has(&self, node: u64, _: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
+        Box::pin(async move { Err(PeerError::Down(node)) })
+    }
+
+    fn verify(&self, node: u64, _: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
+        Box::pin(async move { Err(PeerError::Down(node)) })
+    }
+
+    fn bucket_digests(&self, node: u64, _: u64) -> BoxFuture<'_, Result<Vec<Digest>, PeerError>> {
+        Box::pin(async move { Err(PeerError::Down(node)) })
+    }
+
+    fn bucket_ids(
+        &self,
+        node: u64,
+        _: u64,
+        _: u8,
+    ) -> BoxFuture<'_, Result<Vec<ChunkId>, PeerError>> {
         Box::pin(async move { Err(PeerError::Down(node)) })
     }
 }
@@ -108,16 +144,21 @@ impl ServeError {
     }
 }
 
-/// Serves peers' chunk requests from a local [`ChunkStore`]; the node only moves the bytes.
+/// Serves peers' chunk requests from the local store and placement view; the node only
+/// moves the bytes. Made by [`crate::Data::chunk_service`].
 #[derive(Debug, Clone)]
 pub struct ChunkService {
     store: Arc<ChunkStore>,
+    cluster: Arc<Cluster>,
 }
 
 impl ChunkService {
-    /// A service over `store`.
-    pub fn new(store: Arc<ChunkStore>) -> ChunkService {
-        ChunkService { store }
+    /// A service over `cluster`'s store.
+    pub(crate) fn new(cluster: Arc<Cluster>) -> ChunkService {
+        ChunkService {
+            store: cluster.store.clone(),
+            cluster,
+        }
     }
 
     /// Verifies that `bytes` hash to `id`, then stores them (fsynced) unless already present.
@@ -156,6 +197,50 @@ impl ChunkService {
             ids.iter()
                 .map(|id| store.has(id).map_err(ServeError::from))
                 .collect()
+        })
+        .await?
+    }
+
+    /// Whether each of `ids` is present and hashes to its id (a corrupt copy is quarantined).
+    pub async fn verify(&self, ids: Vec<ChunkId>) -> Result<Vec<bool>, ServeError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            ids.iter()
+                .map(|id| match store.get(id) {
+                    Ok(_) => Ok(true),
+                    Err(StoreError::NotFound(_) | StoreError::Corrupt { .. }) => Ok(false),
+                    Err(e) => Err(e.into()),
+                })
+                .collect()
+        })
+        .await?
+    }
+
+    /// Digest of each prefix bucket of the held chunks that this node and `with` should both
+    /// hold.
+    pub async fn bucket_digests(&self, with: u64) -> Result<Vec<Digest>, ServeError> {
+        let cluster = self.cluster.clone();
+        tokio::task::spawn_blocking(move || {
+            let ids = cluster.store.list_ids()?;
+            Ok(bucket_digests(
+                ids.into_iter().filter(|id| cluster.shared(id, with)),
+            ))
+        })
+        .await?
+    }
+
+    /// Sorted ids of one bucket of [`ChunkService::bucket_digests`].
+    pub async fn bucket_ids(&self, with: u64, bucket: u8) -> Result<Vec<ChunkId>, ServeError> {
+        let cluster = self.cluster.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut ids: Vec<ChunkId> = cluster
+                .store
+                .list_bucket(bucket)?
+                .into_iter()
+                .filter(|id| cluster.shared(id, with))
+                .collect();
+            ids.sort_unstable();
+            Ok(ids)
         })
         .await?
     }

@@ -112,7 +112,18 @@ impl ChunkStore {
     }
 
     fn write_new(&self, tmp: &Path, path: &Path, data: &[u8]) -> Result<(), StoreError> {
-        let mut f = File::create_new(tmp).map_err(StoreError::io("create", tmp))?;
+        let mut f = match File::create_new(tmp) {
+            // The store's folders were removed under a running node (an operator wiping a
+            // bad disk's contents): recreate them and carry on; the replicator refills it.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                for d in [&self.tmp, &self.quarantine, &self.chunks] {
+                    fs::create_dir_all(d).map_err(StoreError::io("create dir", d))?;
+                }
+                File::create_new(tmp)
+            }
+            other => other,
+        }
+        .map_err(StoreError::io("create", tmp))?;
         f.write_all(data).map_err(StoreError::io("write", tmp))?;
         f.sync_all().map_err(StoreError::io("fsync", tmp))?;
         drop(f);
@@ -182,16 +193,87 @@ impl ChunkStore {
     /// Lists every stored chunk with its size and mtime (files with foreign names are skipped).
     pub fn list(&self) -> Result<Vec<ChunkEntry>, StoreError> {
         let mut out = Vec::new();
-        for l1 in read_dir(&self.chunks)? {
-            for l2 in read_dir(&l1)? {
+        for (id, file) in self.files(&read_dir(&self.chunks)?)? {
+            let meta = match fs::metadata(&file) {
+                Ok(m) => m,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io("stat", &file)(e)),
+            };
+            let mtime = meta.modified().map_err(StoreError::io("mtime", &file))?;
+            out.push(ChunkEntry {
+                id,
+                len: meta.len(),
+                mtime,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Ids of every stored chunk (names only: no stat, no hashing).
+    pub fn list_ids(&self) -> Result<Vec<ChunkId>, StoreError> {
+        let files = self.files(&read_dir(&self.chunks)?)?;
+        Ok(files.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Ids of the stored chunks whose first byte is `bucket` (one top-level directory).
+    pub fn list_bucket(&self, bucket: u8) -> Result<Vec<ChunkId>, StoreError> {
+        let top = self.chunks.join(hex::encode([bucket]));
+        let files = self.files(&[top])?;
+        Ok(files.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Chunk files (id and path) under the given top-level fan-out directories.
+    fn files(&self, tops: &[PathBuf]) -> Result<Vec<(ChunkId, PathBuf)>, StoreError> {
+        let mut out = Vec::new();
+        for l1 in tops {
+            for l2 in read_dir(l1)? {
                 for file in read_dir(&l2)? {
-                    let Some(id) = file
+                    if let Some(id) = file
                         .file_name()
                         .and_then(|n| n.to_str())
                         .and_then(|n| n.parse::<ChunkId>().ok())
-                    else {
+                    {
+                        out.push((id, file));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` stored chunks with ids greater than `after` (all if `None`), in id order.
+    ///
+    /// Reads only the fan-out folders at or past `after`, so walking a large store batch by
+    /// batch costs little per batch.
+    pub fn list_after(
+        &self,
+        after: Option<&ChunkId>,
+        limit: usize,
+    ) -> Result<Vec<ChunkEntry>, StoreError> {
+        let hex = after.map(ChunkId::to_hex);
+        let (p1, p2) = match &hex {
+            Some(h) => (&h[0..2], &h[2..4]),
+            None => ("", ""),
+        };
+        let mut out = Vec::new();
+        for l1 in sorted_names(&self.chunks)? {
+            if l1.as_str() < p1 {
+                continue;
+            }
+            let d1 = self.chunks.join(&l1);
+            for l2 in sorted_names(&d1)? {
+                if l1 == p1 && l2.as_str() < p2 {
+                    continue;
+                }
+                let d2 = d1.join(&l2);
+                for name in sorted_names(&d2)? {
+                    let Ok(id) = name.parse::<ChunkId>() else {
                         continue;
                     };
+                    if after.is_some_and(|a| id <= *a) {
+                        continue;
+                    }
+                    let file = d2.join(&name);
                     let meta = match fs::metadata(&file) {
                         Ok(m) => m,
                         Err(e) if e.kind() == ErrorKind::NotFound => continue,
@@ -203,6 +285,9 @@ impl ChunkStore {
                         len: meta.len(),
                         mtime,
                     });
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
                 }
             }
         }
@@ -328,12 +413,42 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
         .collect()
 }
 
+/// File names in `dir`, sorted (non-UTF-8 names are skipped; a missing dir is empty).
+fn sorted_names(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let mut names: Vec<String> = read_dir(dir)?
+        .into_iter()
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .collect();
+    names.sort_unstable();
+    Ok(names)
+}
+
 fn remove_if_exists(path: &Path) -> Result<bool, StoreError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(StoreError::io("remove", path)(e)),
     }
+}
+
+/// Replaces the file at `path` with `data` atomically and durably (temp file in the same
+/// folder, fsync, rename, fsync of the folder): a crash leaves the old or the new contents.
+pub fn write_file_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(data)?;
+            f.sync_all()
+        })
+        .map_err(StoreError::io("write", &tmp))
+        .and_then(|()| fs::rename(&tmp, path).map_err(StoreError::io("rename", &tmp)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    sync_dir(dir)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
@@ -385,6 +500,29 @@ mod tests {
         let meta = fs::metadata(&p).unwrap();
         assert_eq!(std::os::unix::fs::MetadataExt::ino(&meta), ino);
         assert!(meta.modified().unwrap() > old + Duration::from_secs(3000));
+    }
+
+    #[test]
+    fn list_after_walks_in_id_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ChunkStore::open(dir.path()).unwrap();
+        let mut ids: Vec<ChunkId> = (0..50u32)
+            .map(|i| s.put(&i.to_le_bytes()).unwrap().0)
+            .collect();
+        ids.sort();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let batch = s.list_after(cursor.as_ref(), 7).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            assert!(batch.len() <= 7);
+            cursor = batch.last().map(|e| e.id);
+            seen.extend(batch.into_iter().map(|e| e.id));
+        }
+        assert_eq!(seen, ids);
+        assert_eq!(s.list_after(ids.last(), 10).unwrap(), Vec::new());
     }
 
     #[test]

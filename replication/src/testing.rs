@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 
 use crate::id::ChunkId;
 use crate::peer::{ChunkService, PeerChunks, PeerError};
-use crate::store::ChunkStore;
+use crate::replicator::digest::Digest;
 
 /// A fault injected into calls to one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,14 @@ pub struct PeerStats {
     pub gets: usize,
     /// `has` calls made.
     pub has: usize,
+    /// `verify` calls made.
+    pub verify: usize,
+    /// `bucket_digests` calls made.
+    pub digests: usize,
+    /// `bucket_ids` calls made.
+    pub bucket_ids: usize,
+    /// Bytes of the answers to `bucket_digests` and `bucket_ids` (digests and ids).
+    pub sync_bytes: usize,
     /// Most `put` calls running at the same time.
     pub max_concurrent_puts: usize,
 }
@@ -52,6 +60,10 @@ pub struct ChannelPeers {
     puts: AtomicUsize,
     gets: AtomicUsize,
     has: AtomicUsize,
+    verify: AtomicUsize,
+    digests: AtomicUsize,
+    bucket_ids: AtomicUsize,
+    sync_bytes: AtomicUsize,
     concurrent_puts: AtomicUsize,
     max_concurrent_puts: AtomicUsize,
 }
@@ -75,12 +87,12 @@ impl ChannelPeers {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Makes `store` reachable as `node` (healthy).
-    pub fn add(&self, node: u64, store: Arc<ChunkStore>) {
+    /// Makes `service` (from [`crate::Data::chunk_service`]) reachable as `node` (healthy).
+    pub fn add(&self, node: u64, service: ChunkService) {
         self.lock().insert(
             node,
             Node {
-                service: ChunkService::new(store),
+                service,
                 fault: None,
             },
         );
@@ -104,6 +116,10 @@ impl ChannelPeers {
             puts: self.puts.load(Ordering::SeqCst),
             gets: self.gets.load(Ordering::SeqCst),
             has: self.has.load(Ordering::SeqCst),
+            verify: self.verify.load(Ordering::SeqCst),
+            digests: self.digests.load(Ordering::SeqCst),
+            bucket_ids: self.bucket_ids.load(Ordering::SeqCst),
+            sync_bytes: self.sync_bytes.load(Ordering::SeqCst),
             max_concurrent_puts: self.max_concurrent_puts.load(Ordering::SeqCst),
         }
     }
@@ -161,6 +177,49 @@ impl PeerChunks for ChannelPeers {
             self.has.fetch_add(1, Ordering::SeqCst);
             let (service, _) = self.reach(node).await?;
             service.has(ids).await.map_err(|e| e.to_peer_error(node))
+        })
+    }
+
+    fn verify(&self, node: u64, ids: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
+        Box::pin(async move {
+            self.verify.fetch_add(1, Ordering::SeqCst);
+            let (service, _) = self.reach(node).await?;
+            service.verify(ids).await.map_err(|e| e.to_peer_error(node))
+        })
+    }
+
+    fn bucket_digests(
+        &self,
+        node: u64,
+        with: u64,
+    ) -> BoxFuture<'_, Result<Vec<Digest>, PeerError>> {
+        Box::pin(async move {
+            self.digests.fetch_add(1, Ordering::SeqCst);
+            let (service, _) = self.reach(node).await?;
+            let d = service
+                .bucket_digests(with)
+                .await
+                .map_err(|e| e.to_peer_error(node))?;
+            self.sync_bytes.fetch_add(d.len() * 32, Ordering::SeqCst);
+            Ok(d)
+        })
+    }
+
+    fn bucket_ids(
+        &self,
+        node: u64,
+        with: u64,
+        bucket: u8,
+    ) -> BoxFuture<'_, Result<Vec<ChunkId>, PeerError>> {
+        Box::pin(async move {
+            self.bucket_ids.fetch_add(1, Ordering::SeqCst);
+            let (service, _) = self.reach(node).await?;
+            let ids = service
+                .bucket_ids(with, bucket)
+                .await
+                .map_err(|e| e.to_peer_error(node))?;
+            self.sync_bytes.fetch_add(ids.len() * 32, Ordering::SeqCst);
+            Ok(ids)
         })
     }
 }

@@ -271,12 +271,12 @@ async fn run(
     loop {
         // Apply every pending command before the next step.
         while let Ok(cmd) = commands.try_recv() {
-            apply(&mut worker, cmd, &mut paused);
+            apply(&mut worker, cmd, &mut paused, &status);
         }
         if paused {
             lock(&status).state = WorkerState::Paused;
             match commands.recv().await {
-                Some(cmd) => apply(&mut worker, cmd, &mut paused),
+                Some(cmd) => apply(&mut worker, cmd, &mut paused, &status),
                 None => return,
             }
             continue;
@@ -336,7 +336,7 @@ async fn run(
                     None => return,
                     Some(Command::Wake) => break,
                     Some(cmd) => {
-                        apply(&mut worker, cmd, &mut paused);
+                        apply(&mut worker, cmd, &mut paused, &status);
                         if paused { break; }
                     }
                 },
@@ -345,7 +345,7 @@ async fn run(
     }
 }
 
-fn apply(worker: &mut impl Worker, cmd: Command, paused: &mut bool) {
+fn apply(worker: &mut impl Worker, cmd: Command, paused: &mut bool, status: &Mutex<WorkerStatus>) {
     match cmd {
         Command::Pause => *paused = true,
         Command::Resume => *paused = false,
@@ -355,6 +355,8 @@ fn apply(worker: &mut impl Worker, cmd: Command, paused: &mut bool) {
             if let Err(e) = &result {
                 tracing::info!(worker = worker.name(), %key, %value, error = %e, "setting refused");
             }
+            // Show the new setting at once, even while paused or idle.
+            lock(status).report = worker.report();
             // The asker may have gone; the setting stands either way.
             let _ = reply.send(result);
         }

@@ -145,7 +145,7 @@ def test_cluster_status_cli_lists_every_node(cluster):
         row = next((line for line in lines if f" {name} " in line), None)
         assert row is not None, out.stdout
         assert "alive" in row and "default" in row, row
-    as_json = subprocess.run([tessera, "cluster", "status", "--url", url, "--json"],
+    as_json = subprocess.run([tessera, "cluster", "status", "--url", url, "--token", ADMIN, "--json"],
                              capture_output=True, text=True, timeout=60)
     assert as_json.returncode == 0, as_json.stderr
     assert '"gossip": "alive"' in as_json.stdout

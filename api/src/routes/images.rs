@@ -178,19 +178,37 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     record_image(&id);
-    ops::delete(&st.meta, &id, |img| {
+    let check = |img: &Image| {
         policy::check_owner_write(&who, img, "delete_image")?;
         if img.protected {
             return Err(ApiError::Forbidden(format!(
                 "Image {id} is protected and cannot be deleted."
             )));
         }
-        if img.status == ImageStatus::Deleted {
+        if matches!(
+            img.status,
+            ImageStatus::Deleted | ImageStatus::PendingDelete
+        ) {
             return Err(ApiError::no_image(&id));
         }
         Ok(())
-    })
-    .await?;
+    };
+    if st.config.delayed_delete {
+        // Like Glance, only an image with data waits for the scrubber.
+        let img = ops::modify(&st.meta, &id, |img| {
+            check(img)?;
+            if img.data.is_some() {
+                img.status = ImageStatus::PendingDelete;
+            }
+            Ok(())
+        })
+        .await?;
+        if img.status == ImageStatus::PendingDelete {
+            tracing::info!("image pending delete");
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    }
+    ops::delete(&st.meta, &id, check).await?;
     tracing::info!("image deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use tessera_replication::replicator::digest::Digest;
 use tessera_replication::{ChunkId, PeerChunks, PeerError};
 
 /// Longest wait for one chunk transfer (4 MiB at worst).
@@ -26,6 +27,12 @@ pub enum ChunkRpc {
     Get { id: ChunkId },
     /// Which of these chunks are held.
     Has { ids: Vec<ChunkId> },
+    /// Which of these chunks are held with valid bytes (re-hashed).
+    Verify { ids: Vec<ChunkId> },
+    /// Digest of every prefix bucket of the chunks both the callee and `with` should hold.
+    BucketDigests { with: u64 },
+    /// The ids behind one bucket digest.
+    BucketIds { with: u64, bucket: u8 },
 }
 
 /// The answer to a [`ChunkRpc`].
@@ -37,6 +44,10 @@ pub enum ChunkReply {
     Chunk(Option<Bytes>),
     /// Presence of each asked chunk, in order.
     Present(Vec<bool>),
+    /// The bucket digests, concatenated (32 bytes each).
+    Digests(Bytes),
+    /// Sorted chunk ids.
+    Ids(Vec<ChunkId>),
 }
 
 /// Moves chunks to and from peers over the node's QUIC endpoint.
@@ -144,4 +155,59 @@ impl PeerChunks for QuicChunks {
             }
         })
     }
+
+    fn verify(&self, node: u64, ids: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
+        Box::pin(async move {
+            match self.call(node, ChunkRpc::Verify { ids }).await? {
+                ChunkReply::Present(p) => Ok(p),
+                other => Err(unexpected(node, other)),
+            }
+        })
+    }
+
+    fn bucket_digests(
+        &self,
+        node: u64,
+        with: u64,
+    ) -> BoxFuture<'_, Result<Vec<Digest>, PeerError>> {
+        Box::pin(async move {
+            match self.call(node, ChunkRpc::BucketDigests { with }).await? {
+                ChunkReply::Digests(bytes) => Ok(split_digests(&bytes)),
+                other => Err(unexpected(node, other)),
+            }
+        })
+    }
+
+    fn bucket_ids(
+        &self,
+        node: u64,
+        with: u64,
+        bucket: u8,
+    ) -> BoxFuture<'_, Result<Vec<ChunkId>, PeerError>> {
+        Box::pin(async move {
+            match self
+                .call(node, ChunkRpc::BucketIds { with, bucket })
+                .await?
+            {
+                ChunkReply::Ids(ids) => Ok(ids),
+                other => Err(unexpected(node, other)),
+            }
+        })
+    }
+}
+
+/// Digests sent as one byte string (8 KiB for 256 buckets, not an array of arrays).
+pub fn join_digests(digests: &[Digest]) -> Bytes {
+    digests.concat().into()
+}
+
+fn split_digests(bytes: &[u8]) -> Vec<Digest> {
+    bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut d = [0u8; 32];
+            d.copy_from_slice(c);
+            d
+        })
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! Serves peers: Raft RPCs and forwarded metadata calls go to the local `Meta`, chunk calls to
 //! the local chunk store, gossip datagrams to the gossip task.
 
-use super::chunks::{ChunkReply, ChunkRpc};
+use super::chunks::{join_digests, ChunkReply, ChunkRpc};
 use super::codec::{decode, encode};
 use crate::transport::{Handler, Service};
 use std::net::SocketAddr;
@@ -50,6 +50,15 @@ impl PeerHandler {
             }
             ChunkRpc::Get { id } => ChunkReply::Chunk(self.chunks.get(id).await.map_err(e)?),
             ChunkRpc::Has { ids } => ChunkReply::Present(self.chunks.has(ids).await.map_err(e)?),
+            ChunkRpc::Verify { ids } => {
+                ChunkReply::Present(self.chunks.verify(ids).await.map_err(e)?)
+            }
+            ChunkRpc::BucketDigests { with } => ChunkReply::Digests(join_digests(
+                &self.chunks.bucket_digests(with).await.map_err(e)?,
+            )),
+            ChunkRpc::BucketIds { with, bucket } => {
+                ChunkReply::Ids(self.chunks.bucket_ids(with, bucket).await.map_err(e)?)
+            }
         })
     }
 }

@@ -1,4 +1,5 @@
-//! The reaper's view of which chunks are live: every manifest the metadata layer references.
+//! Which chunks are live (for the reaper and the full repair pass): every manifest the
+//! metadata layer references.
 
 use tessera_raft::Meta;
 use tessera_replication::{ChunkId, LiveChunks};
@@ -6,8 +7,10 @@ use tessera_replication::{ChunkId, LiveChunks};
 /// Why the live set could not be computed (the reaper then deletes nothing).
 #[derive(Debug, thiserror::Error)]
 pub enum LiveChunksError {
+    /// The metadata layer failed.
     #[error("metadata: {0}")]
     Meta(#[from] tessera_raft::MetaError),
+    /// An image record names a manifest that is not a chunk id.
     #[error("image record holds a malformed manifest id '{0}'")]
     BadManifestId(String),
 }
