@@ -16,7 +16,10 @@ const LABEL_W: i32 = 430;
 const BAR_W: i32 = 560;
 
 /// The bars of one row: (vs Glance, share of ceiling), each >1 meaning better.
-fn advantages(r: &Row) -> (Option<f64>, Option<f64>) {
+type Bars = (Option<f64>, Option<f64>);
+
+/// The bars of `r`.
+fn advantages(r: &Row) -> Bars {
     let orient = |x: f64| if r.higher_is_better { x } else { 1.0 / x };
     (r.vs_glance().map(orient), r.vs_ceiling().map(orient))
 }
@@ -25,7 +28,7 @@ fn advantages(r: &Row) -> (Option<f64>, Option<f64>) {
 pub fn draw(rows: &[Row], path: &Path) -> anyhow::Result<()> {
     plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)
         .map_err(|_| anyhow::anyhow!("the compiled-in font does not load"))?;
-    let rows: Vec<(&Row, (Option<f64>, Option<f64>))> = rows
+    let rows: Vec<(&Row, Bars)> = rows
         .iter()
         .map(|r| (r, advantages(r)))
         .filter(|(_, (g, c))| g.is_some() || c.is_some())
@@ -42,7 +45,7 @@ pub fn draw(rows: &[Row], path: &Path) -> anyhow::Result<()> {
     // Log scale from 1/100 to 100: ratios span orders of magnitude.
     let span = 4.0f64;
     let x_of = |v: f64| {
-        let l = (v.max(1e-2).min(1e2).log10() + 2.0) / span;
+        let l = (v.clamp(1e-2, 1e2).log10() + 2.0) / span;
         LABEL_W + (l * f64::from(BAR_W)) as i32
     };
     let top = 50;
