@@ -682,19 +682,24 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         }
         single_node(&args, &contenders, &mut rows).await?;
     }
-    {
-        let three = Server::tessera(
-            &testbed_bin,
-            &tessera_bin,
-            &args.work_dir.join("tessera3"),
-            3,
-            &["--snapshot-logs=100".into()],
-        )?;
-        let mut contenders = vec![Contender::new(&three, false)?];
-        if let Some(g) = &glance {
-            contenders.push(Contender::new(g, true)?);
+    // A cluster that does not come up is reported, and the figures so far are kept.
+    match Server::tessera(
+        &testbed_bin,
+        &tessera_bin,
+        &args.work_dir.join("tessera3"),
+        3,
+        &["--snapshot-logs=100".into()],
+    ) {
+        Ok(three) => {
+            let mut contenders = vec![Contender::new(&three, false)?];
+            if let Some(g) = &glance {
+                contenders.push(Contender::new(g, true)?);
+            }
+            if let Err(e) = cluster(&args, &contenders, &mut rows).await {
+                rows.fail("tessera", "3-node phase", e);
+            }
         }
-        cluster(&args, &contenders, &mut rows).await?;
+        Err(e) => rows.fail("tessera", "3-node cluster start", e),
     }
     let mut context = context(&args, glance.as_ref());
     context.extend(rows.1.iter().cloned());

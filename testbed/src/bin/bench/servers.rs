@@ -66,7 +66,8 @@ impl Server {
         if out.is_err() {
             // Ports of the previous cluster may still be closing: clean up and retry once.
             let _ = run(Command::new(testbed).arg("down").arg("--dir").arg(dir));
-            std::thread::sleep(std::time::Duration::from_secs(3));
+            let _ = std::fs::remove_dir_all(dir);
+            std::thread::sleep(std::time::Duration::from_secs(10));
             out = run(&mut cmd);
         }
         // Whatever came up goes down again if the rest fails.
