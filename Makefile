@@ -44,12 +44,17 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Throughput figures as ratios against the machine's own baselines in the same run.
+# Tessera vs the real Glance vs the machine's ceilings, same workloads, same run: the table goes
+# to stdout and target/bench/ (report.md, report.json, ratios.png). The Glance peer is started
+# privately when ../shared/peer is there and installed (its install.sh); otherwise the report
+# says Tessera-only. `make bench BENCH_ARGS=--quick` is a smoke run; `bench --help` lists knobs.
+PEER_SCRIPTS ?= $(wildcard ../shared/peer/glance-start.sh)
+PEER_VENV ?= /tmp/tessera-peer/venv
+RELEASE_DIR := $(or $(CARGO_TARGET_DIR),target)/release
 bench:
-	$(CARGO) build --release -p tessera-node -p tessera-testbed
-	$(CARGO) run --release -p tessera-replication --example ingest_bench
-	TESSERA_BIN=$(or $(CARGO_TARGET_DIR),target)/release/tessera bench/api_throughput.sh
-	bench/cluster.sh
+	$(CARGO) build --release -p tessera-node -p tessera-testbed --bins --example quic_bench
+	$(RELEASE_DIR)/bench $(if $(and $(PEER_SCRIPTS),$(wildcard $(PEER_VENV)/bin/uwsgi)),\
+	  --peer-scripts $(dir $(PEER_SCRIPTS)) --peer-venv $(PEER_VENV)) $(BENCH_ARGS)
 
 # A seeded 2-minute chaos run with every fault this machine allows (partitions and disk-full
 # need root); the report lands in $(CHAOS_DIR)/chaos.json.
