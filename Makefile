@@ -34,6 +34,10 @@ test: build venv
 	tests/clients-on-cluster.sh
 	mkdir -p $(CHAOS_DIR)
 	$(TESTBED_BIN) chaos --nodes 3 --duration 45 --seed 1 --max-mib 8 --report $(CHAOS_DIR)/chaos-test.json
+	# The harness must catch a deliberately broken node (acks uploads before storing them).
+	$(TESTBED_BIN) chaos --nodes 3 --duration 30 --seed 5 --faults kill --max-mib 8 \
+	  --serve-arg=--unsafe-write-behind-ms=4000 --expect-violation durability \
+	  --report $(CHAOS_DIR)/chaos-broken.json
 
 # Only the real-client suite; e.g. `TESSERA_URL=http://127.0.0.1:9292 make test-clients`
 # runs it against an already running server (such as the real Glance peer).

@@ -126,6 +126,10 @@ pub struct ServeOptions {
     /// [default: 4000].
     #[arg(long, env = "TESSERA_GOSSIP_SUSPECT_MS")]
     pub gossip_suspect_ms: Option<u64>,
+    /// DELIBERATELY UNSAFE, for testing the chaos harness only: acknowledge chunk writes and
+    /// make them this many milliseconds later, so a crash loses acknowledged uploads.
+    #[arg(long, env = "TESSERA_UNSAFE_WRITE_BEHIND_MS", hide = true)]
+    pub unsafe_write_behind_ms: Option<u64>,
     /// Bytes per second the auditor re-hashes at most [default: 33554432].
     #[arg(long, env = "TESSERA_AUDITOR_RATE")]
     pub auditor_rate: Option<u64>,
@@ -172,6 +176,7 @@ impl ServeOptions {
             capacity: self.capacity.or(file.capacity),
             gossip_probe_ms: self.gossip_probe_ms.or(file.gossip_probe_ms),
             gossip_suspect_ms: self.gossip_suspect_ms.or(file.gossip_suspect_ms),
+            unsafe_write_behind_ms: self.unsafe_write_behind_ms.or(file.unsafe_write_behind_ms),
             auditor_rate: self.auditor_rate.or(file.auditor_rate),
             auditor_period: self.auditor_period.or(file.auditor_period),
             delayed_delete: self.delayed_delete.or(file.delayed_delete),
@@ -197,6 +202,8 @@ pub struct ClusterConfig {
     pub capacity: u64,
     /// SWIM probe and suspicion periods.
     pub gossip: GossipTimings,
+    /// The deliberately unsafe write-behind delay (chaos harness self-test), if on.
+    pub unsafe_write_behind: Option<Duration>,
 }
 
 /// The resolved configuration of a node.
@@ -251,6 +258,7 @@ impl Config {
                     zone: label("zone", o.zone.unwrap_or_else(|| DEFAULT_ZONE.into()))?,
                     capacity: o.capacity.unwrap_or(DEFAULT_CAPACITY),
                     gossip: gossip_timings(o.gossip_probe_ms, o.gossip_suspect_ms)?,
+                    unsafe_write_behind: o.unsafe_write_behind_ms.map(Duration::from_millis),
                 })
             }
             _ => return Err(ConfigError::PartialCluster),

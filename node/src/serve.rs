@@ -93,12 +93,22 @@ async fn start_clustered(
         cluster.zone.clone(),
         cluster.capacity,
     )]);
+    if let Some(delay) = cluster.unsafe_write_behind {
+        tracing::warn!(
+            delay_ms = delay.as_millis() as u64,
+            "UNSAFE write-behind is on: uploads are acknowledged before their chunks are stored \
+             anywhere, and a crash loses them (chaos harness self-test only)"
+        );
+    }
     let data = Data::clustered(
         &cfg.data_dir.join("chunks"),
         cfg.node_id,
         view_rx,
         Arc::new(QuicChunks::new(transport.clone(), addresses.clone())),
-        ReplicationConfig::with_r(cluster.replicas),
+        ReplicationConfig {
+            unsafe_write_behind: cluster.unsafe_write_behind,
+            ..ReplicationConfig::with_r(cluster.replicas)
+        },
     )
     .context("opening the chunk store")?;
     let (gossip_tx, gossip_inbox) = mpsc::channel(INBOX);

@@ -40,6 +40,10 @@ pub struct ReplicationConfig {
     pub peer_timeout: Duration,
     /// Extra wait for the remaining targets of a chunk once W acked; then they are hinted.
     pub straggler_grace: Duration,
+    /// DELIBERATELY UNSAFE, off by default: acknowledge each chunk at once and write it this
+    /// long afterwards, from memory. It exists so the chaos harness can prove that its
+    /// durability checker catches acknowledged uploads lost to a crash.
+    pub unsafe_write_behind: Option<Duration>,
 }
 
 impl Default for ReplicationConfig {
@@ -49,6 +53,7 @@ impl Default for ReplicationConfig {
             in_flight: 8,
             peer_timeout: Duration::from_secs(30),
             straggler_grace: Duration::from_secs(5),
+            unsafe_write_behind: None,
         }
     }
 }
@@ -189,8 +194,28 @@ impl Cluster {
         }
     }
 
+    /// Writes chunk `id` to its placement targets; `Ok` once W of them fsynced it (unless the
+    /// unsafe write-behind mode is on).
+    pub(crate) async fn replicate(
+        self: &Arc<Self>,
+        id: ChunkId,
+        bytes: Bytes,
+    ) -> Result<(), DataError> {
+        let Some(delay) = self.config.unsafe_write_behind else {
+            return self.replicate_now(id, bytes).await;
+        };
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = cluster.replicate_now(id, bytes).await {
+                tracing::warn!(chunk = %id, error = %e, "write-behind chunk write failed");
+            }
+        });
+        Ok(())
+    }
+
     /// Writes chunk `id` to its placement targets; `Ok` once W of them fsynced it.
-    pub(crate) async fn replicate(&self, id: ChunkId, bytes: Bytes) -> Result<(), DataError> {
+    async fn replicate_now(&self, id: ChunkId, bytes: Bytes) -> Result<(), DataError> {
         let (r, mut targets, need) = self.plan(&id);
         targets.truncate(r);
         let short = |acked: usize, targets: &[u64]| DataError::InsufficientReplicas {

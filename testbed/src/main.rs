@@ -99,6 +99,10 @@ enum Command {
         /// Extra `tessera serve` flags for every node (repeatable).
         #[arg(long = "serve-arg", allow_hyphen_values = true)]
         serve_args: Vec<String>,
+        /// Succeed only if this checker (durability, linearizable) finds a violation: proves
+        /// the harness catches a deliberately broken build.
+        #[arg(long)]
+        expect_violation: Option<String>,
     },
     /// Run the checkers over a recorded history (JSON: {"created": [...], "ops": [...]}).
     Check {
@@ -156,6 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_mib,
             settle,
             serve_args,
+            expect_violation,
         } => {
             let options = chaos::Options {
                 nodes,
@@ -175,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 max_size: max_mib << 20,
                 serve_args,
                 settle: std::time::Duration::from_secs(settle),
+                expect_violation,
             };
             if !chaos::run(&options)? {
                 anyhow::bail!("chaos run found violations");

@@ -49,9 +49,12 @@ pub struct Options {
     pub serve_args: Vec<String>,
     /// How long to wait for convergence after healing.
     pub settle: Duration,
+    /// Succeed only if this checker finds a violation (to prove it can, on a broken build).
+    pub expect_violation: Option<String>,
 }
 
-/// Runs one chaos run; returns whether every checker passed.
+/// Runs one chaos run; returns whether every checker passed (or, with `expect_violation`,
+/// whether that checker found something).
 pub fn run(o: &Options) -> anyhow::Result<bool> {
     let root = netns::available();
     let mut faults = o.faults.clone();
@@ -84,7 +87,25 @@ pub fn run(o: &Options) -> anyhow::Result<bool> {
     std::fs::write(&o.report, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", o.report.display()))?;
     println!("{}", report.summary());
-    let passed = report.passed();
+    let passed = match &o.expect_violation {
+        None => report.passed(),
+        Some(checker) => {
+            let caught = report
+                .findings
+                .violations
+                .iter()
+                .any(|v| v.checker == checker);
+            println!(
+                "expected a {checker} violation: {}",
+                if caught {
+                    "found (as it should)"
+                } else {
+                    "NOT found"
+                }
+            );
+            caught
+        }
+    };
     if passed {
         // Keep only what a failing run needs for diagnosis.
         for n in std::fs::read_dir(&dir)?.flatten() {
