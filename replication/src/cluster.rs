@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -105,6 +105,9 @@ pub(crate) struct Cluster {
     pub(crate) repairs: RepairQueue,
     /// Set while this node drains before leaving: it is no placement target in its own view.
     pub(crate) draining: AtomicBool,
+    /// Local chunks the reaper's last pass found unreferenced: the replicator leaves them
+    /// alone, or it would copy back what the reapers delete, round and round.
+    pub(crate) orphans: Mutex<HashSet<ChunkId>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -151,10 +154,24 @@ impl Cluster {
         placement(id, &self.membership.borrow(), self.config.r.max(1))
     }
 
-    /// Whether this node and `with` are both placement targets of `id` (shared view).
+    /// Whether this node and `with` are both placement targets of `id` (shared view) and it
+    /// is no orphan here.
     pub(crate) fn shared(&self, id: &ChunkId, with: u64) -> bool {
         let t = self.view_targets(id);
-        t.contains(&self.self_id) && t.contains(&with)
+        t.contains(&self.self_id) && t.contains(&with) && !self.is_orphan(id)
+    }
+
+    /// Whether the reaper's last pass found `id` unreferenced.
+    pub(crate) fn is_orphan(&self, id: &ChunkId) -> bool {
+        self.orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    /// Records what the reaper's latest pass found unreferenced.
+    pub(crate) fn set_orphans(&self, orphans: HashSet<ChunkId>) {
+        *self.orphans.lock().unwrap_or_else(|p| p.into_inner()) = orphans;
     }
 
     fn hint(&self, chunk: ChunkId, node: u64, reason: RepairReason) {

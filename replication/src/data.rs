@@ -67,6 +67,7 @@ impl Data {
                 config,
                 repairs,
                 draining: Default::default(),
+                orphans: Default::default(),
             }),
         })
     }

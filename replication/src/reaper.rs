@@ -103,12 +103,15 @@ impl Data {
         }
         report.live_chunks = keep.len();
         let store = self.store().clone();
+        let cluster = self.cluster().clone();
         tokio::task::spawn_blocking(move || {
+            let mut orphans = HashSet::new();
             for entry in store.list()? {
                 report.scanned += 1;
                 if keep.contains(&entry.id) {
                     continue;
                 }
+                orphans.insert(entry.id);
                 match store.delete_if_reapable(&entry.id, cutoff)? {
                     Some(bytes) => {
                         report.deleted += 1;
@@ -117,6 +120,7 @@ impl Data {
                     None => report.kept_young += 1,
                 }
             }
+            cluster.set_orphans(orphans);
             let tmp = store.clean_tmp(grace)?;
             report.tmp_deleted = tmp.files;
             report.tmp_bytes = tmp.bytes;

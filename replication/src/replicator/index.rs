@@ -24,12 +24,14 @@ pub(crate) struct LocalIndex {
 }
 
 impl LocalIndex {
-    /// Lists the store and places every chunk (blocking: runs on a blocking thread).
+    /// Lists the store (but the reaper's orphans) and places every chunk (blocking: runs on a
+    /// blocking thread).
     pub(crate) fn build(cluster: &Cluster) -> Result<LocalIndex, DataError> {
         let held = cluster
             .store
             .list()?
             .into_iter()
+            .filter(|e| !cluster.is_orphan(&e.id))
             .map(|e| Held {
                 targets: cluster.view_targets(&e.id),
                 id: e.id,

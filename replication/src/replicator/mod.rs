@@ -126,8 +126,9 @@ impl Replicator {
         let results: Vec<_> = futures::stream::iter(due)
             .map(|e| async move {
                 let h = e.hint;
-                // A hint for a node that is no longer a target (membership changed) is moot.
-                if !cluster.targets(&h.chunk).contains(&h.node) {
+                // A hint for a node that is no longer a target (membership changed), or for
+                // a chunk no image references, is moot.
+                if !cluster.targets(&h.chunk).contains(&h.node) || cluster.is_orphan(&h.chunk) {
                     return (e, Ok(Ensured::Present));
                 }
                 (e, ops::ensure_copy(cluster, h.chunk, h.node).await)

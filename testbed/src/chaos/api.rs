@@ -203,6 +203,21 @@ impl Api {
     }
 }
 
+impl Api {
+    /// POSTs to one of Tessera's admin endpoints as an admin; the JSON answer.
+    pub fn admin_post(&self, node: &str, path: &str) -> Result<Value, String> {
+        let resp = self
+            .data
+            .post(&format!("http://{node}{path}"))
+            .set("X-Auth-Token", ADMIN)
+            .set("Accept", "application/json")
+            .call()
+            .map_err(|e| format!("POST {path} on {node}: {e}"))?;
+        resp.into_json()
+            .map_err(|e| format!("POST {path} on {node}: bad JSON: {e}"))
+    }
+}
+
 /// The image status a read showed. An upload in progress (`saving`) has not taken effect yet.
 fn status(s: &str) -> Status {
     match s {

@@ -21,6 +21,16 @@ pub use faults::FaultKind;
 use report::Report;
 use workload::{Recorder, WorkloadConfig};
 
+/// Background-loop periods for chaos runs (seconds), unless `--serve-arg` sets them: short
+/// enough that repairs and reaping finish within the settle time.
+const LOOP_ARGS: [(&str, &str); 5] = [
+    ("--replicator-interval", "3"),
+    ("--reaper-interval", "2"),
+    ("--reaper-grace", "10"),
+    ("--handoff-grace", "10"),
+    ("--auditor-period", "20"),
+];
+
 /// Size of the tmpfs that holds the data dir of the node the `disk-full` fault fills.
 const SMALL_DISK: &str = "size=1g";
 
@@ -139,7 +149,13 @@ fn run_on(
     faults: &[FaultKind],
     disk_node: Option<usize>,
 ) -> anyhow::Result<Report> {
-    let c = cluster::up(dir, o.nodes, &o.binary, true, &o.serve_args)?;
+    let mut serve_args = o.serve_args.clone();
+    for (flag, value) in LOOP_ARGS {
+        if !o.serve_args.iter().any(|a| a.starts_with(flag)) {
+            serve_args.push(format!("{flag}={value}"));
+        }
+    }
+    let c = cluster::up(dir, o.nodes, &o.binary, true, &serve_args)?;
     let plan = faults::schedule(o.seed, o.duration, faults, o.nodes);
     let cfg = WorkloadConfig {
         clients: o.clients,
@@ -164,9 +180,17 @@ fn run_on(
     let workload_secs = started.elapsed().as_secs_f64();
     heal(dir)?;
     let converged = converge(dir, o.settle);
-    final_checks(&cluster::load(dir)?, &api, &recorder);
+    let c = cluster::load(dir)?;
+    final_checks(&c, &api, &recorder);
     let recorded = recorder.take();
     let findings = crate::check::check(&recorded.history.created, &recorded.history.ops);
+    // Images whose bytes are already reported lost cannot converge; don't wait for them.
+    let mut active = active_images(&recorded.history);
+    active.retain(|i| !findings.violations.iter().any(|v| v.image == *i));
+    let chunks = match &converged {
+        Ok(()) => converge_chunks(&c, &api, &active, o.settle),
+        Err(_) => Err("skipped: the metadata did not converge".into()),
+    };
     let liveness = liveness(&cluster::load(dir)?);
     Ok(Report::new(
         o,
@@ -176,6 +200,7 @@ fn run_on(
         recorded,
         findings,
         converged,
+        chunks,
         liveness,
     ))
 }
@@ -253,6 +278,90 @@ fn final_checks(c: &Cluster, api: &api::Api, rec: &Recorder) {
                 api.download(&n.api, &image)
             });
         }
+    }
+}
+
+/// Images the final reads saw `active` (their chunks must be at R).
+fn active_images(h: &crate::check::History) -> Vec<String> {
+    let mut active: Vec<String> = h
+        .ops
+        .iter()
+        .filter(|op| {
+            op.final_check
+                && matches!(
+                    op.output,
+                    Output::Seen {
+                        status: Status::Active,
+                        ..
+                    }
+                )
+        })
+        .map(|op| op.image.clone())
+        .collect();
+    active.sort();
+    active.dedup();
+    active
+}
+
+/// Chunk convergence after healing: every chunk of every active image reaches a valid copy on
+/// each of its placement targets (the replicator's job), then no node keeps a chunk no image
+/// references (the reaper's, after its grace). The problem if not within `timeout` each.
+fn converge_chunks(
+    c: &Cluster,
+    api: &api::Api,
+    active: &[String],
+    timeout: Duration,
+) -> Result<(), String> {
+    let node = |i: usize| c.nodes[i % c.nodes.len()].api.as_str();
+    let deadline = Instant::now() + timeout;
+    let mut pending: Vec<&String> = active.iter().collect();
+    let mut last = String::new();
+    let mut round = 0;
+    while !pending.is_empty() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{} active image(s) not at R after {timeout:?}, e.g. {last}",
+                pending.len()
+            ));
+        }
+        pending.retain(|image| {
+            let path = format!("/tessera/v1/chunks/verify?image_id={image}");
+            match api.admin_post(node(round), &path) {
+                Ok(v) if v["ok"] == serde_json::Value::Bool(true) => false,
+                Ok(v) => {
+                    last = format!("{image}: {}", v["problems"]);
+                    true
+                }
+                Err(e) => {
+                    last = e;
+                    true
+                }
+            }
+        });
+        round += 1;
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let orphans: Result<Vec<u64>, String> = (0..c.nodes.len())
+            .map(|i| {
+                let v = api.admin_post(node(i), "/tessera/v1/chunks/repair")?;
+                v["orphans"]
+                    .as_u64()
+                    .ok_or_else(|| format!("no orphan count in {v}"))
+            })
+            .collect();
+        match orphans {
+            Ok(o) if o.iter().all(|&n| n == 0) => return Ok(()),
+            Ok(o) => last = format!("unreferenced chunks per node: {o:?}"),
+            Err(e) => last = e,
+        }
+        if Instant::now() > deadline {
+            return Err(format!("reaper not done after {timeout:?}: {last}"));
+        }
+        std::thread::sleep(Duration::from_secs(2));
     }
 }
 

@@ -53,8 +53,10 @@ pub struct Report {
     pub operations: BTreeMap<String, OpSummary>,
     /// What the checkers found.
     pub findings: Findings,
-    /// Whether the cluster converged after healing (the problem if not).
+    /// Whether the cluster's metadata converged after healing (the problem if not).
     pub convergence: Result<(), String>,
+    /// Whether every active image's chunks reached R and unreferenced chunks were reaped.
+    pub chunk_convergence: Result<(), String>,
     /// Nodes down or panicked at the end.
     pub liveness: Vec<String>,
     /// The recorded history, for `testbed check --history`.
@@ -72,6 +74,7 @@ impl Report {
         recorded: Recorded,
         findings: Findings,
         convergence: Result<(), String>,
+        chunk_convergence: Result<(), String>,
         liveness: Vec<String>,
     ) -> Report {
         let mut fault_counts = BTreeMap::new();
@@ -113,6 +116,7 @@ impl Report {
             operations,
             findings,
             convergence,
+            chunk_convergence,
             liveness,
             history: recorded.history,
         }
@@ -120,7 +124,10 @@ impl Report {
 
     /// Whether nothing was violated.
     pub fn passed(&self) -> bool {
-        self.findings.violations.is_empty() && self.convergence.is_ok() && self.liveness.is_empty()
+        self.findings.violations.is_empty()
+            && self.convergence.is_ok()
+            && self.chunk_convergence.is_ok()
+            && self.liveness.is_empty()
     }
 
     /// A short human summary.
@@ -163,6 +170,9 @@ impl Report {
         }
         if let Err(e) = &self.convergence {
             let _ = writeln!(s, "  VIOLATION [convergence] {e}");
+        }
+        if let Err(e) = &self.chunk_convergence {
+            let _ = writeln!(s, "  VIOLATION [chunks] {e}");
         }
         for l in &self.liveness {
             let _ = writeln!(s, "  VIOLATION [liveness] {l}");
