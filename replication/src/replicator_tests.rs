@@ -276,3 +276,25 @@ fn drained_node_can_go_without_losing_a_replica() {
         assert_eq!(live, [1, 2, 3].into(), "{id}");
     }
 }
+
+#[test]
+fn chunks_the_reaper_found_unreferenced_are_not_copied_back() {
+    let rt = rt();
+    let net = Net::new(4, quick());
+    // Chunks no manifest references: every reaper pass finds them orphaned (young: kept).
+    let ids = put_chunks(&rt, net.node(1), 20);
+    for d in &net.nodes {
+        rt.block_on(d.reap_once(&crate::tests::Live(Vec::new()), Duration::from_secs(3600)))
+            .unwrap();
+    }
+    // One node's reaper deleted its copy; the others' have not yet.
+    let victim = ids[3];
+    let gone_from = net.node(1).placement(&victim)[0];
+    assert!(net.node(gone_from).store().delete(&victim).unwrap());
+    let mut reps = replicators(&net, eager());
+    pass_all(&rt, &net, &mut reps);
+    assert!(
+        !net.holders(&victim).contains(&gone_from),
+        "the replicator copied an orphan back"
+    );
+}

@@ -175,7 +175,7 @@ fn empty_image() {
     assert!(rt.block_on(read_all(&data, m, 0, 0)).unwrap().is_empty());
 }
 
-struct Live(Vec<ChunkId>);
+pub(crate) struct Live(pub(crate) Vec<ChunkId>);
 
 impl LiveChunks for Live {
     type Error = Infallible;
