@@ -94,7 +94,7 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         max_mib: usize,
         /// Seconds to wait for the cluster to converge after healing.
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = 120)]
         settle: u64,
         /// Extra `tessera serve` flags for every node (repeatable).
         #[arg(long = "serve-arg", allow_hyphen_values = true)]

@@ -21,12 +21,17 @@ pub use faults::FaultKind;
 use report::Report;
 use workload::{Recorder, WorkloadConfig};
 
+/// Longest a client waits for an upload or download; so no acknowledged upload took longer.
+const DATA_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Background-loop periods for chaos runs (seconds), unless `--serve-arg` sets them: short
-/// enough that repairs and reaping finish within the settle time.
+/// enough that repairs and reaping finish within the settle time. The reaper's grace must
+/// exceed the longest upload (other nodes' copies of an upload's first chunks are
+/// unreferenced until it ends): 45 s against the clients' 30 s timeout.
 const LOOP_ARGS: [(&str, &str); 5] = [
     ("--replicator-interval", "3"),
     ("--reaper-interval", "2"),
-    ("--reaper-grace", "10"),
+    ("--reaper-grace", "45"),
     ("--handoff-grace", "10"),
     ("--auditor-period", "20"),
 ];
@@ -163,7 +168,7 @@ fn run_on(
         max_size: o.max_size,
         nodes: c.nodes.iter().map(|n| n.api.clone()).collect(),
     };
-    let api = api::Api::new(Duration::from_secs(15), Duration::from_secs(60));
+    let api = api::Api::new(Duration::from_secs(15), DATA_TIMEOUT);
     let recorder = Arc::new(Recorder::new());
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
