@@ -194,17 +194,7 @@ impl ChunkStore {
     pub fn list(&self) -> Result<Vec<ChunkEntry>, StoreError> {
         let mut out = Vec::new();
         for (id, file) in self.files(&read_dir(&self.chunks)?)? {
-            let meta = match fs::metadata(&file) {
-                Ok(m) => m,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::io("stat", &file)(e)),
-            };
-            let mtime = meta.modified().map_err(StoreError::io("mtime", &file))?;
-            out.push(ChunkEntry {
-                id,
-                len: meta.len(),
-                mtime,
-            });
+            out.extend(entry(id, &file)?);
         }
         Ok(out)
     }
@@ -274,17 +264,7 @@ impl ChunkStore {
                         continue;
                     }
                     let file = d2.join(&name);
-                    let meta = match fs::metadata(&file) {
-                        Ok(m) => m,
-                        Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                        Err(e) => return Err(StoreError::io("stat", &file)(e)),
-                    };
-                    let mtime = meta.modified().map_err(StoreError::io("mtime", &file))?;
-                    out.push(ChunkEntry {
-                        id,
-                        len: meta.len(),
-                        mtime,
-                    });
+                    out.extend(entry(id, &file)?);
                     if out.len() >= limit {
                         return Ok(out);
                     }
@@ -455,6 +435,21 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(StoreError::io("fsync dir", dir))
+}
+
+/// The entry of chunk `id` stored in `file`; `None` if it was deleted meanwhile.
+fn entry(id: ChunkId, file: &Path) -> Result<Option<ChunkEntry>, StoreError> {
+    let meta = match fs::metadata(file) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io("stat", file)(e)),
+    };
+    let mtime = meta.modified().map_err(StoreError::io("mtime", file))?;
+    Ok(Some(ChunkEntry {
+        id,
+        len: meta.len(),
+        mtime,
+    }))
 }
 
 #[cfg(test)]

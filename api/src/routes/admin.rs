@@ -10,17 +10,24 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tessera_raft::Meta;
 
+/// Refuses `action` (403, in Glance's words) to anyone but an admin.
+pub(super) fn require_admin(who: &Identity, action: &str) -> Result<(), ApiError> {
+    if who.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "You are not authorized to complete {action} action."
+        )))
+    }
+}
+
 /// Longest wait for a member's own Raft status; a slow member is shown with an error.
 const MEMBER_STATUS_WAIT: Duration = Duration::from_secs(3);
 
 /// Every member (its Raft view, asked of the member itself, and what gossip says of it) and
 /// this node's chunk count.
 pub async fn cluster(State(st): State<AppState>, who: Identity) -> Result<Json<Value>, ApiError> {
-    if !who.is_admin() {
-        return Err(ApiError::Forbidden(
-            "You are not authorized to complete cluster_status action.".into(),
-        ));
-    }
+    require_admin(&who, "cluster_status")?;
     let me = st.meta.status()?;
     let listed: Vec<(u64, &String, bool)> = me
         .voters

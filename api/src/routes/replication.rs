@@ -1,6 +1,7 @@
 //! Admin endpoints of the replicator: `POST /tessera/v1/chunks/repair` (a full repair pass
 //! now) and `POST /tessera/v1/cluster/leave` (drain a node, then remove it from Raft).
 
+use super::admin::require_admin;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::live_chunks::MetaLiveChunks;
@@ -10,20 +11,10 @@ use axum::Json;
 use serde_json::{json, Value};
 use tessera_replication::LiveChunks;
 
-fn admin_only(who: &Identity, action: &str) -> Result<(), ApiError> {
-    if who.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "You are not authorized to complete {action} action."
-        )))
-    }
-}
-
 /// Brings every chunk referenced by a live image to a copy on each of its placement targets
 /// now; reports what it found, including local orphans (left to the reaper).
 pub async fn repair(State(st): State<AppState>, who: Identity) -> Result<Json<Value>, ApiError> {
-    admin_only(&who, "chunks_repair")?;
+    require_admin(&who, "chunks_repair")?;
     let manifests = MetaLiveChunks(st.meta.clone()).live_manifests().await?;
     let report = st.data.repair_referenced(manifests).await?;
     Ok(Json(json!(report)))
@@ -59,7 +50,7 @@ pub async fn leave(
     who: Identity,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    admin_only(&who, "cluster_leave")?;
+    require_admin(&who, "cluster_leave")?;
     let me = st.data.self_id();
     let (node, drain) = leave_args(raw, me)?;
     let status = st.meta.status()?;

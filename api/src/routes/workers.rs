@@ -21,22 +21,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_replication::{ChunkHealth, ChunkId, WorkerState, WorkerStatus};
 
+use super::admin::require_admin;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::{ops, AppState};
 
 /// Chunk copies checked at once by `verify`.
 const VERIFY_CONCURRENCY: usize = 8;
-
-fn require_admin(who: &Identity, action: &str) -> Result<(), ApiError> {
-    if who.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "You are not authorized to complete {action} action."
-        )))
-    }
-}
 
 /// `GET /tessera/v1/workers`.
 pub async fn list(

@@ -60,7 +60,15 @@ impl Api {
 
     /// Sets the register property.
     pub fn write(&self, node: &str, id: &str, value: &str) -> Output {
-        let patch = json!([{ "op": "add", "path": "/register", "value": value }]);
+        self.patch(
+            node,
+            id,
+            json!([{ "op": "add", "path": "/register", "value": value }]),
+        )
+    }
+
+    /// Applies a JSON patch to the image.
+    fn patch(&self, node: &str, id: &str, patch: Value) -> Output {
         done(
             self.metadata
                 .request("PATCH", &format!("http://{node}/v2/images/{id}"))
@@ -180,16 +188,10 @@ impl Api {
                     .call(),
             );
         }
-        let patch = json!([{ "op": "replace", "path": "/visibility", "value": "shared" }]);
-        let visibility = done(
-            self.metadata
-                .request("PATCH", &format!("http://{node}/v2/images/{id}"))
-                .set("X-Auth-Token", MEMBER)
-                .set(
-                    "Content-Type",
-                    "application/openstack-images-v2.1-json-patch",
-                )
-                .send_string(&patch.to_string()),
+        let visibility = self.patch(
+            node,
+            id,
+            json!([{ "op": "replace", "path": "/visibility", "value": "shared" }]),
         );
         if visibility != Output::Done {
             return visibility;
