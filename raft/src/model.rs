@@ -129,8 +129,6 @@ pub struct Member {
 pub struct DataRef {
     /// Hex BLAKE3 id of the manifest chunk.
     pub manifest: String,
-    /// Hex BLAKE3 of the whole image.
-    pub blake3: String,
 }
 
 /// A Glance image record: base properties, custom properties, tags and members.

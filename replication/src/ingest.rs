@@ -4,21 +4,21 @@
 //! reaches the writer of [`Ingest::write`]:
 //! - `md5`: MD5 of the image;
 //! - `sha512`: SHA-512 of the image;
-//! - `chunk`: whole-image BLAKE3, FastCDC cutting, per-chunk BLAKE3 (the chunk id);
+//! - `chunk`: FastCDC cutting and per-chunk BLAKE3 (the chunk id);
 //! - the distributor (a tokio task): pins each chunk against the local reaper and replicates
 //!   it to its placement targets (local store writes fsync and rename), at most
 //!   [`ReplicationConfig::in_flight`](crate::ReplicationConfig::in_flight) chunks at once; a
 //!   chunk that cannot reach W targets fails the ingest.
 //!
 //! Each channel holds at most [`QUEUE`] pieces of at most [`PIECE`] bytes (pieces are zero-copy
-//! slices of the caller's buffers), plus [`STORE_QUEUE`] chunks between `chunk` and the
+//! slices of the caller's buffers, or small reads gathered into one), plus [`STORE_QUEUE`] chunks between `chunk` and the
 //! distributor.
 
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use md5::{Digest, Md5};
@@ -34,6 +34,9 @@ use crate::store::Pins;
 
 /// Largest piece sent to a hashing thread at once.
 pub const PIECE: usize = 1024 * 1024;
+/// Network reads smaller than this are gathered (one copy) into pieces of at least this size,
+/// so the workers wake once per piece rather than once per read.
+pub const MIN_PIECE: usize = 256 * 1024;
 /// Pieces each hashing channel may hold.
 pub const QUEUE: usize = 8;
 /// Chunks queued between the chunking thread and the distributor.
@@ -53,8 +56,6 @@ pub struct Ingested {
     pub md5: String,
     /// SHA-512 of the image, lower-case hex (Glance `os_hash_value`).
     pub sha512: String,
-    /// BLAKE3 of the whole image, lower-case hex.
-    pub blake3: String,
     /// Number of chunks in the manifest.
     pub chunks: usize,
 }
@@ -67,7 +68,6 @@ enum Msg {
 struct ChunkResult {
     entries: Vec<ManifestEntry>,
     size: u64,
-    blake3: String,
     pins: Pins,
 }
 
@@ -81,6 +81,8 @@ type Unspawned = (
 
 struct Workers {
     distributor: Option<Unspawned>,
+    /// Small reads waiting to make up a piece of [`MIN_PIECE`] bytes.
+    gathered: BytesMut,
     md5_tx: mpsc::Sender<Msg>,
     sha_tx: mpsc::Sender<Msg>,
     chunk_tx: mpsc::Sender<Msg>,
@@ -117,17 +119,17 @@ impl Ingest {
             Ok(w) => w,
             Err(_) => return Err(DataError::Pipeline("ingest already failed")),
         };
-        w.spawn_distributor();
-        let mut off = 0;
-        while off < buf.len() {
-            let piece = buf.slice(off..buf.len().min(off + PIECE));
-            off += piece.len();
-            let sent = w.chunk_tx.send(Msg::Data(piece.clone())).await.is_ok()
-                && w.md5_tx.send(Msg::Data(piece.clone())).await.is_ok()
-                && w.sha_tx.send(Msg::Data(piece)).await.is_ok();
-            if !sent {
-                return Err(self.fail().await);
+        let piece = if w.gathered.is_empty() && buf.len() >= MIN_PIECE {
+            buf
+        } else {
+            w.gathered.extend_from_slice(&buf);
+            if w.gathered.len() < MIN_PIECE {
+                return Ok(());
             }
+            w.gathered.split().freeze()
+        };
+        if !w.dispatch(piece).await {
+            return Err(self.fail().await);
         }
         Ok(())
     }
@@ -143,8 +145,9 @@ impl Ingest {
             Err(e) => return Err(e),
         };
         let mut w = w;
-        w.spawn_distributor();
-        let sent = w.chunk_tx.send(Msg::End).await.is_ok()
+        let rest = w.gathered.split().freeze();
+        let sent = w.dispatch(rest).await
+            && w.chunk_tx.send(Msg::End).await.is_ok()
             && w.md5_tx.send(Msg::End).await.is_ok()
             && w.sha_tx.send(Msg::End).await.is_ok();
         let chunked = w
@@ -165,7 +168,6 @@ impl Ingest {
         let ChunkResult {
             entries,
             size,
-            blake3,
             pins,
         } = chunked;
         let chunks = entries.len();
@@ -184,7 +186,6 @@ impl Ingest {
             size,
             md5,
             sha512,
-            blake3,
             chunks,
         })
     }
@@ -207,6 +208,23 @@ impl Ingest {
 }
 
 impl Workers {
+    /// Sends `buf` to every worker in pieces of at most [`PIECE`] bytes; false if one is gone.
+    async fn dispatch(&mut self, buf: Bytes) -> bool {
+        self.spawn_distributor();
+        let mut off = 0;
+        while off < buf.len() {
+            let piece = buf.slice(off..buf.len().min(off + PIECE));
+            off += piece.len();
+            let sent = self.chunk_tx.send(Msg::Data(piece.clone())).await.is_ok()
+                && self.md5_tx.send(Msg::Data(piece.clone())).await.is_ok()
+                && self.sha_tx.send(Msg::Data(piece)).await.is_ok();
+            if !sent {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Spawns the distributor task on the current tokio runtime, once.
     fn spawn_distributor(&mut self) {
         if let Some((cluster, chunks, done)) = self.distributor.take() {
@@ -245,6 +263,7 @@ fn spawn_workers(cluster: &Arc<Cluster>) -> Result<Workers, DataError> {
         .map_err(spawn_err)?;
     Ok(Workers {
         distributor: Some((cluster.clone(), store_in, done_tx)),
+        gathered: BytesMut::new(),
         md5_tx,
         sha_tx,
         chunk_tx,
@@ -274,7 +293,6 @@ fn chunk_worker(
     done_rx: oneshot::Receiver<Result<Pins, DataError>>,
     mut rx: mpsc::Receiver<Msg>,
 ) -> Option<Result<ChunkResult, DataError>> {
-    let mut whole = blake3::Hasher::new();
     let mut chunker = Chunker::new();
     let mut entries = Vec::new();
     let mut size = 0u64;
@@ -288,7 +306,6 @@ fn chunk_worker(
     let finished = loop {
         match rx.blocking_recv() {
             Some(Msg::Data(b)) => {
-                whole.update(&b);
                 size += b.len() as u64;
                 if chunker.push(&b, &mut emit).is_err() {
                     break Some(false);
@@ -310,7 +327,6 @@ fn chunk_worker(
         (Some(true), Ok(pins)) => Some(Ok(ChunkResult {
             entries,
             size,
-            blake3: whole.finalize().to_hex().to_string(),
             pins,
         })),
     }

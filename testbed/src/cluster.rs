@@ -203,6 +203,15 @@ pub fn add(dir: &Path) -> anyhow::Result<NodeDesc> {
     add_node(&mut cluster, true)
 }
 
+/// The first three octets of a loopback /24 picked by the cluster dir, so clusters in
+/// different dirs (a test run beside a bench, or one being torn down) never share ports.
+fn loopback_prefix(dir: &Path) -> String {
+    let hash = blake3::hash(dir.as_os_str().as_encoded_bytes());
+    let [a, b, ..] = *hash.as_bytes();
+    // 127.0.0.x is left to single nodes and other tools.
+    format!("127.{}.{b}", a.max(1))
+}
+
 /// Makes node n{len+1} (certificate, namespace, process), records it and waits for health.
 fn add_node(cluster: &mut Cluster, clustered: bool) -> anyhow::Result<NodeDesc> {
     let i = cluster.nodes.len() + 1;
@@ -221,7 +230,7 @@ fn add_node(cluster: &mut Cluster, clustered: bool) -> anyhow::Result<NodeDesc> 
             net.create_node(i)?;
             net.addr(i)
         }
-        None => format!("127.0.0.{}", 10 + i),
+        None => format!("{}.{}", loopback_prefix(&cluster.dir), 10 + i),
     };
     let node_dir = cluster.dir.join(&name);
     std::fs::create_dir_all(&node_dir)?;

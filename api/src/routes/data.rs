@@ -106,7 +106,6 @@ async fn store_upload(
         img.os_hash_value = Some(done.sha512.clone());
         img.data = Some(DataRef {
             manifest: done.manifest.to_string(),
-            blake3: done.blake3.clone(),
         });
         Ok(())
     })

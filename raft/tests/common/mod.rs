@@ -58,7 +58,6 @@ pub fn create(rid: &str, id: &str) -> Request {
     let mut img = Image::new(id.into(), Some("p".into()), 100);
     img.data = Some(tessera_raft::DataRef {
         manifest: format!("m-{id}"),
-        blake3: "b".into(),
     });
     Request {
         request_id: rid.into(),
