@@ -7,6 +7,7 @@ mod cluster_status;
 mod config;
 mod image_records;
 mod logging;
+mod malloc;
 mod serve;
 mod transport;
 
@@ -52,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Workers(command) => admin_cli::run_workers(command),
         Command::Chunks(command) => admin_cli::run_chunks(command),
         Command::Serve { config, options } => {
+            malloc::one_arena();
             let cfg = match config::Config::load(options, config.as_deref()) {
                 Ok(cfg) => cfg,
                 Err(e) => {
