@@ -613,24 +613,26 @@ fn context(args: &Args, glance: Option<&Server>) -> Vec<String> {
         "every upload sends fresh random bytes (no dedup); HTTP with Content-Length, downloads discarded".into(),
     ];
     match glance {
-        Some(g) => c.push(format!(
-            "Glance: the real OpenStack Glance (peer) at {}{}",
-            g.urls[0],
-            if g.pids.is_empty() {
-                " (pid unknown: no memory/CPU figures)"
-            } else {
-                ""
-            }
-        )),
+        Some(g) => {
+            c.push(format!(
+                "Glance: the real OpenStack Glance (peer) at {}{}",
+                g.urls[0],
+                if g.pids.is_empty() {
+                    " (pid unknown: no memory/CPU figures)"
+                } else {
+                    ""
+                }
+            ));
+            c.push(format!(
+                "Glance page latency measured up to {} images",
+                args.glance_list_max
+            ));
+        }
         None => c.push(
             "Glance: NOT RUN (no --glance-url/GLANCE_URL or --peer-scripts): Tessera-only figures"
                 .into(),
         ),
     }
-    c.push(format!(
-        "Glance page latency measured up to {} images",
-        args.glance_list_max
-    ));
     c
 }
 
