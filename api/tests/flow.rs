@@ -94,6 +94,29 @@ async fn create(n: &Node, token: &str, body: Value) -> Reply {
     .await
 }
 
+/// The id of an image created with `body`.
+async fn create_id(n: &Node, token: &str, body: Value) -> String {
+    create(n, token, body).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The id of a raw/bare image of Alice's with `len` bytes of data stored.
+async fn stored_image(n: &Node, name: &str, len: usize) -> String {
+    let id = create_id(
+        n,
+        ALICE,
+        json!({"name": name, "disk_format": "raw", "container_format": "bare"}),
+    )
+    .await;
+    assert_eq!(
+        upload(n, ALICE, &id, payload(len)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    id
+}
+
 async fn patch(n: &Node, token: &str, id: &str, ops: Value) -> Reply {
     call(
         n,
@@ -232,10 +255,7 @@ async fn create_upload_download_with_ranges() {
 #[tokio::test]
 async fn patch_rules_and_bad_input_change_nothing() {
     let n = node().await;
-    let id = create(&n, ALICE, json!({"name": "p"})).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = create_id(&n, ALICE, json!({"name": "p"})).await;
     let before = get(&n, ALICE, &format!("/v2/images/{id}")).await.json();
     let cases = [
         (
@@ -394,16 +414,12 @@ async fn listing_sharing_and_pagination() {
 #[tokio::test]
 async fn deactivate_and_tags() {
     let n = node().await;
-    let id = create(
+    let id = create_id(
         &n,
         ALICE,
         json!({"disk_format": "raw", "container_format": "bare"}),
     )
-    .await
-    .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .await;
     upload(&n, ALICE, &id, payload(1000)).await;
     let image = format!("/v2/images/{id}");
     let file = format!("{image}/file");
@@ -539,20 +555,7 @@ async fn delayed_delete_hides_the_image_and_keeps_its_data() {
         None,
     )
     .await;
-    let id = create(
-        &n,
-        ALICE,
-        json!({"name": "d", "disk_format": "raw", "container_format": "bare"}),
-    )
-    .await
-    .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        upload(&n, ALICE, &id, payload(300_000)).await.status,
-        StatusCode::NO_CONTENT
-    );
+    let id = stored_image(&n, "d", 300_000).await;
     let uri = format!("/v2/images/{id}");
     assert_eq!(
         send(&n, "DELETE", &uri, ALICE, Body::empty()).await.status,
@@ -578,10 +581,7 @@ async fn delayed_delete_hides_the_image_and_keeps_its_data() {
     assert!(n.data.manifest(&manifest).await.is_ok());
 
     // An image without data has nothing to scrub: it goes at once.
-    let empty = create(&n, ALICE, json!({"name": "e"})).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let empty = create_id(&n, ALICE, json!({"name": "e"})).await;
     let uri = format!("/v2/images/{empty}");
     assert_eq!(
         send(&n, "DELETE", &uri, ALICE, Body::empty()).await.status,
@@ -593,20 +593,7 @@ async fn delayed_delete_hides_the_image_and_keeps_its_data() {
 #[tokio::test]
 async fn workers_endpoints_metrics_and_verify() {
     let n = node().await;
-    let id = create(
-        &n,
-        ALICE,
-        json!({"name": "v", "disk_format": "raw", "container_format": "bare"}),
-    )
-    .await
-    .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        upload(&n, ALICE, &id, payload(3_000_000)).await.status,
-        StatusCode::NO_CONTENT
-    );
+    let id = stored_image(&n, "v", 3_000_000).await;
     let dir = tempfile::tempdir().unwrap();
     let auditor = Auditor::open(
         n.data.clone(),

@@ -145,6 +145,17 @@ impl Rows {
     fn find(&self, key: &str) -> Option<&Row> {
         self.0.iter().find(|(k, _)| *k == key).map(|(_, r)| r)
     }
+
+    /// Gives row `key` the ceiling measured in row `from`, shown as `name`.
+    fn compare_with(&mut self, key: &str, from: &str, name: &'static str) {
+        let ceiling = self
+            .find(from)
+            .map(|r| r.ceiling.clone())
+            .unwrap_or_default();
+        let row = self.get(key);
+        row.ceiling = ceiling;
+        row.ceiling_name = Some(name);
+    }
 }
 
 /// A server under test with its API clients.
@@ -328,18 +339,8 @@ async fn single_node(
     ] {
         rows.add(key, Row::new(name, unit, hib));
     }
-    let ceiling = rows
-        .find("hash")
-        .map(|r| r.ceiling.clone())
-        .unwrap_or_default();
-    rows.get("up").ceiling = ceiling;
-    rows.get("up").ceiling_name = Some("hashes");
-    let tcp = rows
-        .find("tcp")
-        .map(|r| r.ceiling.clone())
-        .unwrap_or_default();
-    rows.get("down").ceiling = tcp;
-    rows.get("down").ceiling_name = Some("TCP");
+    rows.compare_with("up", "hash", "hashes");
+    rows.compare_with("down", "tcp", "TCP");
     transfers(args, contenders, rows, "single", 100).await?;
 
     let mut conc = Row::new(
@@ -350,11 +351,6 @@ async fn single_node(
         "MB/s",
         true,
     );
-    conc.ceiling = rows
-        .find("hash")
-        .map(|r| r.ceiling.clone())
-        .unwrap_or_default();
-    conc.ceiling_name = Some("hashes");
     let mut conc_failed = Row::new(
         format!("failed uploads of the {} concurrent", args.concurrent),
         "errors",
@@ -385,15 +381,11 @@ async fn single_node(
     }
     let _ = std::fs::remove_file(&file);
     rows.add("conc", conc);
+    rows.compare_with("conc", "hash", "hashes");
     rows.add("conc_failed", conc_failed);
 
     let n = args.meta_images;
     let mut seq = Row::new(format!("{n} sequential creates"), "creates/s", true);
-    seq.ceiling = rows
-        .find("fsync")
-        .map(|r| r.ceiling.clone())
-        .unwrap_or_default();
-    seq.ceiling_name = Some("fdatasync");
     let mut cc = Row::new(
         format!("{n} creates, {} clients", args.clients),
         "creates/s",
@@ -438,6 +430,7 @@ async fn single_node(
     ] {
         rows.add(key, row);
     }
+    rows.compare_with("seq", "fsync", "fdatasync");
 
     list_growth(args, contenders, rows).await
 }
@@ -518,12 +511,7 @@ async fn cluster(args: &Args, contenders: &[Contender<'_>], rows: &mut Rows) -> 
             false,
         ),
     );
-    let hash = rows
-        .find("hash")
-        .map(|r| r.ceiling.clone())
-        .unwrap_or_default();
-    rows.get("up3").ceiling = hash;
-    rows.get("up3").ceiling_name = Some("hashes");
+    rows.compare_with("up3", "hash", "hashes");
     transfers(args, contenders, rows, "cluster", 300).await?;
 
     let tessera = contenders
