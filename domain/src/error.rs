@@ -1,0 +1,50 @@
+//! Why a domain operation failed, in terms a Glance client understands.
+
+use tessera_raft::MetaError;
+use tessera_replication::{DataError, WorkerError};
+
+/// A refused or failed domain operation. `api` maps each variant to one Glance status.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The request is malformed or breaks a rule of the record (Glance: 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The caller may see the record but not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such record, or the caller may not see it (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The record's state does not allow this, or a concurrent change won (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The record went away while the operation ran (410).
+    #[error("{0}")]
+    Gone(String),
+    /// A size limit was exceeded (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The cluster cannot serve this now; retry (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The metadata layer failed.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// The data layer failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A background worker refused or failed.
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    /// An invariant of Tessera's own records does not hold.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl DomainError {
+    /// 404 for an image the caller may not see or that does not exist (Glance does not tell
+    /// the two apart).
+    pub fn no_image(id: &str) -> Self {
+        Self::NotFound(format!("No image found with ID {id}"))
+    }
+}
