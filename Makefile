@@ -44,9 +44,10 @@ test: build venv
 test-clients: venv
 	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/clients
 
+# rustfmt, and clippy with the workspace lints (missing_docs, unwrap_used outside tests) as errors.
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Tessera vs the real Glance vs the machine's ceilings, same workloads, same run: the table goes
 # to stdout and target/bench/ (report.md, report.json, ratios.png). The Glance peer is started
