@@ -6,6 +6,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use tessera_domain::DomainError;
 
 /// Media types accepted by `PATCH /v2/images/{id}`, advertised on a 415.
 pub const ACCEPT_PATCH: &str =
@@ -55,12 +56,6 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
-    }
-
-    /// 404 for an image the caller may not see or that does not exist (Glance does not
-    /// tell the two apart).
-    pub fn no_image(id: &str) -> Self {
-        Self::NotFound(format!("No image found with ID {id}"))
     }
 }
 
@@ -136,29 +131,62 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<tessera_raft::MetaError> for ApiError {
-    fn from(e: tessera_raft::MetaError) -> Self {
+impl From<DomainError> for ApiError {
+    /// The one mapping of a domain failure to its Glance response.
+    fn from(e: DomainError) -> Self {
         use tessera_raft::MetaError as M;
+        use tessera_replication::DataError as D;
+        use tessera_replication::WorkerError as W;
         match e {
-            M::MarkerNotFound(m) => Self::BadRequest(format!("No image found with ID {m}")),
-            e @ (M::NotLeader { .. } | M::Timeout(_) | M::Shutdown) => {
+            DomainError::Invalid(m) => Self::BadRequest(m),
+            DomainError::Forbidden(m) => Self::Forbidden(m),
+            DomainError::NotFound(m) => Self::NotFound(m),
+            DomainError::Conflict(m) => Self::Conflict(m),
+            DomainError::Gone(m) => Self::Gone(m),
+            DomainError::TooLarge(m) => Self::TooLarge(m),
+            DomainError::Unavailable(m) => Self::Unavailable(m),
+            DomainError::Internal(m) => Self::Internal(m),
+            DomainError::Meta(M::MarkerNotFound(m)) => {
+                Self::BadRequest(format!("No image found with ID {m}"))
+            }
+            DomainError::Meta(e @ (M::NotLeader { .. } | M::Timeout(_) | M::Shutdown)) => {
                 Self::Unavailable(format!("The metadata service is unavailable, retry: {e}"))
             }
-            other => Self::Internal(format!("metadata failure: {other}")),
+            DomainError::Meta(other) => Self::Internal(format!("metadata failure: {other}")),
+            // Too few nodes answered: the data is safe or was never acknowledged; retry later.
+            DomainError::Data(e @ (D::InsufficientReplicas { .. } | D::Unavailable { .. })) => {
+                Self::Unavailable(format!(
+                    "Not enough storage nodes are reachable, retry: {e}"
+                ))
+            }
+            DomainError::Data(other) => Self::Internal(format!("image data failure: {other}")),
+            DomainError::Worker(e @ W::NoSuchWorker(_)) => Self::NotFound(e.to_string()),
+            DomainError::Worker(e @ (W::UnknownKey { .. } | W::BadValue { .. })) => {
+                Self::BadRequest(e.to_string())
+            }
+            DomainError::Worker(e @ W::Stopped(_)) => Self::Unavailable(e.to_string()),
+            DomainError::Worker(e @ W::Failed(_)) => Self::Internal(e.to_string()),
         }
+    }
+}
+
+// The layers' own errors reach a handler only through the admin endpoints; they take the
+// same road as a domain failure.
+impl From<tessera_raft::MetaError> for ApiError {
+    fn from(e: tessera_raft::MetaError) -> Self {
+        DomainError::from(e).into()
     }
 }
 
 impl From<tessera_replication::DataError> for ApiError {
     fn from(e: tessera_replication::DataError) -> Self {
-        use tessera_replication::DataError as D;
-        match e {
-            // Too few nodes answered: the data is safe or was never acknowledged; retry later.
-            e @ (D::InsufficientReplicas { .. } | D::Unavailable { .. }) => Self::Unavailable(
-                format!("Not enough storage nodes are reachable, retry: {e}"),
-            ),
-            other => Self::Internal(format!("image data failure: {other}")),
-        }
+        DomainError::from(e).into()
+    }
+}
+
+impl From<tessera_replication::WorkerError> for ApiError {
+    fn from(e: tessera_replication::WorkerError) -> Self {
+        DomainError::from(e).into()
     }
 }
 
@@ -168,18 +196,6 @@ impl From<crate::live_chunks::LiveChunksError> for ApiError {
         match e {
             L::Meta(e) => e.into(),
             e @ L::BadManifestId(_) => Self::Internal(e.to_string()),
-        }
-    }
-}
-
-impl From<tessera_replication::WorkerError> for ApiError {
-    fn from(e: tessera_replication::WorkerError) -> Self {
-        use tessera_replication::WorkerError as W;
-        match e {
-            e @ W::NoSuchWorker(_) => Self::NotFound(e.to_string()),
-            e @ (W::UnknownKey { .. } | W::BadValue { .. }) => Self::BadRequest(e.to_string()),
-            e @ W::Stopped(_) => Self::Unavailable(e.to_string()),
-            e @ W::Failed(_) => Self::Internal(e.to_string()),
         }
     }
 }
