@@ -15,26 +15,37 @@ pub const ACCEPT_PATCH: &str =
 /// A failed API call, by the Glance status it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// 400: the request is malformed or breaks a rule.
     #[error("{0}")]
     BadRequest(String),
+    /// 403: the caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// 404: no such thing, or the caller may not see it.
     #[error("{0}")]
     NotFound(String),
+    /// 409: the state of the record does not allow this.
     #[error("{0}")]
     Conflict(String),
+    /// 410: the record went away during the call.
     #[error("{0}")]
     Gone(String),
+    /// 413: a size limit was exceeded.
     #[error("{0}")]
     TooLarge(String),
+    /// 415: the body is not of a media type this call takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 415 for a PATCH, advertising the patch media types in `Accept-Patch`.
     #[error("{0}")]
     PatchMediaType(String),
+    /// 416: the `Range` is outside the image.
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// 503: the cluster cannot serve this now; retry.
     #[error("{0}")]
     Unavailable(String),
+    /// 500: a fault of the service.
     #[error("{0}")]
     Internal(String),
 }
