@@ -217,7 +217,7 @@ mod tests {
     use tessera_replication::{ChunkId, DataError};
 
     #[test]
-    fn storage_and_metadata_failures_map_to_glance_statuses() {
+    fn domain_storage_and_metadata_failures_map_to_glance_statuses() {
         let id = ChunkId::of(b"x");
         let short = DataError::InsufficientReplicas {
             id,
@@ -244,6 +244,41 @@ mod tests {
         assert_eq!(
             ApiError::from(timeout).status(),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+        for (e, status) in [
+            (DomainError::Invalid("i".into()), StatusCode::BAD_REQUEST),
+            (DomainError::Forbidden("f".into()), StatusCode::FORBIDDEN),
+            (DomainError::no_image("x"), StatusCode::NOT_FOUND),
+            (DomainError::Conflict("c".into()), StatusCode::CONFLICT),
+            (DomainError::Gone("g".into()), StatusCode::GONE),
+            (
+                DomainError::TooLarge("t".into()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                DomainError::Unavailable("u".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                DomainError::Internal("x".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                DomainError::Meta(tessera_raft::MetaError::Shutdown),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                DomainError::Worker(tessera_replication::WorkerError::NoSuchWorker("w".into())),
+                StatusCode::NOT_FOUND,
+            ),
+        ] {
+            let reason = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!(api.status(), status, "{reason}");
+        }
+        assert_eq!(
+            ApiError::from(DomainError::no_image("x")).to_string(),
+            "No image found with ID x"
         );
         let page = error_page(StatusCode::NOT_FOUND, "No image <x>");
         assert!(page.contains("<h1>404 Not Found</h1>") && page.contains("No image &lt;x&gt;"));
