@@ -6,6 +6,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use tessera_domain::DomainError;
 
 /// Media types accepted by `PATCH /v2/images/{id}`, advertised on a 415.
 pub const ACCEPT_PATCH: &str =
@@ -14,26 +15,37 @@ pub const ACCEPT_PATCH: &str =
 /// A failed API call, by the Glance status it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// 400: the request is malformed or breaks a rule.
     #[error("{0}")]
     BadRequest(String),
+    /// 403: the caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// 404: no such thing, or the caller may not see it.
     #[error("{0}")]
     NotFound(String),
+    /// 409: the state of the record does not allow this.
     #[error("{0}")]
     Conflict(String),
+    /// 410: the record went away during the call.
     #[error("{0}")]
     Gone(String),
+    /// 413: a size limit was exceeded.
     #[error("{0}")]
     TooLarge(String),
+    /// 415: the body is not of a media type this call takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 415 for a PATCH, advertising the patch media types in `Accept-Patch`.
     #[error("{0}")]
     PatchMediaType(String),
+    /// 416: the `Range` is outside the image.
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// 503: the cluster cannot serve this now; retry.
     #[error("{0}")]
     Unavailable(String),
+    /// 500: a fault of the service.
     #[error("{0}")]
     Internal(String),
 }
@@ -55,12 +67,6 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
-    }
-
-    /// 404 for an image the caller may not see or that does not exist (Glance does not
-    /// tell the two apart).
-    pub fn no_image(id: &str) -> Self {
-        Self::NotFound(format!("No image found with ID {id}"))
     }
 }
 
@@ -136,29 +142,62 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<tessera_raft::MetaError> for ApiError {
-    fn from(e: tessera_raft::MetaError) -> Self {
+impl From<DomainError> for ApiError {
+    /// The one mapping of a domain failure to its Glance response.
+    fn from(e: DomainError) -> Self {
         use tessera_raft::MetaError as M;
+        use tessera_replication::DataError as D;
+        use tessera_replication::WorkerError as W;
         match e {
-            M::MarkerNotFound(m) => Self::BadRequest(format!("No image found with ID {m}")),
-            e @ (M::NotLeader { .. } | M::Timeout(_) | M::Shutdown) => {
+            DomainError::Invalid(m) => Self::BadRequest(m),
+            DomainError::Forbidden(m) => Self::Forbidden(m),
+            DomainError::NotFound(m) => Self::NotFound(m),
+            DomainError::Conflict(m) => Self::Conflict(m),
+            DomainError::Gone(m) => Self::Gone(m),
+            DomainError::TooLarge(m) => Self::TooLarge(m),
+            DomainError::Unavailable(m) => Self::Unavailable(m),
+            DomainError::Internal(m) => Self::Internal(m),
+            DomainError::Meta(M::MarkerNotFound(m)) => {
+                Self::BadRequest(format!("No image found with ID {m}"))
+            }
+            DomainError::Meta(e @ (M::NotLeader { .. } | M::Timeout(_) | M::Shutdown)) => {
                 Self::Unavailable(format!("The metadata service is unavailable, retry: {e}"))
             }
-            other => Self::Internal(format!("metadata failure: {other}")),
+            DomainError::Meta(other) => Self::Internal(format!("metadata failure: {other}")),
+            // Too few nodes answered: the data is safe or was never acknowledged; retry later.
+            DomainError::Data(e @ (D::InsufficientReplicas { .. } | D::Unavailable { .. })) => {
+                Self::Unavailable(format!(
+                    "Not enough storage nodes are reachable, retry: {e}"
+                ))
+            }
+            DomainError::Data(other) => Self::Internal(format!("image data failure: {other}")),
+            DomainError::Worker(e @ W::NoSuchWorker(_)) => Self::NotFound(e.to_string()),
+            DomainError::Worker(e @ (W::UnknownKey { .. } | W::BadValue { .. })) => {
+                Self::BadRequest(e.to_string())
+            }
+            DomainError::Worker(e @ W::Stopped(_)) => Self::Unavailable(e.to_string()),
+            DomainError::Worker(e @ W::Failed(_)) => Self::Internal(e.to_string()),
         }
+    }
+}
+
+// The layers' own errors reach a handler only through the admin endpoints; they take the
+// same road as a domain failure.
+impl From<tessera_raft::MetaError> for ApiError {
+    fn from(e: tessera_raft::MetaError) -> Self {
+        DomainError::from(e).into()
     }
 }
 
 impl From<tessera_replication::DataError> for ApiError {
     fn from(e: tessera_replication::DataError) -> Self {
-        use tessera_replication::DataError as D;
-        match e {
-            // Too few nodes answered: the data is safe or was never acknowledged; retry later.
-            e @ (D::InsufficientReplicas { .. } | D::Unavailable { .. }) => Self::Unavailable(
-                format!("Not enough storage nodes are reachable, retry: {e}"),
-            ),
-            other => Self::Internal(format!("image data failure: {other}")),
-        }
+        DomainError::from(e).into()
+    }
+}
+
+impl From<tessera_replication::WorkerError> for ApiError {
+    fn from(e: tessera_replication::WorkerError) -> Self {
+        DomainError::from(e).into()
     }
 }
 
@@ -172,25 +211,13 @@ impl From<crate::live_chunks::LiveChunksError> for ApiError {
     }
 }
 
-impl From<tessera_replication::WorkerError> for ApiError {
-    fn from(e: tessera_replication::WorkerError) -> Self {
-        use tessera_replication::WorkerError as W;
-        match e {
-            e @ W::NoSuchWorker(_) => Self::NotFound(e.to_string()),
-            e @ (W::UnknownKey { .. } | W::BadValue { .. }) => Self::BadRequest(e.to_string()),
-            e @ W::Stopped(_) => Self::Unavailable(e.to_string()),
-            e @ W::Failed(_) => Self::Internal(e.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tessera_replication::{ChunkId, DataError};
 
     #[test]
-    fn storage_and_metadata_failures_map_to_glance_statuses() {
+    fn domain_storage_and_metadata_failures_map_to_glance_statuses() {
         let id = ChunkId::of(b"x");
         let short = DataError::InsufficientReplicas {
             id,
@@ -217,6 +244,41 @@ mod tests {
         assert_eq!(
             ApiError::from(timeout).status(),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+        for (e, status) in [
+            (DomainError::Invalid("i".into()), StatusCode::BAD_REQUEST),
+            (DomainError::Forbidden("f".into()), StatusCode::FORBIDDEN),
+            (DomainError::no_image("x"), StatusCode::NOT_FOUND),
+            (DomainError::Conflict("c".into()), StatusCode::CONFLICT),
+            (DomainError::Gone("g".into()), StatusCode::GONE),
+            (
+                DomainError::TooLarge("t".into()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                DomainError::Unavailable("u".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                DomainError::Internal("x".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                DomainError::Meta(tessera_raft::MetaError::Shutdown),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                DomainError::Worker(tessera_replication::WorkerError::NoSuchWorker("w".into())),
+                StatusCode::NOT_FOUND,
+            ),
+        ] {
+            let reason = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!(api.status(), status, "{reason}");
+        }
+        assert_eq!(
+            ApiError::from(DomainError::no_image("x")).to_string(),
+            "No image found with ID x"
         );
         let page = error_page(StatusCode::NOT_FOUND, "No image <x>");
         assert!(page.contains("<h1>404 Not Found</h1>") && page.contains("No image &lt;x&gt;"));

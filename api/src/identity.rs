@@ -1,50 +1,28 @@
-//! Who is calling. In `noauth` mode the token names the identity as `user:project:roles`
-//! (the convention of Glance's functional tests); Keystone will plug in behind the same type.
+//! Who is calling, as HTTP tells it. In `noauth` mode the token names the identity as
+//! `user:project:roles` (the convention of Glance's functional tests); Keystone will plug in
+//! behind the same type. The rules about callers are the domain's [`Caller`].
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use percent_encoding::percent_decode_str;
 use std::convert::Infallible;
+use std::ops::Deref;
 use std::sync::Arc;
-use tessera_raft::Viewer;
+use tessera_domain::Caller;
 
-/// The caller's identity and roles.
+/// The caller of a request (an axum extractor); derefs to the domain's [`Caller`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub user: String,
-    pub project: String,
-    pub roles: Vec<String>,
+pub struct Identity(pub Caller);
+
+impl Deref for Identity {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
 }
 
 impl Identity {
-    /// Whether the caller holds `role`.
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
-    }
-
-    /// Glance's `context_is_admin`.
-    pub fn is_admin(&self) -> bool {
-        self.has_role("admin")
-    }
-
-    /// Project member (may create and change the project's images).
-    pub fn is_member(&self) -> bool {
-        self.is_admin() || self.has_role("member")
-    }
-
-    /// Project reader (may read what the project can see).
-    pub fn is_reader(&self) -> bool {
-        self.is_member() || self.has_role("reader")
-    }
-
-    /// The metadata layer's view of this caller.
-    pub fn viewer(&self) -> Viewer {
-        Viewer {
-            project: Some(self.project.clone()),
-            admin: self.is_admin(),
-        }
-    }
-
     /// Parses a noauth token `user:project:role[,role...]`, percent-encoded or not.
     pub fn from_token(token: &str) -> Option<Identity> {
         let decoded = percent_decode_str(token).decode_utf8().ok()?;
@@ -60,11 +38,11 @@ impl Identity {
             .map(|r| r.trim().to_ascii_lowercase())
             .filter(|r| !r.is_empty())
             .collect();
-        Some(Identity {
+        Some(Identity(Caller {
             user: user.to_string(),
             project: project.to_string(),
             roles,
-        })
+        }))
     }
 }
 
@@ -78,11 +56,11 @@ pub struct AuthConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
-            default_identity: Identity {
+            default_identity: Identity(Caller {
                 user: "tessera-user".into(),
                 project: "tessera-project".into(),
                 roles: vec!["admin".into(), "member".into(), "reader".into()],
-            },
+            }),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Tessera's OpenStack Image API v2 (Glance) surface over axum.
 //!
-//! Handlers hold `Meta` (the Raft-replicated metadata) and `Data` (the chunk store) handles,
-//! never trees or sockets. Every failure is mapped to a Glance response in `error`.
+//! It does nothing but HTTP: routing, body parsing and limits, JSON schema validation, JSON
+//! patch, the Glance JSON view, headers and error rendering. Every Glance rule and every
+//! change of a record or its data is the domain's (`tessera_domain::Glance`); each domain
+//! failure is mapped to a Glance response in one place, [`error`].
 
 pub mod error;
 pub mod gossip;
@@ -9,18 +11,20 @@ pub mod identity;
 pub mod list;
 pub mod live_chunks;
 pub mod patch;
-pub mod policy;
 pub mod schema;
 pub mod view;
 
 mod body;
 mod methods;
-pub mod ops;
+/// The compare-and-set write path, for the admin endpoints that still read records by it.
+pub use tessera_domain::write as ops;
 mod request_span;
 mod routes;
 
+use axum::extract::FromRef;
 use axum::Router;
 use std::sync::Arc;
+use tessera_domain::{Glance, Settings};
 use tessera_raft::Meta;
 use tessera_replication::{Data, Workers};
 
@@ -34,6 +38,7 @@ pub const STORE_ID: &str = "tessera";
 /// Limits and identity settings of the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
+    /// How callers are identified.
     pub auth: AuthConfig,
     /// Largest JSON request body (Glance's `max_request_body_size`).
     pub max_json_body: usize,
@@ -55,11 +60,24 @@ impl Default for ApiConfig {
     }
 }
 
-/// What every handler shares.
+impl ApiConfig {
+    /// The domain settings these API settings carry.
+    pub fn domain(&self) -> Settings {
+        Settings {
+            image_size_cap: self.image_size_cap,
+            delayed_delete: self.delayed_delete,
+        }
+    }
+}
+
+/// What the node hands the API.
 #[derive(Clone)]
 pub struct AppState {
+    /// The Raft-replicated metadata.
     pub meta: Meta,
+    /// The chunk store.
     pub data: Data,
+    /// The API's settings.
     pub config: Arc<ApiConfig>,
     /// Gossip's view of the cluster members; `None` on a standalone node.
     pub gossip: Option<Arc<dyn GossipView>>,
@@ -67,9 +85,41 @@ pub struct AppState {
     pub workers: Workers,
 }
 
+/// What every handler shares: the node's state and the Glance service built on it once.
+/// Handlers take the part they need (`State<Glance>`, `State<Arc<ApiConfig>>`, ...).
+#[derive(Clone)]
+pub(crate) struct Shared {
+    app: AppState,
+    glance: Glance,
+}
+
+impl FromRef<Shared> for AppState {
+    fn from_ref(s: &Shared) -> Self {
+        s.app.clone()
+    }
+}
+
+impl FromRef<Shared> for Glance {
+    fn from_ref(s: &Shared) -> Self {
+        s.glance.clone()
+    }
+}
+
+impl FromRef<Shared> for Arc<ApiConfig> {
+    fn from_ref(s: &Shared) -> Self {
+        s.app.config.clone()
+    }
+}
+
 /// The whole Glance v2 router with request ids, spans and identity wired in.
 pub fn router(state: AppState) -> Router {
     let auth = Arc::new(state.config.auth.clone());
+    let glance = Glance::new(
+        state.meta.clone(),
+        state.data.clone(),
+        state.config.domain(),
+    );
+    let state = Shared { app: state, glance };
     // `Router::layer` wraps each route's handlers after method dispatch; nesting the routes
     // as a fallback service lets the layers below see every request before routing.
     Router::new()

@@ -13,8 +13,11 @@ pub const V20: &str = "application/openstack-images-v2.0-json-patch";
 /// One patch operation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PatchOp {
+    /// Sets a property, adding it if missing.
     Add(String, Value),
+    /// Sets a property that must exist.
     Replace(String, Value),
+    /// Removes a property that must exist.
     Remove(String),
 }
 

@@ -7,9 +7,13 @@ use std::sync::OnceLock;
 
 /// The served documents and their compiled validators.
 pub struct Schemas {
+    /// `/v2/schemas/image`.
     pub image: Value,
+    /// `/v2/schemas/images`.
     pub images: Value,
+    /// `/v2/schemas/member`.
     pub member: Value,
+    /// `/v2/schemas/members`.
     pub members: Value,
     image_validator: jsonschema::Validator,
     member_validator: jsonschema::Validator,

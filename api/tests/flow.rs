@@ -1,6 +1,8 @@
 //! The API end to end in-process: real Meta (single-voter Raft on sled) and Data (chunk
 //! store) in a temp dir, requests through the axum router.
 
+#![allow(clippy::unwrap_used)]
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;

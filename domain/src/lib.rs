@@ -1,15 +1,32 @@
 //! Tessera's Glance domain: every rule of the Image API that is not HTTP.
 //!
-//! It owns the image lifecycle (which status may follow which), who may see and change what
-//! (Glance's default RBAC, visibility and membership), the compare-and-set write path over
-//! the Raft log with request-id deduplication, and the cluster operations Tessera's admin API
-//! offers (declared here as traits, implemented by `node`). It returns [`DomainError`]s;
-//! `api` maps them to Glance responses in one place and does nothing but HTTP.
+//! It owns who is calling ([`Caller`]), the image lifecycle (which status may follow which),
+//! who may see and change what (Glance's default RBAC, visibility and membership), the
+//! compare-and-set write path over the Raft log with request-id deduplication, and the image
+//! operations themselves (records, members, tags, actions, data upload and download) behind
+//! one service handle, [`Glance`]. It returns [`DomainError`]s; `api` maps them to Glance
+//! responses in one place and does nothing but HTTP. Later tasks, imports, stores, metadefs
+//! and quotas belong here too.
 //!
 //! It sits above `raft` (records, commands) and `replication` (chunk data) because an image
 //! operation such as an upload spans both, and below `api` so that the node's background
 //! loops and, later, tasks and imports use the same rules as a request does.
 
+pub mod access;
+pub mod actions;
+pub mod caller;
+pub mod download;
 pub mod error;
+pub mod images;
+pub mod lifecycle;
+pub mod members;
+pub mod service;
+pub mod tags;
+pub mod upload;
+pub mod write;
 
+pub use caller::Caller;
+pub use download::ImageData;
 pub use error::DomainError;
+pub use images::{Deleted, NewImage};
+pub use service::{Glance, Settings};

@@ -1,5 +1,5 @@
 //! The reaper's record changes over the metadata layer: scrubbing pending-delete images and
-//! requeueing stale uploads, through the API's compare-and-set write path.
+//! requeueing stale uploads, through the domain's compare-and-set write path.
 //!
 //! Only the node that believes it is the Raft leader acts, so the cluster does each change
 //! once per pass rather than once per node. Two nodes may briefly both believe it (during a
@@ -7,7 +7,7 @@
 //! record and applies only if it still qualifies, as a compare-and-set on its revision, so a
 //! duplicate or a racing user change is a no-op.
 
-use tessera_api::{ops, ApiError};
+use tessera_domain::{lifecycle, write, DomainError};
 use tessera_raft::{ImageStatus, Meta};
 use tessera_replication::{ImageRecords, Lingering, LingeringImage};
 
@@ -19,13 +19,13 @@ pub struct MetaImageRecords(pub Meta);
 const UPLOADING: [ImageStatus; 2] = [ImageStatus::Saving, ImageStatus::Uploading];
 
 impl ImageRecords for MetaImageRecords {
-    type Error = ApiError;
+    type Error = DomainError;
 
     fn in_charge(&self) -> bool {
         self.0.current_leader() == Some(self.0.node_id())
     }
 
-    async fn lingering(&self) -> Result<Vec<LingeringImage>, ApiError> {
+    async fn lingering(&self) -> Result<Vec<LingeringImage>, DomainError> {
         let mut out = Vec::new();
         for (status, kind) in [(ImageStatus::PendingDelete, Lingering::PendingDelete)]
             .into_iter()
@@ -45,36 +45,38 @@ impl ImageRecords for MetaImageRecords {
         Ok(out)
     }
 
-    async fn scrub(&self, id: &str, cutoff: i64) -> Result<bool, ApiError> {
-        let deleted = ops::delete(&self.0, id, |img| {
+    async fn scrub(&self, id: &str, cutoff: i64) -> Result<bool, DomainError> {
+        let deleted = write::delete(&self.0, id, |img| {
             if img.status == ImageStatus::PendingDelete && img.updated_at < cutoff {
                 Ok(())
             } else {
-                Err(ApiError::Conflict(format!("image {id} is no longer due")))
+                Err(DomainError::Conflict(format!(
+                    "image {id} is no longer due"
+                )))
             }
         })
         .await;
         match deleted {
             Ok(()) => Ok(true),
             // Gone, changed since, or contended: the next pass looks again.
-            Err(ApiError::NotFound(_) | ApiError::Conflict(_)) => Ok(false),
+            Err(DomainError::NotFound(_) | DomainError::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    async fn requeue(&self, id: &str, cutoff: i64) -> Result<bool, ApiError> {
+    async fn requeue(&self, id: &str, cutoff: i64) -> Result<bool, DomainError> {
         let mut changed = false;
-        let updated = ops::modify(&self.0, id, |img| {
+        let updated = write::modify(&self.0, id, |img| {
             changed = UPLOADING.contains(&img.status) && img.updated_at < cutoff;
             if changed {
-                img.status = ImageStatus::Queued;
+                lifecycle::advance(img, ImageStatus::Queued)?;
             }
-            Ok(())
+            Ok::<_, DomainError>(())
         })
         .await;
         match updated {
             Ok(_) => Ok(changed),
-            Err(ApiError::NotFound(_) | ApiError::Conflict(_)) => Ok(false),
+            Err(DomainError::NotFound(_) | DomainError::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }

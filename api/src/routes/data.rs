@@ -1,18 +1,15 @@
-//! Image data: `PUT /v2/images/{id}/file` streams into the chunk store (queued -> saving ->
-//! active, or back to queued on any failure) and `GET` streams it out, with `Range`.
+//! Image data over HTTP: `PUT /v2/images/{id}/file` hands the request body to the domain's
+//! upload, and `GET` streams the image (or the `Range` it names) out.
 
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::request_span::record_image;
-use crate::{ops, policy, AppState, STORE_ID};
+use crate::STORE_ID;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
-use tessera_raft::{DataRef, ImageStatus};
-use tessera_replication::{ChunkId, Ingested};
-use tracing::Instrument;
+use tessera_domain::Glance;
 
 /// Parses `x-openstack-image-size`, the size glanceclient announces for chunked uploads.
 fn announced_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
@@ -29,105 +26,9 @@ fn announced_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
-/// Streams the request body into the chunk store, enforcing the size cap and any
-/// announced size.
-async fn ingest(st: &AppState, body: Body, announced: Option<u64>) -> Result<Ingested, ApiError> {
-    let cap = st.config.image_size_cap;
-    let mut writer = st.data.ingest();
-    let mut stream = body.into_data_stream();
-    let mut received: u64 = 0;
-    while let Some(frame) = stream.next().await {
-        let bytes = frame.map_err(|e| {
-            ApiError::BadRequest(format!(
-                "Error reading image data from the request after {received} bytes: {e}"
-            ))
-        })?;
-        received += bytes.len() as u64;
-        if received > cap {
-            return Err(ApiError::TooLarge(format!(
-                "Image exceeds the storage quota: the size cap is {cap} bytes."
-            )));
-        }
-        if let Some(n) = announced.filter(|n| received > *n) {
-            return Err(ApiError::BadRequest(format!(
-                "Size exceeds: expected {n} bytes, got {received} bytes"
-            )));
-        }
-        writer.write(bytes).await?;
-    }
-    if let Some(n) = announced.filter(|n| *n != received) {
-        return Err(ApiError::BadRequest(format!(
-            "Size mismatch: expected {n} bytes, got {received} bytes"
-        )));
-    }
-    Ok(writer.finish().await?)
-}
-
-/// Puts a `saving` image back to `queued` after a failed upload, so it can be retried.
-async fn back_to_queued(st: &AppState, id: &str) {
-    let reverted = ops::modify(&st.meta, id, |img| {
-        if img.status == ImageStatus::Saving {
-            img.status = ImageStatus::Queued;
-        }
-        Ok(())
-    })
-    .await;
-    if let Err(e) = reverted {
-        tracing::warn!(error = %e, "could not return image to queued after a failed upload");
-    }
-}
-
-/// The whole upload once the image is `saving`; runs in its own task so a client that
-/// goes away cannot cancel it half-way and leave the image stuck in `saving`.
-async fn store_upload(
-    st: AppState,
-    id: String,
-    body: Body,
-    announced: Option<u64>,
-) -> Result<(), ApiError> {
-    let done = match ingest(&st, body, announced).await {
-        Ok(done) => done,
-        Err(e) => {
-            back_to_queued(&st, &id).await;
-            return Err(e);
-        }
-    };
-    let activated = ops::modify(&st.meta, &id, |img| {
-        if img.status != ImageStatus::Saving {
-            return Err(ApiError::Conflict(format!(
-                "Image {id} changed to status '{}' during the upload.",
-                img.status.as_str()
-            )));
-        }
-        img.status = ImageStatus::Active;
-        img.size = Some(done.size);
-        img.checksum = Some(done.md5.clone());
-        img.os_hash_algo = Some("sha512".into());
-        img.os_hash_value = Some(done.sha512.clone());
-        img.data = Some(DataRef {
-            manifest: done.manifest.to_string(),
-        });
-        Ok(())
-    })
-    .await;
-    match activated {
-        Ok(_) => {
-            tracing::info!(size = done.size, chunks = done.chunks, "image data stored");
-            Ok(())
-        }
-        Err(ApiError::NotFound(_)) => Err(ApiError::Gone(format!(
-            "Image {id} could not be found after upload. The image may have been deleted during the upload."
-        ))),
-        Err(e) => {
-            back_to_queued(&st, &id).await;
-            Err(e)
-        }
-    }
-}
-
 /// `PUT /v2/images/{id}/file`.
 pub async fn upload(
-    State(st): State<AppState>,
+    State(glance): State<Glance>,
     who: Identity,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -144,32 +45,10 @@ pub async fn upload(
         )));
     }
     let announced = announced_size(&headers)?;
-    ops::modify(&st.meta, &id, |img| {
-        policy::check_owner_write(&who, img, "upload_image")?;
-        if img.status != ImageStatus::Queued {
-            return Err(ApiError::Conflict(format!(
-                "Image status transition from {} to saving is not allowed",
-                img.status.as_str()
-            )));
-        }
-        if img.disk_format.is_none() || img.container_format.is_none() {
-            return Err(ApiError::BadRequest(
-                "Properties disk_format, container_format must be set prior to saving data.".into(),
-            ));
-        }
-        img.status = ImageStatus::Saving;
-        Ok(())
-    })
-    .await?;
-    let task =
-        tokio::spawn(store_upload(st.clone(), id.clone(), body, announced).in_current_span());
-    match task.await {
-        Ok(result) => result.map(|()| StatusCode::NO_CONTENT),
-        Err(e) => {
-            back_to_queued(&st, &id).await;
-            Err(ApiError::Internal(format!("upload task failed: {e}")))
-        }
-    }
+    glance
+        .upload(&who, &id, body.into_data_stream(), announced)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Why a `Range` header cannot be served.
@@ -215,32 +94,16 @@ fn parse_single(spec: &str, size: u64) -> Option<(u64, u64)> {
 
 /// `GET /v2/images/{id}/file`.
 pub async fn download(
-    State(st): State<AppState>,
+    State(glance): State<Glance>,
     who: Identity,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     record_image(&id);
-    let img = ops::load(&st.meta, &id).await?;
-    policy::check_view(&who, &img)?;
-    if img.status == ImageStatus::Deactivated && !who.is_admin() {
-        return Err(ApiError::Forbidden(
-            "The requested image has been deactivated. Image data download is forbidden.".into(),
-        ));
-    }
-    let Some(data) = img
-        .data
-        .as_ref()
-        .filter(|_| matches!(img.status, ImageStatus::Active | ImageStatus::Deactivated))
-    else {
+    let Some(data) = glance.download(&who, &id).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let manifest_id: ChunkId = data
-        .manifest
-        .parse()
-        .map_err(|_| ApiError::Internal(format!("image {id} has a malformed manifest id")))?;
-    let manifest = st.data.manifest(&manifest_id).await?;
-    let size = manifest.size();
+    let size = data.size();
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -264,7 +127,7 @@ pub async fn download(
             return Ok(resp);
         }
     };
-    let stream = st.data.read_range(manifest, start, end);
+    let stream = data.read(start, end);
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -274,7 +137,8 @@ pub async fn download(
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     h.insert("x-image-meta-store", HeaderValue::from_static(STORE_ID));
-    if let Some(md5) = img
+    if let Some(md5) = data
+        .image
         .checksum
         .as_deref()
         .and_then(|c| HeaderValue::from_str(c).ok())

@@ -10,12 +10,12 @@ mod replication;
 mod tags;
 mod workers;
 
-use crate::AppState;
+use crate::Shared;
 use axum::routing::{get, post, put};
 use axum::Router;
 
 /// Every Glance v2 route this service answers.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/", get(discovery::root))
         .route("/versions", get(discovery::versions))

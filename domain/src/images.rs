@@ -1,0 +1,142 @@
+//! Image records: create, show, list, update and delete (with Glance's delayed delete to
+//! `pending_delete`).
+
+use crate::access;
+use crate::caller::Caller;
+use crate::error::DomainError;
+use crate::lifecycle;
+use crate::service::Glance;
+use crate::write::{self, now};
+use tessera_raft::{Image, ImageStatus, ListQuery, Viewer};
+
+/// What a create request asks for beyond the record's fields, read from the request.
+#[derive(Debug)]
+pub struct NewImage<'a, E> {
+    /// The id the client chose, if any; `Err` when it is malformed (refused after the
+    /// `add_image` rule, which Glance checks first).
+    pub id: Result<Option<String>, E>,
+    /// The owner the client named, if any.
+    pub owner: Option<&'a str>,
+    /// The visibility the client asked for, if any.
+    pub visibility: Option<&'a str>,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The record is gone.
+    Removed,
+    /// Delayed delete: the image is `pending_delete` until the reaper scrubs it.
+    Pending,
+}
+
+impl Glance {
+    /// Creates a `queued` image. `build` fills the client's fields into the template (a
+    /// fresh record with the id, owned by the caller's project) and may refuse them.
+    pub async fn create<E, F>(
+        &self,
+        who: &Caller,
+        new: NewImage<'_, E>,
+        build: F,
+    ) -> Result<Image, E>
+    where
+        E: From<DomainError>,
+        F: FnOnce(Image) -> Result<Image, E>,
+    {
+        access::check_create(who, new.owner)?;
+        let id = new.id?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if let Some(v) = new.visibility {
+            access::check_visibility_change(who, v)?;
+        }
+        let template = Image::new(id.clone(), Some(who.project.clone()), now());
+        let mut image = build(template)?;
+        image.id = id;
+        image.status = ImageStatus::Queued;
+        if new.owner.is_none() {
+            image.owner = Some(who.project.clone());
+        }
+        let stored = write::create(&self.meta, image).await?;
+        tracing::info!(image_id = %stored.id, "image created");
+        Ok(stored)
+    }
+
+    /// The image `id` as the caller may see it.
+    pub async fn show(&self, who: &Caller, id: &str) -> Result<Image, DomainError> {
+        let img = write::load(&self.meta, id).await?;
+        access::check_view(who, &img)?;
+        Ok(img)
+    }
+
+    /// One page of the images the caller may see; `query` turns the caller's view into the
+    /// page asked for (filters, sort, marker).
+    pub async fn list<E, F>(&self, who: &Caller, query: F) -> Result<Vec<Image>, E>
+    where
+        E: From<DomainError>,
+        F: FnOnce(Viewer) -> Result<ListQuery, E>,
+    {
+        access::check_reader(who, "get_images")?;
+        let query = query(who.viewer())?;
+        Ok(self
+            .meta
+            .list_images(&query)
+            .await
+            .map_err(DomainError::from)?)
+    }
+
+    /// Changes the client-settable fields of `id` with `apply` (a JSON patch, say), under
+    /// `modify_image` and the owner and visibility rules; retried on a concurrent change.
+    pub async fn update<E, F>(&self, who: &Caller, id: &str, mut apply: F) -> Result<Image, E>
+    where
+        E: From<DomainError>,
+        F: FnMut(&mut Image) -> Result<(), E>,
+    {
+        write::modify(&self.meta, id, |img| {
+            access::check_owner_write(who, img, "modify_image")?;
+            let before = img.clone();
+            apply(img)?;
+            access::check_changes(who, &before, img)?;
+            // Only the service moves an image through its lifecycle.
+            img.status = before.status;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes `id`: removes the record, or with delayed delete moves an image with data to
+    /// `pending_delete` for the reaper.
+    pub async fn delete(&self, who: &Caller, id: &str) -> Result<Deleted, DomainError> {
+        let check = |img: &Image| {
+            access::check_owner_write(who, img, "delete_image")?;
+            if img.protected {
+                return Err(DomainError::Forbidden(format!(
+                    "Image {id} is protected and cannot be deleted."
+                )));
+            }
+            if matches!(
+                img.status,
+                ImageStatus::Deleted | ImageStatus::PendingDelete
+            ) {
+                return Err(DomainError::no_image(id));
+            }
+            Ok(())
+        };
+        if self.settings.delayed_delete {
+            // Like Glance, only an image with data waits for the scrubber.
+            let img = write::modify(&self.meta, id, |img| {
+                check(img)?;
+                if img.data.is_some() {
+                    lifecycle::advance(img, ImageStatus::PendingDelete)?;
+                }
+                Ok::<_, DomainError>(())
+            })
+            .await?;
+            if img.status == ImageStatus::PendingDelete {
+                tracing::info!("image pending delete");
+                return Ok(Deleted::Pending);
+            }
+        }
+        write::delete(&self.meta, id, check).await?;
+        tracing::info!("image deleted");
+        Ok(Deleted::Removed)
+    }
+}

@@ -1,0 +1,56 @@
+//! The domain's service handle: what every Glance operation needs (the metadata, the chunk
+//! data and the domain settings), cheap to clone.
+
+use tessera_raft::Meta;
+use tessera_replication::Data;
+
+/// Settings of the Glance rules that an operator chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Largest image accepted (Glance's `image_size_cap`).
+    pub image_size_cap: u64,
+    /// Glance's `delayed_delete`: a deleted image with data goes to `pending_delete` (hidden
+    /// like a deleted one, data kept) until the reaper scrubs it.
+    pub delayed_delete: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            image_size_cap: 1 << 40,
+            delayed_delete: false,
+        }
+    }
+}
+
+/// The Glance image service: images, members, tags, actions and image data, each operation
+/// taking the caller and plain inputs and returning records or a [`DomainError`].
+///
+/// [`DomainError`]: crate::DomainError
+#[derive(Clone)]
+pub struct Glance {
+    pub(crate) meta: Meta,
+    pub(crate) data: Data,
+    pub(crate) settings: Settings,
+}
+
+impl Glance {
+    /// The service over this node's metadata and chunk data.
+    pub fn new(meta: Meta, data: Data, settings: Settings) -> Self {
+        Glance {
+            meta,
+            data,
+            settings,
+        }
+    }
+
+    /// The replicated metadata.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The settings it applies.
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+}

@@ -1,0 +1,159 @@
+//! Image data in: `queued` -> `saving`, the bytes streamed into the chunk store under the
+//! size cap and any announced size, then `active`, or back to `queued` on any failure so the
+//! upload can be retried.
+
+use crate::access;
+use crate::caller::Caller;
+use crate::error::DomainError;
+use crate::lifecycle;
+use crate::service::Glance;
+use crate::write;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use std::fmt::Display;
+use tessera_raft::{DataRef, ImageStatus};
+use tessera_replication::Ingested;
+use tracing::Instrument;
+
+impl Glance {
+    /// Stores `body` as the data of the queued image `id`. `announced` is the size the client
+    /// said it would send, if it did. The upload runs in its own task, so a caller that goes
+    /// away cannot cancel it half-way and leave the image stuck in `saving`.
+    pub async fn upload<S, E>(
+        &self,
+        who: &Caller,
+        id: &str,
+        body: S,
+        announced: Option<u64>,
+    ) -> Result<(), DomainError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Display + Send + 'static,
+    {
+        write::modify(&self.meta, id, |img| {
+            access::check_owner_write(who, img, "upload_image")?;
+            lifecycle::check(img.status, ImageStatus::Saving)?;
+            if img.disk_format.is_none() || img.container_format.is_none() {
+                return Err(DomainError::Invalid(
+                    "Properties disk_format, container_format must be set prior to saving data."
+                        .into(),
+                ));
+            }
+            lifecycle::advance(img, ImageStatus::Saving)
+        })
+        .await?;
+        let task = tokio::spawn(
+            self.clone()
+                .store_upload(id.to_string(), body, announced)
+                .in_current_span(),
+        );
+        match task.await {
+            Ok(result) => result,
+            Err(e) => {
+                self.back_to_queued(id).await;
+                Err(DomainError::Internal(format!("upload task failed: {e}")))
+            }
+        }
+    }
+
+    /// The whole upload once the image is `saving`.
+    async fn store_upload<S, E>(
+        self,
+        id: String,
+        body: S,
+        announced: Option<u64>,
+    ) -> Result<(), DomainError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Display + Send,
+    {
+        let done = match self.ingest(body, announced).await {
+            Ok(done) => done,
+            Err(e) => {
+                self.back_to_queued(&id).await;
+                return Err(e);
+            }
+        };
+        let activated = write::modify(&self.meta, &id, |img| {
+            if img.status != ImageStatus::Saving {
+                return Err(DomainError::Conflict(format!(
+                    "Image {id} changed to status '{}' during the upload.",
+                    img.status.as_str()
+                )));
+            }
+            img.size = Some(done.size);
+            img.checksum = Some(done.md5.clone());
+            img.os_hash_algo = Some("sha512".into());
+            img.os_hash_value = Some(done.sha512.clone());
+            img.data = Some(DataRef {
+                manifest: done.manifest.to_string(),
+            });
+            lifecycle::advance(img, ImageStatus::Active)
+        })
+        .await;
+        match activated {
+            Ok(_) => {
+                tracing::info!(size = done.size, chunks = done.chunks, "image data stored");
+                Ok(())
+            }
+            Err(DomainError::NotFound(_)) => Err(DomainError::Gone(format!(
+                "Image {id} could not be found after upload. The image may have been deleted during the upload."
+            ))),
+            Err(e) => {
+                self.back_to_queued(&id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Streams `body` into the chunk store, enforcing the size cap and any announced size.
+    async fn ingest<S, E>(&self, body: S, announced: Option<u64>) -> Result<Ingested, DomainError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Display + Send,
+    {
+        let cap = self.settings.image_size_cap;
+        let mut writer = self.data.ingest();
+        let mut body = std::pin::pin!(body);
+        let mut received: u64 = 0;
+        while let Some(frame) = body.next().await {
+            let bytes = frame.map_err(|e| {
+                DomainError::Invalid(format!(
+                    "Error reading image data from the request after {received} bytes: {e}"
+                ))
+            })?;
+            received += bytes.len() as u64;
+            if received > cap {
+                return Err(DomainError::TooLarge(format!(
+                    "Image exceeds the storage quota: the size cap is {cap} bytes."
+                )));
+            }
+            if let Some(n) = announced.filter(|n| received > *n) {
+                return Err(DomainError::Invalid(format!(
+                    "Size exceeds: expected {n} bytes, got {received} bytes"
+                )));
+            }
+            writer.write(bytes).await?;
+        }
+        if let Some(n) = announced.filter(|n| *n != received) {
+            return Err(DomainError::Invalid(format!(
+                "Size mismatch: expected {n} bytes, got {received} bytes"
+            )));
+        }
+        Ok(writer.finish().await?)
+    }
+
+    /// Puts a `saving` image back to `queued` after a failed upload, so it can be retried.
+    async fn back_to_queued(&self, id: &str) {
+        let reverted = write::modify(&self.meta, id, |img| {
+            if img.status == ImageStatus::Saving {
+                lifecycle::advance(img, ImageStatus::Queued)?;
+            }
+            Ok::<_, DomainError>(())
+        })
+        .await;
+        if let Err(e) = reverted {
+            tracing::warn!(error = %e, "could not return image to queued after a failed upload");
+        }
+    }
+}
