@@ -104,7 +104,7 @@ impl DurationRange {
 /// A duration in the largest unit that states it exactly (`1d`, `90m`, `250ms`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return format!("{}s", d.as_secs_f64());
     }
     if ms == 0 {
@@ -113,7 +113,7 @@ pub fn format_duration(d: Duration) -> String {
     let (unit, per) = DURATION_UNITS
         .iter()
         .rev()
-        .find(|(_, per)| ms % u128::from(*per) == 0)
+        .find(|(_, per)| ms.is_multiple_of(u128::from(*per)))
         .copied()
         .unwrap_or(("ms", 1));
     format!("{}{unit}", ms / u128::from(per))
@@ -189,7 +189,7 @@ pub fn format_bytes(n: u64) -> String {
     BYTE_UNITS
         .iter()
         .rev()
-        .find(|(_, size)| n >= *size && n % size == 0)
+        .find(|(_, size)| n >= *size && n.is_multiple_of(*size))
         .map_or_else(
             || n.to_string(),
             |(unit, size)| format!("{}{unit}", n / size),
