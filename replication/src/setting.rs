@@ -131,8 +131,14 @@ pub struct CountRange {
 impl CountRange {
     /// Parses a whole number and checks the bounds.
     pub fn parse(&self, text: &str) -> Result<u64, ValueError> {
-        let n = whole(text.trim(), self.min, self.max, ValueError::NotACount)?;
-        bounded(n, self.min, self.max, |n| n.to_string())
+        let show = |n: u64| n.to_string();
+        whole_in(
+            text.trim(),
+            1,
+            (self.min, self.max),
+            ValueError::NotACount,
+            show,
+        )
     }
 }
 
@@ -167,20 +173,8 @@ impl ByteRateRange {
             .iter()
             .find_map(|(unit, size)| text.strip_suffix(unit).map(|n| (n.trim_end(), *size)))
             .unwrap_or((text, 1));
-        let too_large = || ValueError::TooLarge(format_bytes(self.max));
-        let n = whole(
-            number,
-            self.min / unit,
-            self.max / unit,
-            ValueError::NotAByteRate,
-        )
-        .map_err(|e| match e {
-            ValueError::TooLarge(_) => too_large(),
-            ValueError::TooSmall(_) => ValueError::TooSmall(format_bytes(self.min)),
-            e => e,
-        })?;
-        let bytes = n.checked_mul(unit).ok_or_else(too_large)?;
-        bounded(bytes, self.min, self.max, format_bytes)
+        let bounds = (self.min, self.max);
+        whole_in(number, unit, bounds, ValueError::NotAByteRate, format_bytes)
     }
 }
 
@@ -196,27 +190,30 @@ pub fn format_bytes(n: u64) -> String {
         )
 }
 
-/// A whole number; a number that is not whole but out of `min..=max` says so rather than
-/// "not a number" (so `-1` and `1e300` name the bound).
-fn whole(text: &str, min: u64, max: u64, not_a_number: ValueError) -> Result<u64, ValueError> {
-    if let Ok(n) = text.parse::<u64>() {
-        return Ok(n);
-    }
-    match text.parse::<f64>() {
-        Ok(x) if x.is_finite() && x < min as f64 => Err(ValueError::TooSmall(min.to_string())),
-        Ok(x) if x.is_finite() && x > max as f64 => Err(ValueError::TooLarge(max.to_string())),
-        _ => Err(not_a_number),
-    }
-}
-
-/// `n` if within `min..=max`.
-fn bounded(n: u64, min: u64, max: u64, show: fn(u64) -> String) -> Result<u64, ValueError> {
-    if n < min {
-        Err(ValueError::TooSmall(show(min)))
-    } else if n > max {
-        Err(ValueError::TooLarge(show(max)))
-    } else {
-        Ok(n)
+/// `text` times `unit` if it is a whole number within `min..=max`. Numbers out of range
+/// name the bound, written with `show`, even when they are not whole (`-1.5`, `1e300`).
+fn whole_in(
+    text: &str,
+    unit: u64,
+    (min, max): (u64, u64),
+    not_whole: ValueError,
+    show: fn(u64) -> String,
+) -> Result<u64, ValueError> {
+    let n = match text.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => match text.parse::<f64>() {
+            Ok(x) if x < 0.0 => return Err(ValueError::TooSmall(show(min))),
+            Ok(x) if x.is_finite() && x >= u64::MAX as f64 => None,
+            // Whole and within u64 (`1e3`), so the cast is exact.
+            Ok(x) if x.fract() == 0.0 => Some(x as u64),
+            // Fractions, NaN, infinities, words.
+            _ => return Err(not_whole),
+        },
+    };
+    match n.and_then(|n| n.checked_mul(unit)) {
+        Some(n) if n < min => Err(ValueError::TooSmall(show(min))),
+        Some(n) if n <= max => Ok(n),
+        _ => Err(ValueError::TooLarge(show(max))),
     }
 }
 
@@ -381,6 +378,7 @@ mod tests {
             BATCH.parse("1e300"),
             Err(ValueError::TooLarge("10000".into()))
         );
+        assert_eq!(BATCH.parse("1e3"), Ok(1000));
         assert_eq!(BATCH.parse("2.5"), Err(ValueError::NotACount));
         assert_eq!(BATCH.parse("NaN"), Err(ValueError::NotACount));
     }
