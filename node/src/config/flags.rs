@@ -9,7 +9,7 @@ use super::file::Voters;
 use crate::logging::LogFormat;
 
 /// Every option of `tessera serve`. Durations are seconds or a number with a unit (`250ms`,
-/// `30s`, `10m`, `1d`); see the config file's sections for the same keys.
+/// `30s`, `10m`, `1d`), as in the config file.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeOptions {
     /// Where the node keeps its metadata and chunks [default: ./data].
@@ -31,14 +31,15 @@ pub struct ServeOptions {
     /// Largest image in bytes [default: 1099511627776].
     #[arg(long, env = "TESSERA_IMAGE_SIZE_CAP")]
     pub image_size_cap: Option<u64>,
-    /// Time between reaper passes over unreferenced chunks, at least 1s [default: 300].
+    /// Time between reaper passes over unreferenced chunks, at least 1s; like every
+    /// duration, seconds or a number with a unit: 250ms, 30s, 10m, 1d [default: 5m].
     #[arg(long, env = "TESSERA_REAPER_INTERVAL")]
     pub reaper_interval: Option<String>,
     /// Age before an unreferenced chunk may be deleted; longer than any upload
-    /// [default: 86400].
+    /// [default: 1d].
     #[arg(long, env = "TESSERA_REAPER_GRACE")]
     pub reaper_grace: Option<String>,
-    /// Time between the replicator's anti-entropy passes [default: 60].
+    /// Time between the replicator's anti-entropy passes [default: 60s].
     #[arg(long, env = "TESSERA_REPLICATOR_INTERVAL")]
     pub replicator_interval: Option<String>,
     /// Repair-queue entries or handoff chunks the replicator handles per step, 1 to 10000
@@ -46,7 +47,7 @@ pub struct ServeOptions {
     #[arg(long, env = "TESSERA_REPLICATOR_BATCH")]
     pub replicator_batch: Option<String>,
     /// Age before a chunk this node should not hold is handed off to its targets and
-    /// deleted here; longer than any upload [default: 600].
+    /// deleted here; longer than any upload [default: 10m].
     #[arg(long, env = "TESSERA_HANDOFF_GRACE")]
     pub handoff_grace: Option<String>,
     /// Log format [default: text].
@@ -96,22 +97,22 @@ pub struct ServeOptions {
     #[arg(long, env = "TESSERA_UNSAFE_WRITE_BEHIND_MS", hide = true)]
     pub unsafe_write_behind_ms: Option<u64>,
     /// Bytes per second the auditor re-hashes at most, a whole number optionally with KiB,
-    /// MiB, GiB or TiB [default: 33554432].
+    /// MiB, GiB or TiB [default: 32MiB].
     #[arg(long, env = "TESSERA_AUDITOR_RATE")]
     pub auditor_rate: Option<String>,
     /// Time from one full audit pass to the next (jittered by 10%), at least 1s
-    /// [default: 86400].
+    /// [default: 1d].
     #[arg(long, env = "TESSERA_AUDITOR_PERIOD")]
     pub auditor_period: Option<String>,
     /// Glance's delayed delete: deleted images wait in pending_delete, data kept, for
     /// --scrub-time [default: false].
     #[arg(long, env = "TESSERA_DELAYED_DELETE")]
     pub delayed_delete: Option<bool>,
-    /// Time a pending_delete image is kept before the reaper scrubs it [default: 0].
+    /// Time a pending_delete image is kept before the reaper scrubs it [default: 0s].
     #[arg(long, env = "TESSERA_SCRUB_TIME")]
     pub scrub_time: Option<String>,
     /// Time after which an image still saving (its upload died with a node) goes back to
-    /// queued; longer than any upload [default: 86400].
+    /// queued; longer than any upload [default: 1d].
     #[arg(long, env = "TESSERA_UPLOAD_TIMEOUT")]
     pub upload_timeout: Option<String>,
 }

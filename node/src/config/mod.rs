@@ -101,7 +101,10 @@ pub enum ConfigError {
         value: String,
     },
     /// The gossip periods are too short or out of order.
-    #[error("gossip timings: the probe period must be at least 10ms and the suspect period at least as long")]
+    #[error(
+        "gossip timings: the probe period (--gossip-probe-ms, [gossip] probe) must be at least \
+         10ms and the suspect period at least as long"
+    )]
     GossipTimings,
 }
 
