@@ -413,7 +413,7 @@ impl Worker for Auditor {
                 ("rate".to_string(), self.config.rate.to_string()),
                 (
                     "period".to_string(),
-                    self.config.period.as_secs().to_string(),
+                    self.config.period.as_secs_f64().to_string(),
                 ),
             ]
             .into(),

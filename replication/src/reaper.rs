@@ -318,7 +318,7 @@ impl<L: LiveChunks + 'static, R: ImageRecords + 'static> Worker for Reaper<L, R>
     }
 
     fn report(&self) -> WorkerReport {
-        let secs = |d: Duration| d.as_secs().to_string();
+        let secs = |d: Duration| d.as_secs_f64().to_string();
         WorkerReport {
             queue_len: 0,
             progress: None,

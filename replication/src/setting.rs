@@ -476,6 +476,10 @@ mod tests {
             .unwrap();
         let status = workers.get("replicator").unwrap();
         assert_eq!(status.report.settings["handoff_grace"], "600");
+        // Reported as `set` takes them: whole seconds as before, fractions exactly.
+        workers.set("auditor", "period", "1.5").await.unwrap();
+        let status = workers.get("auditor").unwrap();
+        assert_eq!(status.report.settings["period"], "1.5");
         workers.shutdown();
     }
 }
