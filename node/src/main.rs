@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Run a node: the Glance API, the metadata log and the chunk store.
     Serve {
-        /// TOML file with any of the options below (flags and env win over it).
+        /// TOML file with these options in sections (see the README); flags and env win over it.
         #[arg(long, env = "TESSERA_CONFIG")]
         config: Option<PathBuf>,
         #[command(flatten)]
@@ -61,7 +61,8 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::from(2);
                 }
             };
-            logging::init(cfg.json_logs);
+            logging::init(cfg.log_format);
+            cfg.warn_renamed_keys();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

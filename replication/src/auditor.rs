@@ -388,23 +388,6 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Parses a positive integer setting.
-pub(crate) fn parse_positive(key: &str, value: &str) -> Result<u64, WorkerError> {
-    match value.trim().parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        Ok(_) => Err(WorkerError::BadValue {
-            key: key.into(),
-            value: value.into(),
-            reason: "must be greater than zero".into(),
-        }),
-        Err(e) => Err(WorkerError::BadValue {
-            key: key.into(),
-            value: value.into(),
-            reason: e.to_string(),
-        }),
-    }
-}
-
 impl Worker for Auditor {
     fn name(&self) -> &str {
         "auditor"
@@ -430,7 +413,7 @@ impl Worker for Auditor {
                 ("rate".to_string(), self.config.rate.to_string()),
                 (
                     "period".to_string(),
-                    self.config.period.as_secs().to_string(),
+                    self.config.period.as_secs_f64().to_string(),
                 ),
             ]
             .into(),
@@ -438,26 +421,15 @@ impl Worker for Auditor {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), WorkerError> {
+        self.config.set(key, value)?;
         match key {
-            "rate" => {
-                self.config.rate = parse_positive(key, value)?;
-                self.bucket = TokenBucket::new(self.config.rate);
+            "rate" => self.bucket = TokenBucket::new(self.config.rate),
+            // A shorter period moves a pending pass closer.
+            "period" if self.state.pass_started.is_none() => {
+                let next = unix_now() + self.config.period.as_secs();
+                self.state.next_pass = self.state.next_pass.min(next);
             }
-            "period" => {
-                let secs = parse_positive(key, value)?;
-                self.config.period = Duration::from_secs(secs);
-                // A shorter period moves a pending pass closer.
-                if self.state.pass_started.is_none() {
-                    self.state.next_pass = self.state.next_pass.min(unix_now() + secs);
-                }
-            }
-            _ => {
-                return Err(WorkerError::UnknownKey {
-                    worker: self.name().into(),
-                    key: key.into(),
-                    known: "rate, period".into(),
-                })
-            }
+            _ => {}
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ pub mod peer;
 pub mod placement;
 pub mod reaper;
 pub mod replicator;
+pub mod setting;
 pub mod store;
 pub mod testing;
 pub mod worker;

@@ -14,7 +14,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use crate::auditor::parse_positive;
 use crate::data::Data;
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
@@ -319,7 +318,7 @@ impl<L: LiveChunks + 'static, R: ImageRecords + 'static> Worker for Reaper<L, R>
     }
 
     fn report(&self) -> WorkerReport {
-        let secs = |d: Duration| d.as_secs().to_string();
+        let secs = |d: Duration| d.as_secs_f64().to_string();
         WorkerReport {
             queue_len: 0,
             progress: None,
@@ -349,34 +348,11 @@ impl<L: LiveChunks + 'static, R: ImageRecords + 'static> Worker for Reaper<L, R>
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), WorkerError> {
-        let field = match key {
-            "interval" => {
-                let secs = parse_positive(key, value)?;
-                self.config.interval = Duration::from_secs(secs);
-                // Start the next pass on the new schedule.
-                self.next = None;
-                return Ok(());
-            }
-            "grace" => &mut self.config.grace,
-            "scrub_time" => &mut self.config.scrub_time,
-            "upload_timeout" => &mut self.config.upload_timeout,
-            _ => {
-                return Err(WorkerError::UnknownKey {
-                    worker: "reaper".into(),
-                    key: key.into(),
-                    known: "interval, grace, scrub_time, upload_timeout".into(),
-                })
-            }
-        };
-        let secs = value
-            .trim()
-            .parse::<u64>()
-            .map_err(|e| WorkerError::BadValue {
-                key: key.into(),
-                value: value.into(),
-                reason: e.to_string(),
-            })?;
-        *field = Duration::from_secs(secs);
+        self.config.set(key, value)?;
+        if key == "interval" {
+            // Start the next pass on the new schedule.
+            self.next = None;
+        }
         Ok(())
     }
 }

@@ -13,6 +13,8 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::setting::ValueError;
+
 /// What a worker is doing right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,7 +66,8 @@ pub enum WorkerError {
         /// The value given.
         value: String,
         /// Why it was refused.
-        reason: String,
+        #[source]
+        reason: ValueError,
     },
     /// No worker has that name.
     #[error("no worker named {0:?}")]
@@ -366,6 +369,7 @@ fn apply(worker: &mut impl Worker, cmd: Command, paused: &mut bool, status: &Mut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::setting::CountRange;
 
     /// Counts steps; `Idle` after `per_pass` steps.
     struct Counter {
@@ -404,10 +408,11 @@ mod tests {
         fn set(&mut self, key: &str, value: &str) -> Result<(), WorkerError> {
             match key {
                 "per_pass" => {
-                    self.per_pass = value.parse().map_err(|e| WorkerError::BadValue {
+                    let range = CountRange { min: 1, max: 100 };
+                    self.per_pass = range.parse(value).map_err(|reason| WorkerError::BadValue {
                         key: key.into(),
                         value: value.into(),
-                        reason: format!("{e}"),
+                        reason,
                     })?;
                     Ok(())
                 }

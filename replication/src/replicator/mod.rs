@@ -270,19 +270,6 @@ impl Replicator {
     }
 }
 
-fn parse_secs(key: &str, value: &str) -> Result<Duration, WorkerError> {
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| WorkerError::BadValue {
-            key: key.into(),
-            value: value.into(),
-            reason: "expected seconds (a non-negative number)".into(),
-        })
-}
-
 impl Worker for Replicator {
     fn name(&self) -> &str {
         "replicator"
@@ -351,31 +338,9 @@ impl Worker for Replicator {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), WorkerError> {
-        match key {
-            "interval" => {
-                self.config.interval = parse_secs(key, value)?;
-                self.next_pass = Instant::now() + self.config.interval;
-            }
-            "handoff_grace" => self.config.handoff_grace = parse_secs(key, value)?,
-            "batch" => {
-                self.config.batch =
-                    value
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|b| *b > 0)
-                        .ok_or_else(|| WorkerError::BadValue {
-                            key: key.into(),
-                            value: value.into(),
-                            reason: "expected a positive integer".into(),
-                        })?;
-            }
-            _ => {
-                return Err(WorkerError::UnknownKey {
-                    worker: self.name().into(),
-                    key: key.into(),
-                    known: "interval, batch, handoff_grace".into(),
-                })
-            }
+        self.config.set(key, value)?;
+        if key == "interval" {
+            self.next_pass = Instant::now() + self.config.interval;
         }
         Ok(())
     }
