@@ -17,6 +17,7 @@ pub mod placement;
 pub mod reaper;
 pub mod replicator;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod worker;
 
