@@ -12,8 +12,8 @@ pub mod cluster_status;
 // Its fields get their docs when the configuration is split into sections (issue 11).
 #[allow(missing_docs)]
 pub mod config;
-pub mod image_records;
 pub mod logging;
 pub mod malloc;
 pub mod serve;
 pub mod transport;
+pub mod wiring;

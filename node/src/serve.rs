@@ -7,8 +7,8 @@ use crate::cluster::{
     QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{ClusterConfig, Config};
-use crate::image_records::MetaImageRecords;
 use crate::transport::{PeerTls, Transport};
+use crate::wiring::MetaImageRecords;
 use anyhow::Context;
 use std::sync::Arc;
 use tessera_api::live_chunks::MetaLiveChunks;
