@@ -36,7 +36,7 @@ pub use reaper::{
 };
 pub use replicator::queue::{QueuedRepair, RepairQueue, REPAIR_QUEUE_CAP};
 pub use replicator::{DrainReport, RepairReport, Replicator, ReplicatorConfig};
-pub use store::{write_file_atomic, ChunkEntry, ChunkStore};
+pub use store::{write_file_atomic, ChunkEntry, ChunkStore, StoreTotals};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]
