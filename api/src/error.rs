@@ -162,16 +162,6 @@ impl From<tessera_replication::DataError> for ApiError {
     }
 }
 
-impl From<crate::live_chunks::LiveChunksError> for ApiError {
-    fn from(e: crate::live_chunks::LiveChunksError) -> Self {
-        use crate::live_chunks::LiveChunksError as L;
-        match e {
-            L::Meta(e) => e.into(),
-            e @ L::BadManifestId(_) => Self::Internal(e.to_string()),
-        }
-    }
-}
-
 impl From<tessera_replication::WorkerError> for ApiError {
     fn from(e: tessera_replication::WorkerError) -> Self {
         use tessera_replication::WorkerError as W;

@@ -10,6 +10,8 @@
 //! operation such as an upload spans both, and below `api` so that the node's background
 //! loops and, later, tasks and imports use the same rules as a request does.
 
+pub mod cluster_admin;
 pub mod error;
 
+pub use cluster_admin::ClusterAdmin;
 pub use error::DomainError;

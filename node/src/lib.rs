@@ -14,6 +14,7 @@ pub mod cluster_status;
 pub mod config;
 pub mod logging;
 pub mod malloc;
+pub mod orchestration;
 pub mod serve;
 pub mod transport;
 pub mod wiring;

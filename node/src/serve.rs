@@ -7,12 +7,12 @@ use crate::cluster::{
     QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{ClusterConfig, Config};
+use crate::orchestration::NodeAdmin;
 use crate::transport::{PeerTls, Transport};
-use crate::wiring::MetaImageRecords;
+use crate::wiring::{MetaImageRecords, MetaLiveChunks};
 use anyhow::Context;
 use std::sync::Arc;
-use tessera_api::live_chunks::MetaLiveChunks;
-use tessera_api::{AppState, GossipView};
+use tessera_api::AppState;
 use tessera_raft::{Meta, MetaConfig};
 use tessera_replication::{
     Auditor, Data, NodeInfo, Reaper, ReplicationConfig, Replicator, Workers,
@@ -38,13 +38,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     };
     let workers = spawn_workers(&cfg, &meta, &data)?;
+    let admin = NodeAdmin::new(
+        meta.clone(),
+        data.clone(),
+        gossip.as_ref().map(|g| GossipReports(g.snapshots.clone())),
+        &workers,
+    );
     let app = tessera_api::router(AppState {
         meta: meta.clone(),
         data,
         config: Arc::new(cfg.api.clone()),
-        gossip: gossip
-            .as_ref()
-            .map(|g| Arc::new(GossipReports(g.snapshots.clone())) as Arc<dyn GossipView>),
+        admin: Arc::new(admin),
         workers: workers.clone(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)

@@ -2,5 +2,7 @@
 //! chunk store's loops declare (which chunks are live, which image records linger).
 
 mod image_records;
+mod live_chunks;
 
 pub use image_records::MetaImageRecords;
+pub use live_chunks::{LiveChunksError, MetaLiveChunks};
