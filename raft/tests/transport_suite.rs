@@ -1,6 +1,8 @@
 //! The `RaftTransport` suite against the in-process fake; the node runs the same suite over
 //! QUIC.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;

@@ -1,6 +1,8 @@
 //! The `PeerChunks` suite against the in-process fake; the node runs the same suite over
 //! QUIC.
 
+#![allow(clippy::unwrap_used)]
+
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use tempfile::TempDir;
