@@ -185,13 +185,16 @@ fn start_gossip(
 const JOIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Joins through `seed` unless this node is already a member (a restart).
+#[tracing::instrument(name = "cluster_join", skip(meta))]
 async fn join(meta: &Meta, node_id: u64, seed: std::net::SocketAddr) -> anyhow::Result<()> {
     let member = |s: &tessera_raft::ClusterStatus| {
         s.voters.contains_key(&node_id) || s.learners.contains_key(&node_id)
     };
     if meta.status().is_ok_and(|s| member(&s)) {
+        tracing::info!("already a member; not joining again");
         return Ok(());
     }
+    tracing::info!("joining the cluster");
     let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
     let mut backoff = std::time::Duration::from_millis(200);
     loop {
