@@ -6,14 +6,13 @@
 //! failure is mapped to a Glance response in one place, [`error`].
 
 pub mod error;
-pub mod gossip;
 pub mod identity;
 pub mod list;
-pub mod live_chunks;
 pub mod patch;
 pub mod schema;
 pub mod view;
 
+mod admin;
 mod body;
 mod methods;
 /// The compare-and-set write path, for the admin endpoints that still read records by it.
@@ -29,7 +28,6 @@ use tessera_raft::Meta;
 use tessera_replication::{Data, Workers};
 
 pub use error::ApiError;
-pub use gossip::{GossipReport, GossipView};
 pub use identity::{AuthConfig, Identity};
 
 /// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
@@ -79,8 +77,8 @@ pub struct AppState {
     pub data: Data,
     /// The API's settings.
     pub config: Arc<ApiConfig>,
-    /// Gossip's view of the cluster members; `None` on a standalone node.
-    pub gossip: Option<Arc<dyn GossipView>>,
+    /// The node's cluster operations (status, leave, repair), for the admin endpoints.
+    pub admin: Arc<dyn tessera_domain::cluster_admin::ClusterAdmin>,
     /// The node's background loops, for the admin endpoints and `/metrics`.
     pub workers: Workers,
 }
@@ -123,7 +121,7 @@ pub fn router(state: AppState) -> Router {
     // `Router::layer` wraps each route's handlers after method dispatch; nesting the routes
     // as a fallback service lets the layers below see every request before routing.
     Router::new()
-        .fallback_service(routes::routes().with_state(state))
+        .fallback_service(routes::routes().merge(admin::routes()).with_state(state))
         .layer(axum::Extension(auth))
         .layer(axum::middleware::from_fn(methods::glance_methods))
         .layer(axum::middleware::from_fn(request_span::request_span))

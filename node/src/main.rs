@@ -1,18 +1,8 @@
 //! `tessera`: one node of the Tessera image store.
 
-mod admin_cli;
-mod certs;
-mod cluster;
-mod cluster_status;
-mod config;
-mod image_records;
-mod logging;
-mod malloc;
-mod serve;
-mod transport;
-
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use tessera_node::{admin_cli, config, logging, malloc, serve};
 
 /// Tessera: a replicated VM image store speaking the OpenStack Image API v2.
 #[derive(Debug, Parser)]

@@ -18,6 +18,7 @@ pub mod reaper;
 pub mod replicator;
 pub mod setting;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod worker;
 
@@ -36,7 +37,7 @@ pub use reaper::{
 };
 pub use replicator::queue::{QueuedRepair, RepairQueue, REPAIR_QUEUE_CAP};
 pub use replicator::{DrainReport, RepairReport, Replicator, ReplicatorConfig};
-pub use store::{write_file_atomic, ChunkEntry, ChunkStore};
+pub use store::{write_file_atomic, ChunkEntry, ChunkStore, StoreTotals};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]

@@ -29,6 +29,16 @@ pub enum PeerError {
         /// What went wrong.
         reason: String,
     },
+    /// The request is larger than the transport carries; nothing was sent.
+    #[error("request to node {node} of {len} bytes exceeds the transport's {max}-byte limit")]
+    TooLarge {
+        /// The node called.
+        node: u64,
+        /// The encoded request's length.
+        len: usize,
+        /// The transport's limit.
+        max: usize,
+    },
     /// The node received the call but failed to serve it (e.g. its disk failed).
     #[error("node {node} failed: {reason}")]
     Remote {

@@ -1,5 +1,5 @@
-//! Test support: [`ChannelPeers`], an in-process [`PeerChunks`] over several local stores, with
-//! injectable faults (node down, calls dropped or delayed, corrupted replies).
+//! [`ChannelPeers`], an in-process [`PeerChunks`] over several local stores, with injectable
+//! faults (node down, calls dropped, delayed or stalled, corrupted replies).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use tokio::sync::watch;
 
 use crate::id::ChunkId;
 use crate::peer::{ChunkService, PeerChunks, PeerError};
@@ -24,7 +25,14 @@ pub enum Fault {
     Delay(Duration),
     /// `get` replies carry one flipped bit (corruption in transit).
     CorruptGets,
+    /// Calls wait until the fault changes: served once it is cleared, failed once the node
+    /// is set down (a peer that stops answering mid-call, then crashes).
+    Stall,
 }
+
+/// Largest chunk the fake carries, the same as the node's QUIC frame limit (less the few
+/// bytes a frame adds around a chunk).
+pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// Call counters of a [`ChannelPeers`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,10 +61,12 @@ struct Node {
     fault: Option<Fault>,
 }
 
-/// In-process peers: node id -> local [`ChunkStore`], served through [`ChunkService`].
+/// In-process peers: node id -> local [`crate::ChunkStore`], served through [`ChunkService`].
 #[derive(Debug, Default)]
 pub struct ChannelPeers {
     nodes: Mutex<HashMap<u64, Node>>,
+    /// Bumped on every fault change, so stalled calls look again.
+    changes: watch::Sender<u64>,
     puts: AtomicUsize,
     gets: AtomicUsize,
     has: AtomicUsize,
@@ -103,6 +113,7 @@ impl ChannelPeers {
         if let Some(n) = self.lock().get_mut(&node) {
             n.fault = fault;
         }
+        self.changes.send_modify(|g| *g += 1);
     }
 
     /// Marks `node` down (calls fail at once) or back up.
@@ -124,20 +135,31 @@ impl ChannelPeers {
         }
     }
 
-    /// The service of `node` after applying its fault (`Err` if down, pending if dropped).
+    /// The service of `node` after applying its fault (`Err` if down, pending if dropped,
+    /// waiting while stalled).
     async fn reach(&self, node: u64) -> Result<(ChunkService, Option<Fault>), PeerError> {
-        let (service, fault) = {
-            let nodes = self.lock();
-            let n = nodes.get(&node).ok_or(PeerError::Down(node))?;
-            (n.service.clone(), n.fault)
-        };
-        match fault {
-            Some(Fault::Down) => return Err(PeerError::Down(node)),
-            Some(Fault::Drop) => futures::future::pending::<()>().await,
-            Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-            Some(Fault::CorruptGets) | None => {}
+        let mut changes = self.changes.subscribe();
+        loop {
+            let (service, fault) = {
+                let nodes = self.lock();
+                let n = nodes.get(&node).ok_or(PeerError::Down(node))?;
+                (n.service.clone(), n.fault)
+            };
+            match fault {
+                Some(Fault::Down) => return Err(PeerError::Down(node)),
+                Some(Fault::Drop) => futures::future::pending::<()>().await,
+                Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+                Some(Fault::Stall) => {
+                    // `self` holds the sender, so this only fails if it is dropped mid-call.
+                    if changes.changed().await.is_err() {
+                        return Err(PeerError::Down(node));
+                    }
+                    continue;
+                }
+                Some(Fault::CorruptGets) | None => {}
+            }
+            return Ok((service, fault));
         }
-        Ok((service, fault))
     }
 }
 
@@ -148,6 +170,13 @@ impl PeerChunks for ChannelPeers {
             let now = self.concurrent_puts.fetch_add(1, Ordering::SeqCst) + 1;
             let _running = Running(&self.concurrent_puts);
             self.max_concurrent_puts.fetch_max(now, Ordering::SeqCst);
+            if bytes.len() > MAX_MESSAGE {
+                return Err(PeerError::TooLarge {
+                    node,
+                    len: bytes.len(),
+                    max: MAX_MESSAGE,
+                });
+            }
             let (service, _) = self.reach(node).await?;
             service
                 .put(id, bytes)
