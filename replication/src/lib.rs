@@ -4,25 +4,25 @@
 //! layer (through [`LiveChunks`]), gossip (a membership watch of [`NodeInfo`]) and the other
 //! nodes' stores (by implementing [`PeerChunks`] and serving requests with [`ChunkService`]).
 
-pub mod auditor;
 pub mod chunker;
-pub mod cluster;
 pub mod data;
 pub mod error;
 pub mod id;
 pub mod ingest;
+pub mod loops;
 pub mod manifest;
 pub mod peer;
 pub mod placement;
-pub mod reaper;
-pub mod replicator;
+pub mod quorum;
 pub mod store;
 pub mod testing;
 pub mod worker;
 
+// The loops keep their old top-level paths (`tessera_replication::replicator::digest`...).
+pub use loops::{auditor, reaper, replicator};
+
 pub use auditor::{AuditSummary, Auditor, AuditorConfig, ChunkHealth, LocalCheck};
 pub use chunker::Chunker;
-pub use cluster::{majority, RepairHint, RepairReason, ReplicationConfig};
 pub use data::{Data, LOCAL_NODE};
 pub use error::{DataError, StoreError};
 pub use id::ChunkId;
@@ -30,6 +30,7 @@ pub use ingest::{Ingest, Ingested};
 pub use manifest::{Manifest, ManifestEntry, Span};
 pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
+pub use quorum::{majority, QuorumConfig, RepairHint, RepairReason};
 pub use reaper::{
     ImageRecords, Lingering, LingeringImage, LiveChunks, ReapReport, Reaper, ReaperConfig,
 };
@@ -39,8 +40,6 @@ pub use store::{write_file_atomic, ChunkEntry, ChunkStore};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]
-mod cluster_tests;
-#[cfg(test)]
-mod replicator_tests;
+mod quorum_tests;
 #[cfg(test)]
 mod tests;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use crate::cluster::Cluster;
 use crate::error::StoreError;
 use crate::id::ChunkId;
+use crate::quorum::Quorum;
 use crate::replicator::digest::{bucket_digests, Digest};
 use crate::store::ChunkStore;
 
@@ -44,7 +44,7 @@ pub enum PeerError {
 /// Every method may be called concurrently, and a returned future may be dropped before it
 /// completes (a straggling write cut off after quorum): dropping should cancel the request.
 /// Implementations should bound each call's duration; [`crate::Data`] also applies
-/// [`crate::ReplicationConfig::peer_timeout`]. A call for the node's own id is never made.
+/// [`crate::QuorumConfig::peer_timeout`]. A call for the node's own id is never made.
 pub trait PeerChunks: Send + Sync + 'static {
     /// Stores `bytes` as chunk `id` on `node`; resolves only after the node fsynced it.
     fn put(&self, node: u64, id: ChunkId, bytes: Bytes) -> BoxFuture<'_, Result<(), PeerError>>;
@@ -149,12 +149,12 @@ impl ServeError {
 #[derive(Debug, Clone)]
 pub struct ChunkService {
     store: Arc<ChunkStore>,
-    cluster: Arc<Cluster>,
+    cluster: Arc<Quorum>,
 }
 
 impl ChunkService {
     /// A service over `cluster`'s store.
-    pub(crate) fn new(cluster: Arc<Cluster>) -> ChunkService {
+    pub(crate) fn new(cluster: Arc<Quorum>) -> ChunkService {
         ChunkService {
             store: cluster.store.clone(),
             cluster,

@@ -14,10 +14,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use crate::auditor::parse_positive;
 use crate::data::Data;
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
+use crate::loops::auditor::parse_positive;
 use crate::manifest::Manifest;
 use crate::worker::{Step, Worker, WorkerError, WorkerReport};
 
@@ -103,7 +103,7 @@ impl Data {
         }
         report.live_chunks = keep.len();
         let store = self.store().clone();
-        let cluster = self.cluster().clone();
+        let quorum = self.quorum().clone();
         tokio::task::spawn_blocking(move || {
             let mut orphans = HashSet::new();
             for entry in store.list()? {
@@ -120,7 +120,7 @@ impl Data {
                     None => report.kept_young += 1,
                 }
             }
-            cluster.set_orphans(orphans);
+            quorum.set_orphans(orphans);
             let tmp = store.clean_tmp(grace)?;
             report.tmp_deleted = tmp.files;
             report.tmp_bytes = tmp.bytes;

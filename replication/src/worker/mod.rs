@@ -4,6 +4,9 @@
 //!
 //! A worker is driven one [`Worker::step`] at a time by its own task, which owns it: commands
 //! (pause, resume, set) are applied between steps, so a worker never sees concurrent calls.
+//! A worker paces itself with [`rate::TokenBucket`] and says so with [`Step::Throttled`].
+
+pub mod rate;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
