@@ -1,4 +1,5 @@
-//! Typed errors of the data layer.
+//! Typed errors of the data layer. They stay in the process (peers get [`crate::PeerError`]
+//! and [`crate::ServeError`] text), so each keeps its source where it has one.
 
 use std::path::PathBuf;
 
@@ -51,13 +52,22 @@ pub enum DataError {
     /// The chunk store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A manifest chunk could not be decoded.
+    /// A manifest chunk decoded but describes no valid manifest.
     #[error("manifest {id} is malformed: {reason}")]
     BadManifest {
         /// The manifest's chunk id.
         id: ChunkId,
-        /// Why decoding failed.
+        /// What is wrong with it.
         reason: String,
+    },
+    /// A manifest chunk could not be decoded at all.
+    #[error("manifest {id} is malformed: {source}")]
+    ManifestDecode {
+        /// The manifest's chunk id.
+        id: ChunkId,
+        /// The decoder's error.
+        #[source]
+        source: rmp_serde::decode::Error,
     },
     /// A requested byte range is not within the image.
     #[error("range {start}..{end} is invalid for an image of {size} bytes")]
@@ -82,9 +92,12 @@ pub enum DataError {
     /// A worker thread of the ingest pipeline stopped unexpectedly.
     #[error("ingest pipeline failed: {0}")]
     Pipeline(&'static str),
+    /// A worker thread of the ingest pipeline could not be started.
+    #[error("ingest pipeline failed: cannot spawn worker thread: {0}")]
+    Spawn(#[source] std::io::Error),
     /// A blocking task panicked or was cancelled.
     #[error("blocking task failed: {0}")]
-    Join(String),
+    Join(#[from] tokio::task::JoinError),
     /// The live-manifest source failed.
     #[error("live manifest source failed: {0}")]
     Live(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -114,10 +127,4 @@ pub enum DataError {
         /// Sources that returned bytes not matching the id.
         corrupt: usize,
     },
-}
-
-impl From<tokio::task::JoinError> for DataError {
-    fn from(e: tokio::task::JoinError) -> Self {
-        DataError::Join(e.to_string())
-    }
 }

@@ -236,7 +236,7 @@ impl Workers {
 }
 
 fn spawn_workers(quorum: &Arc<Quorum>) -> Result<Workers, DataError> {
-    let spawn_err = |_| DataError::Pipeline("cannot spawn worker thread");
+    let spawn_err = DataError::Spawn;
     let (md5_tx, md5_in) = mpsc::channel(QUEUE);
     let (md5_out, md5_rx) = oneshot::channel();
     thread::Builder::new()
