@@ -9,7 +9,8 @@ use std::sync::Arc;
 /// A cluster starts on one node with `bootstrap: true`: on its first start it initializes a
 /// cluster with itself as the single voter. Every other node starts with `bootstrap: false`,
 /// which never initializes anything: it waits until a member adds it, through
-/// [`Meta::join`] on any member or [`Meta::join_cluster`] on the new node itself.
+/// [`Meta::join`](super::Meta::join) on any member or
+/// [`Meta::join_cluster`](super::Meta::join_cluster) on the new node itself.
 pub struct MetaConfig {
     /// This node's id.
     pub node_id: NodeId,

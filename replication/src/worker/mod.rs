@@ -44,6 +44,9 @@ pub enum Step {
 }
 
 /// A failed step or a rejected setting, as text for the status report.
+///
+/// Text on purpose: it is what `tessera workers list` and the workers API show, and a step's
+/// failure is kept as the worker's `last_error` long after its source is gone.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorkerError {
     /// The step failed; the runner backs off and retries.
