@@ -133,3 +133,27 @@ impl From<openraft::error::ForwardToLeader<NodeId, openraft::BasicNode>> for Met
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn store_errors_keep_their_source_and_peers_get_the_same_text() {
+        let io = StoreError::from(std::io::Error::other("disk on fire"));
+        assert!(io.source().is_some());
+        assert_eq!(io.to_string(), "storage error: disk on fire");
+        let meta = MetaError::from(io);
+        assert_eq!(meta, MetaError::Storage("disk on fire".into()));
+        assert_eq!(meta.to_string(), "storage error: disk on fire");
+
+        let aborted = MetaError::from(StoreError::Aborted);
+        assert_eq!(aborted.to_string(), "storage error: transaction aborted");
+        let tree = MetaError::from(StoreError::UnknownTree("x".into()));
+        assert_eq!(tree.to_string(), "codec error: unknown tree x in snapshot");
+
+        let captured = StoreError::Capture(Arc::new(StoreError::Aborted));
+        assert!(captured.source().is_some());
+    }
+}

@@ -63,7 +63,13 @@ impl Meta {
         let mut attempts = 0;
         for attempt in 0..=o.retries {
             if attempt > 0 {
-                tracing::debug!(attempt, hint = ?hint.as_ref().map(|h| h.0), error = %last, "retrying routed call");
+                tracing::debug!(
+                    attempt,
+                    leader = ?self.current_leader(),
+                    hint = ?hint.as_ref().map(|h| h.0),
+                    error = %last,
+                    "retrying routed call"
+                );
             }
             if attempt > 0 && hint.is_none() {
                 let pause = (o.backoff * 2u32.saturating_pow(attempt - 1)).min(MAX_BACKOFF);

@@ -260,3 +260,80 @@ fn done(result: reqwest::Result<Response>) -> Output {
         Err(out) => out,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    /// A server on loopback answering each connection with the next canned response (`None`
+    /// drops the connection unanswered); its address.
+    fn serve(responses: Vec<Option<String>>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for response in responses {
+                let (mut conn, _) = listener.accept().unwrap();
+                // Read the request head before answering, so the client sees the reply.
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                if let Some(r) = response {
+                    let _ = conn.write_all(r.as_bytes());
+                }
+            }
+        });
+        addr
+    }
+
+    fn status(code: u16, body: &str) -> Option<String> {
+        Some(format!(
+            "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    #[test]
+    fn statuses_are_classified_as_the_checkers_expect() {
+        let api = Api::new(Duration::from_secs(2), Duration::from_secs(2)).unwrap();
+        let node = serve(vec![
+            status(204, ""),
+            status(404, "{}"),
+            status(400, "{}"),
+            status(403, "{}"),
+            status(409, "{}"),
+            status(500, "{}"),
+            None,
+            status(200, r#"{"status": "active", "register": "r1"}"#),
+            status(201, r#"{"id": "i1"}"#),
+            status(503, "{}"),
+        ]);
+        assert_eq!(api.delete(&node, "i"), Output::Done);
+        assert_eq!(api.delete(&node, "i"), Output::NotFound);
+        assert_eq!(api.delete(&node, "i"), Output::Refused);
+        assert_eq!(api.delete(&node, "i"), Output::Refused);
+        assert_eq!(api.delete(&node, "i"), Output::Refused);
+        assert_eq!(api.delete(&node, "i"), Output::Unknown);
+        assert_eq!(api.delete(&node, "i"), Output::Unknown);
+        assert_eq!(
+            api.read(&node, "i"),
+            Output::Seen {
+                status: Status::Active,
+                register: Some("r1".into())
+            }
+        );
+        assert_eq!(api.create(&node, "n", "r"), Some("i1".into()));
+        assert_eq!(api.create(&node, "n", "r"), None);
+    }
+
+    #[test]
+    fn a_silent_node_times_out_as_unknown() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let node = listener.local_addr().unwrap().to_string();
+        let api = Api::new(Duration::from_millis(300), Duration::from_millis(300)).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(api.read(&node, "i"), Output::Unknown);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(listener);
+    }
+}
