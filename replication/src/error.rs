@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::id::ChunkId;
+use crate::peer::PeerError;
 
 /// Errors from the local chunk store.
 #[derive(Debug, thiserror::Error)]
@@ -127,4 +128,19 @@ pub enum DataError {
         /// Sources that returned bytes not matching the id.
         corrupt: usize,
     },
+}
+
+/// Why one repair (making sure a node holds a verified copy of a chunk) failed. Logged, then
+/// retried with backoff by the replicator.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    /// No verified copy of the chunk could be read.
+    #[error(transparent)]
+    Fetch(#[from] DataError),
+    /// The target node could not be asked, or did not store the copy.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    /// Checking the local copy panicked or was cancelled.
+    #[error("blocking task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }

@@ -24,7 +24,7 @@ pub use loops::{auditor, reaper, replicator};
 pub use auditor::{AuditSummary, Auditor, AuditorConfig, ChunkHealth, LocalCheck};
 pub use chunker::Chunker;
 pub use data::{Data, LOCAL_NODE};
-pub use error::{DataError, StoreError};
+pub use error::{DataError, RepairError, StoreError};
 pub use id::ChunkId;
 pub use ingest::{Ingest, Ingested};
 pub use manifest::{Manifest, ManifestEntry, Span};

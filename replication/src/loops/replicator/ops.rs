@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::error::RepairError;
 use crate::id::ChunkId;
 use crate::loops::replicator::digest::digest;
 use crate::loops::replicator::index::{differing, LocalIndex};
@@ -33,13 +34,10 @@ pub(crate) async fn call<T>(
 }
 
 /// Writes a verified copy of `id` (local, else from any live node) to `node`.
-pub(crate) async fn copy_to(quorum: &Quorum, id: ChunkId, node: u64) -> Result<u64, String> {
-    let bytes = quorum.fetch(id).await.map_err(|e| e.to_string())?;
+pub(crate) async fn copy_to(quorum: &Quorum, id: ChunkId, node: u64) -> Result<u64, RepairError> {
+    let bytes = quorum.fetch(id).await?;
     let len = bytes.len() as u64;
-    quorum
-        .put_to(node, id, bytes)
-        .await
-        .map_err(|e| e.to_string())?;
+    quorum.put_to(node, id, bytes).await?;
     Ok(len)
 }
 
@@ -48,16 +46,12 @@ pub(crate) async fn ensure_copy(
     quorum: &Arc<Quorum>,
     id: ChunkId,
     node: u64,
-) -> Result<Ensured, String> {
+) -> Result<Ensured, RepairError> {
     let valid = if node == quorum.self_id {
         let c = quorum.clone();
-        tokio::task::spawn_blocking(move || c.store.get(&id).is_ok())
-            .await
-            .map_err(|e| e.to_string())?
+        tokio::task::spawn_blocking(move || c.store.get(&id).is_ok()).await?
     } else {
-        let v = call(quorum, node, quorum.peers.verify(node, vec![id]))
-            .await
-            .map_err(|e| e.to_string())?;
+        let v = call(quorum, node, quorum.peers.verify(node, vec![id])).await?;
         v.first().copied().unwrap_or(false)
     };
     if valid {
