@@ -14,9 +14,7 @@ use anyhow::Context;
 use std::sync::Arc;
 use tessera_api::AppState;
 use tessera_raft::{Meta, MetaConfig};
-use tessera_replication::{
-    Auditor, Data, NodeInfo, Reaper, ReplicationConfig, Replicator, Workers,
-};
+use tessera_replication::{Auditor, Data, NodeInfo, QuorumConfig, Reaper, Replicator, Workers};
 use tokio::sync::{mpsc, watch};
 
 /// Runs one node until a shutdown signal.
@@ -109,9 +107,9 @@ async fn start_clustered(
         cfg.node_id,
         view_rx,
         Arc::new(QuicChunks::new(transport.clone(), addresses.clone())),
-        ReplicationConfig {
+        QuorumConfig {
             unsafe_write_behind: cluster.unsafe_write_behind,
-            ..ReplicationConfig::with_r(cluster.replicas)
+            ..QuorumConfig::with_r(cluster.replicas)
         },
     )
     .context("opening the chunk store")?;

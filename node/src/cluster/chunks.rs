@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tessera_replication::replicator::digest::Digest;
+use tessera_replication::loops::replicator::digest::Digest;
 use tessera_replication::{ChunkId, PeerChunks, PeerError};
 
 /// Longest wait for one chunk transfer (4 MiB at worst).

@@ -11,8 +11,8 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 
 use crate::id::ChunkId;
+use crate::loops::replicator::digest::Digest;
 use crate::peer::{ChunkService, PeerChunks, PeerError};
-use crate::replicator::digest::Digest;
 
 /// A fault injected into calls to one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

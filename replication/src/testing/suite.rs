@@ -14,8 +14,8 @@ use futures::future::BoxFuture;
 
 use crate::chunker;
 use crate::id::ChunkId;
+use crate::loops::replicator::digest::BUCKETS;
 use crate::peer::{PeerChunks, PeerError};
-use crate::replicator::digest::BUCKETS;
 
 /// What a harness can set up beyond connected, stoppable nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,7 @@ use tokio::sync::watch;
 
 use crate::testing::{ChannelPeers, Fault};
 use crate::tests::{self, pseudo_random, rt};
-use crate::{
-    ChunkId, Data, DataError, Ingested, Manifest, NodeInfo, RepairReason, ReplicationConfig,
-};
+use crate::{ChunkId, Data, DataError, Ingested, Manifest, NodeInfo, QuorumConfig, RepairReason};
 
 /// `n` nodes (ids 1..=n, zones z0..z2 round robin) sharing one [`ChannelPeers`].
 pub(crate) struct Net {
@@ -23,7 +21,7 @@ pub(crate) struct Net {
 }
 
 impl Net {
-    pub(crate) fn new(n: u64, config: ReplicationConfig) -> Net {
+    pub(crate) fn new(n: u64, config: QuorumConfig) -> Net {
         let infos: Vec<NodeInfo> = (1..=n)
             .map(|i| NodeInfo::new(i, format!("z{}", i % 3), 100))
             .collect();
@@ -111,11 +109,11 @@ fn ids_of(rt: &tokio::runtime::Runtime, bytes: &[u8]) -> (ChunkId, Vec<ChunkId>)
     (got.manifest, m.entries().iter().map(|e| e.id).collect())
 }
 
-pub(crate) fn quick() -> ReplicationConfig {
-    ReplicationConfig {
+pub(crate) fn quick() -> QuorumConfig {
+    QuorumConfig {
         peer_timeout: Duration::from_secs(5),
         straggler_grace: Duration::from_millis(200),
-        ..ReplicationConfig::default()
+        ..QuorumConfig::default()
     }
 }
 
@@ -339,7 +337,7 @@ fn five_nodes_each_chunk_on_exactly_three() {
 #[test]
 fn chunks_in_flight_are_bounded() {
     let rt = rt();
-    let config = ReplicationConfig {
+    let config = QuorumConfig {
         in_flight: 2,
         ..quick()
     };

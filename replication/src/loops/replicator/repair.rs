@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashSet};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::cluster::{RepairHint, RepairReason};
 use crate::data::Data;
 use crate::error::DataError;
 use crate::id::ChunkId;
-use crate::replicator::ops::{self, call, copy_to};
+use crate::loops::replicator::ops::{self, call, copy_to};
+use crate::quorum::{RepairHint, RepairReason};
 
 /// Ids per presence check.
 const CHECK_BATCH: usize = 1024;
@@ -68,7 +68,7 @@ impl Data {
         &self,
         manifests: Vec<ChunkId>,
     ) -> Result<RepairReport, DataError> {
-        let cluster = self.cluster();
+        let quorum = self.quorum();
         let mut report = RepairReport::default();
         let mut referenced: HashSet<ChunkId> = HashSet::new();
         for id in manifests {
@@ -85,21 +85,21 @@ impl Data {
         report.referenced = referenced.len() as u64;
         let mut per_node: BTreeMap<u64, Vec<ChunkId>> = BTreeMap::new();
         for id in &referenced {
-            for t in cluster.targets(id) {
+            for t in quorum.targets(id) {
                 per_node.entry(t).or_default().push(*id);
             }
         }
         let mut missing: Vec<(ChunkId, u64)> = Vec::new();
         for (node, ids) in per_node {
             for batch in ids.chunks(CHECK_BATCH) {
-                let present = if node == cluster.self_id {
-                    let (c, b) = (cluster.clone(), batch.to_vec());
+                let present = if node == quorum.self_id {
+                    let (c, b) = (quorum.clone(), batch.to_vec());
                     tokio::task::spawn_blocking(move || {
                         b.iter().map(|id| c.store.has(id)).collect::<Result<_, _>>()
                     })
                     .await??
                 } else {
-                    match call(cluster, node, cluster.peers.has(node, batch.to_vec())).await {
+                    match call(quorum, node, quorum.peers.has(node, batch.to_vec())).await {
                         Ok(p) if p.len() == batch.len() => p,
                         Ok(_) | Err(_) => {
                             report.unreachable_nodes.push(node);
@@ -119,7 +119,7 @@ impl Data {
         }
         report.missing = missing.len() as u64;
         let results: Vec<_> = futures::stream::iter(missing)
-            .map(|(id, node)| async move { (id, node, copy_to(cluster, id, node).await) })
+            .map(|(id, node)| async move { (id, node, copy_to(quorum, id, node).await) })
             .buffer_unordered(PARALLEL)
             .collect()
             .await;
@@ -133,10 +133,10 @@ impl Data {
                 Err(e) => {
                     tracing::warn!(chunk = %id, node, error = %e, "repair: copy failed");
                     report.failed += 1;
-                    if cluster.fetch(id).await.is_err() {
+                    if quorum.fetch(id).await.is_err() {
                         unavailable.insert(id);
                     }
-                    cluster.repairs.push(RepairHint {
+                    quorum.repairs.push(RepairHint {
                         chunk: id,
                         node,
                         reason: RepairReason::Missing,
@@ -144,9 +144,9 @@ impl Data {
                 }
             }
         }
-        cluster.repairs.flush();
+        quorum.repairs.flush();
         report.unavailable = unavailable.into_iter().collect();
-        let c = cluster.clone();
+        let c = quorum.clone();
         let local = tokio::task::spawn_blocking(move || c.store.list_ids()).await??;
         report.orphans = local.iter().filter(|id| !referenced.contains(id)).count() as u64;
         tracing::info!(?report, "full repair pass");
@@ -159,17 +159,17 @@ impl Data {
     /// on failure call [`Data::set_draining`] with `false` to undo.
     pub async fn drain(&self) -> Result<DrainReport, DataError> {
         self.set_draining(true);
-        let cluster = self.cluster();
+        let quorum = self.quorum();
         let mut report = DrainReport::default();
         for _ in 0..DRAIN_ROUNDS {
             report.rounds += 1;
-            let c = cluster.clone();
+            let c = quorum.clone();
             let ids = tokio::task::spawn_blocking(move || c.store.list_ids()).await??;
             report.chunks = ids.len() as u64;
             let mut lacking = 0;
             report.remaining = 0;
             for batch in ids.chunks(CHECK_BATCH) {
-                let done = ops::hand_off(cluster, batch, None).await;
+                let done = ops::hand_off(quorum, batch, None).await;
                 report.pushed += done.pushed;
                 report.bytes += done.bytes;
                 report.remaining += done.unconfirmed;

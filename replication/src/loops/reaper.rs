@@ -102,7 +102,7 @@ impl Data {
         }
         report.live_chunks = keep.len();
         let store = self.store().clone();
-        let cluster = self.cluster().clone();
+        let quorum = self.quorum().clone();
         tokio::task::spawn_blocking(move || {
             let mut orphans = HashSet::new();
             for entry in store.list()? {
@@ -119,7 +119,7 @@ impl Data {
                     None => report.kept_young += 1,
                 }
             }
-            cluster.set_orphans(orphans);
+            quorum.set_orphans(orphans);
             let tmp = store.clean_tmp(grace)?;
             report.tmp_deleted = tmp.files;
             report.tmp_bytes = tmp.bytes;

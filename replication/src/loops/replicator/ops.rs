@@ -6,11 +6,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::cluster::{Cluster, RepairHint, RepairReason};
+use crate::error::RepairError;
 use crate::id::ChunkId;
+use crate::loops::replicator::digest::digest;
+use crate::loops::replicator::index::{differing, LocalIndex};
 use crate::peer::PeerError;
-use crate::replicator::digest::digest;
-use crate::replicator::index::{differing, LocalIndex};
+use crate::quorum::{Quorum, RepairHint, RepairReason};
 
 /// What making sure of one copy did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,63 +24,56 @@ pub(crate) enum Ensured {
 
 /// Runs a peer call under the cluster's peer timeout.
 pub(crate) async fn call<T>(
-    cluster: &Cluster,
+    quorum: &Quorum,
     node: u64,
     fut: impl Future<Output = Result<T, PeerError>>,
 ) -> Result<T, PeerError> {
-    tokio::time::timeout(cluster.config.peer_timeout, fut)
+    tokio::time::timeout(quorum.config.peer_timeout, fut)
         .await
         .map_err(|_| PeerError::Timeout(node))?
 }
 
 /// Writes a verified copy of `id` (local, else from any live node) to `node`.
-pub(crate) async fn copy_to(cluster: &Cluster, id: ChunkId, node: u64) -> Result<u64, String> {
-    let bytes = cluster.fetch(id).await.map_err(|e| e.to_string())?;
+pub(crate) async fn copy_to(quorum: &Quorum, id: ChunkId, node: u64) -> Result<u64, RepairError> {
+    let bytes = quorum.fetch(id).await?;
     let len = bytes.len() as u64;
-    cluster
-        .put_to(node, id, bytes)
-        .await
-        .map_err(|e| e.to_string())?;
+    quorum.put_to(node, id, bytes).await?;
     Ok(len)
 }
 
 /// Makes sure `node` holds a valid copy of `id`, copying one there if not.
 pub(crate) async fn ensure_copy(
-    cluster: &Arc<Cluster>,
+    quorum: &Arc<Quorum>,
     id: ChunkId,
     node: u64,
-) -> Result<Ensured, String> {
-    let valid = if node == cluster.self_id {
-        let c = cluster.clone();
-        tokio::task::spawn_blocking(move || c.store.get(&id).is_ok())
-            .await
-            .map_err(|e| e.to_string())?
+) -> Result<Ensured, RepairError> {
+    let valid = if node == quorum.self_id {
+        let c = quorum.clone();
+        tokio::task::spawn_blocking(move || c.store.get(&id).is_ok()).await?
     } else {
-        let v = call(cluster, node, cluster.peers.verify(node, vec![id]))
-            .await
-            .map_err(|e| e.to_string())?;
+        let v = call(quorum, node, quorum.peers.verify(node, vec![id])).await?;
         v.first().copied().unwrap_or(false)
     };
     if valid {
         return Ok(Ensured::Present);
     }
-    copy_to(cluster, id, node).await.map(Ensured::Copied)
+    copy_to(quorum, id, node).await.map(Ensured::Copied)
 }
 
 /// Compares this node's buckets with `peer`'s over the chunks both should hold; queues a
 /// repair for every chunk one of the two lacks. Returns those chunks.
 pub(crate) async fn sync_peer(
-    cluster: &Cluster,
+    quorum: &Quorum,
     index: &LocalIndex,
     peer: u64,
 ) -> Result<Vec<ChunkId>, PeerError> {
-    let me = cluster.self_id;
+    let me = quorum.self_id;
     let mine = index.shared_with(me, peer);
     let digests: Vec<_> = mine.iter().map(|b| digest(b)).collect();
-    let theirs = call(cluster, peer, cluster.peers.bucket_digests(peer, me)).await?;
+    let theirs = call(quorum, peer, quorum.peers.bucket_digests(peer, me)).await?;
     let mut lacking = Vec::new();
     for b in differing(&digests, &theirs) {
-        let their_ids = call(cluster, peer, cluster.peers.bucket_ids(peer, me, b)).await?;
+        let their_ids = call(quorum, peer, quorum.peers.bucket_ids(peer, me, b)).await?;
         let their_set: HashSet<&ChunkId> = their_ids.iter().collect();
         let my_set: HashSet<&ChunkId> = mine[b as usize].iter().collect();
         let missing = |ids: &[ChunkId], other: &HashSet<&ChunkId>, node: u64| {
@@ -96,7 +90,7 @@ pub(crate) async fn sync_peer(
             .into_iter()
             .chain(missing(&their_ids, &my_set, me));
         for hint in hints {
-            cluster.repairs.push(hint);
+            quorum.repairs.push(hint);
             lacking.push(hint.chunk);
         }
     }
@@ -123,23 +117,23 @@ pub(crate) struct HandedOff {
 /// of chunks older than it that every target confirmed. The last copy is never deleted: a
 /// chunk without targets or with an unconfirmed target is kept.
 pub(crate) async fn hand_off(
-    cluster: &Arc<Cluster>,
+    quorum: &Arc<Quorum>,
     ids: &[ChunkId],
     delete_before: Option<SystemTime>,
 ) -> HandedOff {
     let mut out = HandedOff::default();
     let targets: HashMap<ChunkId, Vec<u64>> =
-        ids.iter().map(|id| (*id, cluster.targets(id))).collect();
+        ids.iter().map(|id| (*id, quorum.targets(id))).collect();
     let mut per_node: HashMap<u64, Vec<ChunkId>> = HashMap::new();
     for (id, ts) in &targets {
-        for t in ts.iter().filter(|t| **t != cluster.self_id) {
+        for t in ts.iter().filter(|t| **t != quorum.self_id) {
             per_node.entry(*t).or_default().push(*id);
         }
     }
     let mut confirmed: HashMap<ChunkId, usize> = HashMap::new();
     let mut lacking: HashSet<ChunkId> = HashSet::new();
     for (node, ids) in per_node {
-        let valid = match call(cluster, node, cluster.peers.verify(node, ids.clone())).await {
+        let valid = match call(quorum, node, quorum.peers.verify(node, ids.clone())).await {
             Ok(v) if v.len() == ids.len() => v,
             Ok(_) | Err(_) => continue,
         };
@@ -149,7 +143,7 @@ pub(crate) async fn hand_off(
                 continue;
             }
             lacking.insert(id);
-            match copy_to(cluster, id, node).await {
+            match copy_to(quorum, id, node).await {
                 Ok(bytes) => {
                     out.pushed += 1;
                     out.bytes += bytes;
@@ -157,7 +151,7 @@ pub(crate) async fn hand_off(
                 }
                 Err(e) => {
                     tracing::debug!(chunk = %id, node, error = %e, "handoff copy failed");
-                    cluster.repairs.push(RepairHint {
+                    quorum.repairs.push(RepairHint {
                         chunk: id,
                         node,
                         reason: RepairReason::Missing,
@@ -168,7 +162,7 @@ pub(crate) async fn hand_off(
     }
     for (id, ts) in &targets {
         let done = !ts.is_empty()
-            && !ts.contains(&cluster.self_id)
+            && !ts.contains(&quorum.self_id)
             && confirmed.get(id).copied().unwrap_or(0) == ts.len();
         if !done {
             out.unconfirmed += 1;
@@ -177,7 +171,7 @@ pub(crate) async fn hand_off(
         let Some(cutoff) = delete_before else {
             continue;
         };
-        let (c, id) = (cluster.clone(), *id);
+        let (c, id) = (quorum.clone(), *id);
         match tokio::task::spawn_blocking(move || c.store.delete_if_reapable(&id, cutoff)).await {
             Ok(Ok(Some(_))) => out.deleted += 1,
             Ok(Ok(None)) => {}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::cluster_tests::{chunk_and_manifest_ids, quick, upload, Net};
+use crate::quorum_tests::{chunk_and_manifest_ids, quick, upload, Net};
 use crate::tests::{pseudo_random, rt};
 use crate::{ChunkId, Data, RepairHint, RepairReason, Replicator, ReplicatorConfig, Step, Worker};
 

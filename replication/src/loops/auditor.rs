@@ -8,17 +8,18 @@
 //! full local pass ([`Data::audit_all`]) for `tessera chunks verify`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{RepairHint, RepairReason};
 use crate::data::Data;
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
+use crate::quorum::{RepairHint, RepairReason};
 use crate::store::{write_file_atomic, ChunkEntry};
+use crate::worker::rate::TokenBucket;
 use crate::worker::{Step, Worker, WorkerError, WorkerReport};
 
 /// Chunks listed per step; a step also ends when the rate limit is reached.
@@ -205,38 +206,6 @@ struct AuditState {
     pass_started: Option<u64>,
     /// When the next pass starts (Unix seconds).
     next_pass: u64,
-}
-
-/// Bytes/s limiter: a bucket of one second's worth that may go into debt by one chunk, so
-/// chunks larger than the rate still pass and the long-run rate holds.
-#[derive(Debug)]
-struct TokenBucket {
-    rate: u64,
-    tokens: f64,
-    at: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate: u64) -> TokenBucket {
-        TokenBucket {
-            rate: rate.max(1),
-            tokens: rate.max(1) as f64,
-            at: Instant::now(),
-        }
-    }
-
-    /// Takes `bytes`, or says how long to wait before any may be taken.
-    fn take(&mut self, bytes: u64) -> Result<(), Duration> {
-        let now = Instant::now();
-        let rate = self.rate as f64;
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(rate);
-        self.at = now;
-        if self.tokens <= 0.0 {
-            return Err(Duration::from_secs_f64(-self.tokens / rate).max(Duration::from_millis(1)));
-        }
-        self.tokens -= bytes as f64;
-        Ok(())
-    }
 }
 
 /// The auditor worker (`auditor`); settings `rate` (bytes/s) and `period` (seconds).
@@ -438,6 +407,7 @@ impl Worker for Auditor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn chunk(i: u32, len: usize) -> Vec<u8> {
         let mut v = vec![0u8; len];

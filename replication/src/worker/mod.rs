@@ -4,6 +4,9 @@
 //!
 //! A worker is driven one [`Worker::step`] at a time by its own task, which owns it: commands
 //! (pause, resume, set) are applied between steps, so a worker never sees concurrent calls.
+//! A worker paces itself with [`rate::TokenBucket`] and says so with [`Step::Throttled`].
+
+pub mod rate;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +46,9 @@ pub enum Step {
 }
 
 /// A failed step or a rejected setting, as text for the status report.
+///
+/// Text on purpose: it is what `tessera workers list` and the workers API show, and a step's
+/// failure is kept as the worker's `last_error` long after its source is gone.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorkerError {
     /// The step failed; the runner backs off and retries.

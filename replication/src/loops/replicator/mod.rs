@@ -18,6 +18,8 @@ mod index;
 mod ops;
 pub mod queue;
 mod repair;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -27,10 +29,10 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::cluster::Cluster;
 use crate::data::Data;
 use crate::id::ChunkId;
 use crate::placement::NodeInfo;
+use crate::quorum::Quorum;
 use crate::worker::{Step, Worker, WorkerError, WorkerReport};
 
 use index::LocalIndex;
@@ -92,7 +94,7 @@ struct Pass {
 
 /// The replicator worker of one node (name `replicator`).
 pub struct Replicator {
-    cluster: Arc<Cluster>,
+    quorum: Arc<Quorum>,
     config: ReplicatorConfig,
     membership: watch::Receiver<Vec<NodeInfo>>,
     next_pass: Instant,
@@ -106,7 +108,7 @@ impl Replicator {
         let mut membership = data.membership();
         membership.mark_unchanged();
         Replicator {
-            cluster: data.cluster().clone(),
+            quorum: data.quorum().clone(),
             config,
             membership,
             next_pass: Instant::now(),
@@ -118,20 +120,20 @@ impl Replicator {
     /// Works through due repair-queue entries; returns how many.
     async fn drain_queue(&mut self) -> usize {
         let due = self
-            .cluster
+            .quorum
             .repairs
             .due(SystemTime::now(), self.config.batch.max(1));
         let n = due.len();
-        let cluster = &self.cluster;
+        let quorum = &self.quorum;
         let results: Vec<_> = futures::stream::iter(due)
             .map(|e| async move {
                 let h = e.hint;
                 // A hint for a node that is no longer a target (membership changed), or for
                 // a chunk no image references, is moot.
-                if !cluster.targets(&h.chunk).contains(&h.node) || cluster.is_orphan(&h.chunk) {
+                if !quorum.targets(&h.chunk).contains(&h.node) || quorum.is_orphan(&h.chunk) {
                     return (e, Ok(Ensured::Present));
                 }
-                (e, ops::ensure_copy(cluster, h.chunk, h.node).await)
+                (e, ops::ensure_copy(quorum, h.chunk, h.node).await)
             })
             .buffer_unordered(PARALLEL)
             .collect()
@@ -139,41 +141,41 @@ impl Replicator {
         for (e, result) in results {
             let h = e.hint;
             match result {
-                Ok(Ensured::Present) => cluster.repairs.done(h.chunk, h.node),
+                Ok(Ensured::Present) => quorum.repairs.done(h.chunk, h.node),
                 Ok(Ensured::Copied(bytes)) => {
-                    cluster.repairs.done(h.chunk, h.node);
+                    quorum.repairs.done(h.chunk, h.node);
                     self.counters.repaired += 1;
                     self.counters.bytes += bytes;
-                    if h.node != cluster.self_id {
+                    if h.node != quorum.self_id {
                         self.counters.pushed += 1;
                     }
                     tracing::debug!(chunk = %h.chunk, node = h.node, reason = ?h.reason, "repaired");
                 }
                 Err(err) => {
                     self.counters.failed += 1;
-                    let attempts = cluster.repairs.retry(h.chunk, h.node, SystemTime::now());
+                    let attempts = quorum.repairs.retry(h.chunk, h.node, SystemTime::now());
                     tracing::debug!(chunk = %h.chunk, node = h.node, attempts, error = %err, "repair failed; backing off");
                     if attempts >= MAX_ATTEMPTS {
                         tracing::warn!(chunk = %h.chunk, node = h.node, attempts, error = %err, "repair given up");
-                        cluster.repairs.done(h.chunk, h.node);
+                        quorum.repairs.done(h.chunk, h.node);
                         self.counters.gave_up += 1;
                     }
                 }
             }
         }
-        cluster.repairs.flush();
+        quorum.repairs.flush();
         n
     }
 
     /// Lists the store and plans a pass.
     async fn start_pass(&mut self) -> Result<(), WorkerError> {
-        let c = self.cluster.clone();
+        let c = self.quorum.clone();
         let index = tokio::task::spawn_blocking(move || LocalIndex::build(&c))
             .await
             .map_err(|e| WorkerError::Failed(e.to_string()))?
             .map_err(|e| WorkerError::Failed(format!("listing chunks: {e}")))?;
-        let me = self.cluster.self_id;
-        let draining = self.cluster.is_draining();
+        let me = self.quorum.self_id;
+        let draining = self.quorum.is_draining();
         // A draining node is no target: nothing to compare, everything to hand off.
         let peers: Vec<u64> = if draining {
             Vec::new()
@@ -209,33 +211,33 @@ impl Replicator {
 
     /// One step of the pass in progress; `false` when it has finished.
     async fn advance_pass(&mut self) -> bool {
-        let cluster = self.cluster.clone();
+        let quorum = self.quorum.clone();
         let Some(pass) = self.pass.as_mut() else {
             return false;
         };
         if let Some(peer) = pass.peers.pop() {
-            match ops::sync_peer(&cluster, &pass.index, peer).await {
+            match ops::sync_peer(&quorum, &pass.index, peer).await {
                 Ok(lacking) => pass.under.extend(lacking),
                 Err(e) => {
                     self.counters.failed += 1;
                     tracing::info!(peer, error = %e, "anti-entropy with peer failed");
                 }
             }
-            cluster.repairs.flush();
+            quorum.repairs.flush();
             return true;
         }
         if !pass.handoff.is_empty() {
             let n = pass.handoff.len().min(self.config.batch.max(1));
             let batch: Vec<ChunkId> = pass.handoff.drain(..n).collect();
-            let delete_before = (!cluster.is_draining())
+            let delete_before = (!quorum.is_draining())
                 .then(|| SystemTime::now().checked_sub(self.config.handoff_grace))
                 .flatten();
-            let done = ops::hand_off(&cluster, &batch, delete_before).await;
+            let done = ops::hand_off(&quorum, &batch, delete_before).await;
             self.counters.pushed += done.pushed;
             self.counters.bytes += done.bytes;
             self.counters.handed_off += done.deleted;
             pass.under.extend(done.lacking);
-            cluster.repairs.flush();
+            quorum.repairs.flush();
             return true;
         }
         self.counters.under_replicated = pass.under.len() as u64;
@@ -254,7 +256,7 @@ impl Replicator {
     fn idle_for(&self) -> Duration {
         let until_pass = self.next_pass.saturating_duration_since(Instant::now());
         let until_due = self
-            .cluster
+            .quorum
             .repairs
             .next_due()
             .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
@@ -311,13 +313,13 @@ impl Worker for Replicator {
             ("last_pass_ms", c.last_pass_ms),
             ("failed", c.failed),
             ("gave_up", c.gave_up),
-            ("queue_dropped", self.cluster.repairs.dropped()),
+            ("queue_dropped", self.quorum.repairs.dropped()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         WorkerReport {
-            queue_len: self.cluster.repairs.len() as u64,
+            queue_len: self.quorum.repairs.len() as u64,
             progress: self.progress(),
             items: c.repaired + c.pushed + c.handed_off,
             bytes: c.bytes,

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::cluster::{RepairHint, RepairReason};
 use crate::error::StoreError;
 use crate::id::ChunkId;
+use crate::quorum::{RepairHint, RepairReason};
 
 /// Most entries a [`RepairQueue`] holds; further ones are counted and dropped (anti-entropy
 /// finds them again on a later pass).

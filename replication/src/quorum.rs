@@ -1,11 +1,11 @@
-//! Replicated chunk writes and verified reads over the cluster (a node alone is a cluster of
-//! one), feeding the repair queue.
+//! Quorum put/get: replicated chunk writes and verified reads over the cluster (a node alone
+//! is a cluster of one), feeding the repair queue.
 //!
 //! Write: a chunk goes to its placement targets in parallel (the local store when the target
 //! is this node); it counts once W targets fsynced it. R is `min(r, live nodes)` targets and
 //! W is the majority of `min(r, members)`, members counting nodes gossip reports dead: while
 //! a member is down, writes need every remaining target rather than a single copy. Targets
-//! still running after W is met get [`ReplicationConfig::straggler_grace`]; those that fail or
+//! still running after W is met get [`QuorumConfig::straggler_grace`]; those that fail or
 //! time out become [`RepairHint`]s.
 //!
 //! Read: the local copy if present and valid, else the placement targets in order, then any
@@ -24,14 +24,14 @@ use tokio::sync::watch;
 
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
+use crate::loops::replicator::queue::RepairQueue;
 use crate::peer::{PeerChunks, PeerError};
 use crate::placement::{placement, NodeInfo};
-use crate::replicator::queue::RepairQueue;
 use crate::store::ChunkStore;
 
-/// Replication settings of a [`crate::Data`].
+/// Quorum settings of a [`crate::Data`]: replication factor, write parallelism, peer timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReplicationConfig {
+pub struct QuorumConfig {
     /// Replication factor R (capped by the number of live nodes).
     pub r: usize,
     /// Chunks of one upload being replicated at once (bounds upload memory).
@@ -46,9 +46,9 @@ pub struct ReplicationConfig {
     pub unsafe_write_behind: Option<Duration>,
 }
 
-impl Default for ReplicationConfig {
+impl Default for QuorumConfig {
     fn default() -> Self {
-        ReplicationConfig {
+        QuorumConfig {
             r: 3,
             in_flight: 8,
             peer_timeout: Duration::from_secs(30),
@@ -58,12 +58,12 @@ impl Default for ReplicationConfig {
     }
 }
 
-impl ReplicationConfig {
+impl QuorumConfig {
     /// Defaults with replication factor `r`.
-    pub fn with_r(r: usize) -> ReplicationConfig {
-        ReplicationConfig {
+    pub fn with_r(r: usize) -> QuorumConfig {
+        QuorumConfig {
             r,
-            ..ReplicationConfig::default()
+            ..QuorumConfig::default()
         }
     }
 }
@@ -95,13 +95,14 @@ pub struct RepairHint {
     pub reason: RepairReason,
 }
 
-/// This node's view of the cluster: local store, membership, peers, settings, repair hints.
-pub(crate) struct Cluster {
+/// Quorum writes and verified reads over this node's view of the cluster: local store,
+/// membership, peers, settings, repair hints.
+pub(crate) struct Quorum {
     pub(crate) store: Arc<ChunkStore>,
     pub(crate) self_id: u64,
     pub(crate) membership: watch::Receiver<Vec<NodeInfo>>,
     pub(crate) peers: Arc<dyn PeerChunks>,
-    pub(crate) config: ReplicationConfig,
+    pub(crate) config: QuorumConfig,
     pub(crate) repairs: RepairQueue,
     /// Set while this node drains before leaving: it is no placement target in its own view.
     pub(crate) draining: AtomicBool,
@@ -110,9 +111,9 @@ pub(crate) struct Cluster {
     pub(crate) orphans: Mutex<HashSet<ChunkId>>,
 }
 
-impl std::fmt::Debug for Cluster {
+impl std::fmt::Debug for Quorum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster")
+        f.debug_struct("Quorum")
             .field("store", &self.store)
             .field("self_id", &self.self_id)
             .field("members", &*self.membership.borrow())
@@ -122,7 +123,7 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-impl Cluster {
+impl Quorum {
     /// Placement targets of `id` (first R of `order`), the full preference order over live
     /// nodes, and the write quorum W.
     fn plan(&self, id: &ChunkId) -> (usize, Vec<u64>, usize) {
@@ -221,10 +222,10 @@ impl Cluster {
         let Some(delay) = self.config.unsafe_write_behind else {
             return self.replicate_now(id, bytes).await;
         };
-        let cluster = self.clone();
+        let quorum = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            if let Err(e) = cluster.replicate_now(id, bytes).await {
+            if let Err(e) = quorum.replicate_now(id, bytes).await {
                 tracing::warn!(chunk = %id, error = %e, "write-behind chunk write failed");
             }
         });

@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
-use crate::cluster::Cluster;
 use crate::error::DataError;
 use crate::id::ChunkId;
-use crate::replicator::digest::{by_bucket, Digest};
+use crate::loops::replicator::digest::{by_bucket, Digest};
+use crate::quorum::Quorum;
 
 /// One held chunk.
 #[derive(Debug, Clone)]
@@ -26,14 +26,14 @@ pub(crate) struct LocalIndex {
 impl LocalIndex {
     /// Lists the store (but the reaper's orphans) and places every chunk (blocking: runs on a
     /// blocking thread).
-    pub(crate) fn build(cluster: &Cluster) -> Result<LocalIndex, DataError> {
-        let held = cluster
+    pub(crate) fn build(quorum: &Quorum) -> Result<LocalIndex, DataError> {
+        let held = quorum
             .store
             .list()?
             .into_iter()
-            .filter(|e| !cluster.is_orphan(&e.id))
+            .filter(|e| !quorum.is_orphan(&e.id))
             .map(|e| Held {
-                targets: cluster.view_targets(&e.id),
+                targets: quorum.view_targets(&e.id),
                 id: e.id,
                 mtime: e.mtime,
             })
