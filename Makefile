@@ -57,7 +57,9 @@ PEER_SCRIPTS ?= $(wildcard ../shared/peer/glance-start.sh)
 PEER_VENV ?= /tmp/tessera-peer/venv
 RELEASE_DIR := $(or $(CARGO_TARGET_DIR),target)/release
 bench:
-	$(CARGO) build --release -p tessera-node -p tessera-testbed --bins --example quic_bench
+	$(CARGO) build --release -p tessera-node -p tessera-testbed --bins
+	# Apart: an example pulls in dev-dependencies, whose `testing` features must not reach the bins.
+	$(CARGO) build --release -p tessera-node --example quic_bench
 	$(RELEASE_DIR)/bench $(if $(and $(PEER_SCRIPTS),$(wildcard $(PEER_VENV)/bin/uwsgi)),\
 	  --peer-scripts $(dir $(PEER_SCRIPTS)) --peer-venv $(PEER_VENV)) $(BENCH_ARGS)
 

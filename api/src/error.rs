@@ -201,16 +201,6 @@ impl From<tessera_replication::WorkerError> for ApiError {
     }
 }
 
-impl From<crate::live_chunks::LiveChunksError> for ApiError {
-    fn from(e: crate::live_chunks::LiveChunksError) -> Self {
-        use crate::live_chunks::LiveChunksError as L;
-        match e {
-            L::Meta(e) => e.into(),
-            e @ L::BadManifestId(_) => Self::Internal(e.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

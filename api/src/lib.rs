@@ -7,14 +7,13 @@
 
 pub mod auth;
 pub mod error;
-pub mod gossip;
 pub mod identity;
 pub mod list;
-pub mod live_chunks;
 pub mod patch;
 pub mod schema;
 pub mod view;
 
+mod admin;
 mod body;
 mod methods;
 /// The compare-and-set write path, for the admin endpoints that still read records by it.
@@ -30,7 +29,6 @@ use tessera_raft::Meta;
 use tessera_replication::{Data, Workers};
 
 pub use error::ApiError;
-pub use gossip::{GossipReport, GossipView};
 pub use identity::{AuthConfig, Identity};
 
 /// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
@@ -80,8 +78,8 @@ pub struct AppState {
     pub data: Data,
     /// The API's settings.
     pub config: Arc<ApiConfig>,
-    /// Gossip's view of the cluster members; `None` on a standalone node.
-    pub gossip: Option<Arc<dyn GossipView>>,
+    /// The node's cluster operations (status, leave, repair), for the admin endpoints.
+    pub admin: Arc<dyn tessera_domain::cluster_admin::ClusterAdmin>,
     /// The node's background loops, for the admin endpoints and `/metrics`.
     pub workers: Workers,
 }
@@ -124,7 +122,8 @@ pub fn router(state: AppState) -> Router {
     let state = Shared { app: state, glance };
     // `Router::layer` wraps each route's handlers after method dispatch; nesting the routes
     // as a fallback service lets the layers below see every request before routing.
-    let mut router = Router::new().fallback_service(routes::routes().with_state(state));
+    let mut router = Router::new()
+        .fallback_service(routes::routes().merge(admin::routes()).with_state(state));
     if let Some(verifier) = keystone {
         router = router.layer(axum::middleware::from_fn_with_state(
             verifier,

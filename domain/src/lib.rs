@@ -15,6 +15,7 @@
 pub mod access;
 pub mod actions;
 pub mod caller;
+pub mod cluster_admin;
 pub mod download;
 pub mod error;
 pub mod images;
@@ -26,6 +27,7 @@ pub mod upload;
 pub mod write;
 
 pub use caller::Caller;
+pub use cluster_admin::ClusterAdmin;
 pub use download::ImageData;
 pub use error::DomainError;
 pub use images::{Deleted, NewImage};

@@ -1,20 +1,12 @@
 //! Loopback throughput of the peer transport: 1 GiB in 4 MiB calls over mutual-TLS QUIC.
 //!
 //! `cargo run --release -p tessera-node --example quic_bench [TOTAL_MIB] [CALL_MIB] [PARALLEL]`
-//!
-//! The node crate is a binary, so the transport modules are compiled into this example.
-
-#[path = "../src/certs.rs"]
-mod certs;
-// Gossip datagrams are part of the transport the node uses but this benchmark does not.
-#[allow(dead_code, unused_imports)]
-#[path = "../src/transport/mod.rs"]
-mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use transport::{Handler, PeerTls, Service, Transport, TransportError};
+use tessera_node::certs;
+use tessera_node::transport::{Handler, LinkError, PeerTls, Service, Transport};
 
 /// Acknowledges chunk writes with their length, like a chunk store would.
 struct Sink;
@@ -49,17 +41,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     // The same steps an operator runs: `tessera cluster init` then `tessera cluster cert`.
     for command in [
-        certs::ClusterCommand::Init {
+        certs::CertCommand::Init {
             dir: dir.path().into(),
             node: "sender".into(),
         },
-        certs::ClusterCommand::Cert {
+        certs::CertCommand::Cert {
             ca: dir.path().into(),
             node: "receiver".into(),
             out: None,
         },
     ] {
-        if certs::run_cluster_command(command) != std::process::ExitCode::SUCCESS {
+        if certs::run_cert_command(command) != std::process::ExitCode::SUCCESS {
             return Err("certificate setup failed".into());
         }
     }
@@ -97,7 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }));
         }
         for task in tasks {
-            let reply: Result<Vec<u8>, TransportError> = task.await?;
+            let reply: Result<Vec<u8>, LinkError> = task.await?;
             let ack = reply?;
             let len = u64::from_be_bytes(ack.as_slice().try_into()?);
             sent += len as usize;

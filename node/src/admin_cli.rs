@@ -25,32 +25,43 @@ pub struct Endpoint {
 pub enum WorkersCommand {
     /// Every background worker: state, progress, counters.
     List {
+        /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
     },
     /// One worker, with its settings.
     Show {
+        /// The worker (replicator, auditor, reaper).
         name: String,
+        /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
     },
     /// Pause a worker after its current step.
     Pause {
+        /// The worker (replicator, auditor, reaper).
         name: String,
+        /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
     },
     /// Resume a paused worker where it stopped.
     Resume {
+        /// The worker (replicator, auditor, reaper).
         name: String,
+        /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
     },
     /// Change a worker's setting, e.g. `set auditor rate 1048576`.
     Set {
+        /// The worker (replicator, auditor, reaper).
         name: String,
+        /// The setting (`tessera workers show NAME` lists them).
         key: String,
+        /// Its new value.
         value: String,
+        /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -65,6 +76,7 @@ pub enum ChunksCommand {
         /// The image to check.
         #[arg(long)]
         image: Option<String>,
+        /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -72,6 +84,7 @@ pub enum ChunksCommand {
     /// target; local orphans reported (the reaper deletes them). Exits 1 when a copy could
     /// not be made.
     Repair {
+        /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -80,10 +93,12 @@ pub enum ChunksCommand {
 /// `tessera cluster ...`.
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
+    /// `init` and `cert`.
     #[command(flatten)]
-    Certs(certs::ClusterCommand),
+    Certs(certs::CertCommand),
     /// Show every member: Raft role, term, applied index, gossip state, zone, space, chunks.
     Status {
+        /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -98,6 +113,7 @@ pub enum ClusterCommand {
         /// the remaining copies.
         #[arg(long)]
         no_drain: bool,
+        /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -193,7 +209,7 @@ pub fn run_chunks(command: ChunksCommand) -> ExitCode {
 /// Runs `tessera cluster ...`.
 pub fn run_cluster(command: ClusterCommand) -> ExitCode {
     match command {
-        ClusterCommand::Certs(c) => certs::run_cluster_command(c),
+        ClusterCommand::Certs(c) => certs::run_cert_command(c),
         ClusterCommand::Status { endpoint } => finish(
             call(&endpoint, "GET", "/tessera/v1/cluster", None).map(|answer| {
                 let status = answer.unwrap_or(Value::Null);

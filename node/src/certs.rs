@@ -277,9 +277,9 @@ fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<(), CertErro
     file.sync_all().map_err(io_err)
 }
 
-/// `tessera cluster ...`: certificate management for the node-to-node network.
+/// `tessera cluster init|cert`: certificate management for the node-to-node network.
 #[derive(Debug, clap::Subcommand)]
-pub enum ClusterCommand {
+pub enum CertCommand {
     /// Create a cluster CA and the first node's certificate.
     Init {
         /// Directory for ca.pem, ca.key, <node>.pem and <node>.key.
@@ -303,11 +303,11 @@ pub enum ClusterCommand {
     },
 }
 
-/// Runs a `tessera cluster ...` subcommand, printing what it wrote.
-pub fn run_cluster_command(command: ClusterCommand) -> std::process::ExitCode {
+/// Runs `tessera cluster init|cert`, printing what it wrote.
+pub fn run_cert_command(command: CertCommand) -> std::process::ExitCode {
     let result = match command {
-        ClusterCommand::Init { dir, node } => init_cluster(&dir, &node),
-        ClusterCommand::Cert { ca, node, out } => {
+        CertCommand::Init { dir, node } => init_cluster(&dir, &node),
+        CertCommand::Cert { ca, node, out } => {
             let out = out.unwrap_or_else(|| ca.clone());
             issue_node_cert(&ca, &node, &out)
         }

@@ -1,18 +1,8 @@
 //! `tessera`: one node of the Tessera image store.
 
-mod admin_cli;
-mod certs;
-mod cluster;
-mod cluster_status;
-mod config;
-mod image_records;
-mod logging;
-mod malloc;
-mod serve;
-mod transport;
-
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use tessera_node::{admin_cli, config, logging, malloc, serve};
 
 /// Tessera: a replicated VM image store speaking the OpenStack Image API v2.
 #[derive(Debug, Parser)]
@@ -28,7 +18,7 @@ struct Cli {
 enum Command {
     /// Run a node: the Glance API, the metadata log and the chunk store.
     Serve {
-        /// TOML file with any of the options below (flags and env win over it).
+        /// TOML file with these options in sections (see the README); flags and env win over it.
         #[arg(long, env = "TESSERA_CONFIG")]
         config: Option<PathBuf>,
         #[command(flatten)]
@@ -61,7 +51,8 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::from(2);
                 }
             };
-            logging::init(cfg.json_logs);
+            logging::init(cfg.log_format);
+            cfg.warn_renamed_keys();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -7,16 +7,14 @@ use crate::cluster::{
     QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{ClusterConfig, Config};
-use crate::image_records::MetaImageRecords;
+use crate::orchestration::NodeAdmin;
 use crate::transport::{PeerTls, Transport};
+use crate::wiring::{MetaImageRecords, MetaLiveChunks};
 use anyhow::Context;
 use std::sync::Arc;
-use tessera_api::live_chunks::MetaLiveChunks;
-use tessera_api::{AppState, GossipView};
+use tessera_api::AppState;
 use tessera_raft::{Meta, MetaConfig};
-use tessera_replication::{
-    Auditor, Data, NodeInfo, Reaper, ReplicationConfig, Replicator, Workers,
-};
+use tessera_replication::{Auditor, Data, NodeInfo, QuorumConfig, Reaper, Replicator, Workers};
 use tokio::sync::{mpsc, watch};
 
 /// Runs one node until a shutdown signal.
@@ -38,13 +36,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     };
     let workers = spawn_workers(&cfg, &meta, &data)?;
+    let admin = NodeAdmin::new(
+        meta.clone(),
+        data.clone(),
+        gossip.as_ref().map(|g| GossipReports(g.snapshots.clone())),
+        &workers,
+    );
     let app = tessera_api::router(AppState {
         meta: meta.clone(),
         data,
         config: Arc::new(cfg.api.clone()),
-        gossip: gossip
-            .as_ref()
-            .map(|g| Arc::new(GossipReports(g.snapshots.clone())) as Arc<dyn GossipView>),
+        admin: Arc::new(admin),
         workers: workers.clone(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -105,9 +107,9 @@ async fn start_clustered(
         cfg.node_id,
         view_rx,
         Arc::new(QuicChunks::new(transport.clone(), addresses.clone())),
-        ReplicationConfig {
+        QuorumConfig {
             unsafe_write_behind: cluster.unsafe_write_behind,
-            ..ReplicationConfig::with_r(cluster.replicas)
+            ..QuorumConfig::with_r(cluster.replicas)
         },
     )
     .context("opening the chunk store")?;
@@ -181,13 +183,16 @@ fn start_gossip(
 const JOIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Joins through `seed` unless this node is already a member (a restart).
+#[tracing::instrument(name = "cluster_join", skip(meta))]
 async fn join(meta: &Meta, node_id: u64, seed: std::net::SocketAddr) -> anyhow::Result<()> {
     let member = |s: &tessera_raft::ClusterStatus| {
         s.voters.contains_key(&node_id) || s.learners.contains_key(&node_id)
     };
     if meta.status().is_ok_and(|s| member(&s)) {
+        tracing::info!("already a member; not joining again");
         return Ok(());
     }
+    tracing::info!("joining the cluster");
     let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
     let mut backoff = std::time::Duration::from_millis(200);
     loop {

@@ -14,6 +14,7 @@ pub struct Request {
     pub request_id: String,
     /// Proposer's clock (unix seconds), used to expire old request ids deterministically.
     pub stamped_at: i64,
+    /// The change.
     pub command: Command,
 }
 
@@ -21,11 +22,24 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Insert a new image; fails with `Exists` if the id is taken.
-    CreateImage { image: Image },
+    CreateImage {
+        /// The new record.
+        image: Image,
+    },
     /// Replace an image if its stored revision still equals `expect`.
-    PutImage { image: Image, expect: u64 },
+    PutImage {
+        /// The new record.
+        image: Image,
+        /// The revision the writer read.
+        expect: u64,
+    },
     /// Remove an image record if its stored revision still equals `expect`.
-    DeleteImage { id: String, expect: u64 },
+    DeleteImage {
+        /// The image id.
+        id: String,
+        /// The revision the writer read.
+        expect: u64,
+    },
 }
 
 /// The deterministic outcome of applying a command.

@@ -1,7 +1,7 @@
 //! One sled database per node and the trees inside it.
 
 use crate::durable::{sync_dir, Durable};
-use crate::error::MetaError;
+use crate::error::StoreError;
 use std::path::Path;
 use std::time::Duration;
 
@@ -103,7 +103,7 @@ pub struct Db {
 impl Db {
     /// Opens (or creates) the database in `dir`, retrying briefly while a previous instance
     /// in this process still holds sled's file lock (e.g. right after a shutdown).
-    pub fn open(dir: &Path) -> Result<Db, MetaError> {
+    pub fn open(dir: &Path) -> Result<Db, StoreError> {
         std::fs::create_dir_all(dir)?;
         let mut tries = 0;
         let db = loop {

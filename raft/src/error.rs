@@ -1,9 +1,15 @@
-//! The error type of the metadata handle.
+//! The error types of the metadata layer: [`MetaError`], what the handle answers (also to
+//! peers, in forwarded replies), and [`StoreError`], what this node's own store fails with.
 
 use crate::types::NodeId;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Everything that can go wrong talking to the replicated metadata.
+///
+/// It crosses the wire: a forwarded call's reply carries it to the peer that asked, so every
+/// variant is plain data and causes travel as text (`Storage`, `Codec`, `Fatal`, `Timeout`,
+/// `Raft`). Failures that stay in this process keep their source in [`StoreError`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum MetaError {
     /// The local disk or database failed.
@@ -35,6 +41,49 @@ pub enum MetaError {
     /// Any other raft-level refusal (membership change, initialization...).
     #[error("raft error: {0}")]
     Raft(String),
+}
+
+/// Failures of this node's own store (sled, the file system, record encoding). They stay in
+/// the process and keep their source; at the [`MetaError`] boundary they become text.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("storage error: {0}")]
+    Db(#[from] sled::Error),
+    /// A file system call failed.
+    #[error("storage error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A sled transaction was aborted.
+    #[error("storage error: transaction aborted")]
+    Aborted,
+    /// A record or snapshot could not be encoded.
+    #[error("codec error: {0}")]
+    Encode(#[from] rmp_serde::encode::Error),
+    /// A record or snapshot could not be decoded.
+    #[error("codec error: {0}")]
+    Decode(#[from] rmp_serde::decode::Error),
+    /// A snapshot names a tree this state machine does not have.
+    #[error("codec error: unknown tree {0} in snapshot")]
+    UnknownTree(String),
+    /// Copying the state machine for a snapshot failed (shared: a builder may be asked twice).
+    #[error("copying the state machine for a snapshot: {0}")]
+    Capture(#[source] Arc<StoreError>),
+}
+
+impl From<StoreError> for MetaError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Db(e) => MetaError::Storage(e.to_string()),
+            StoreError::Io(e) => MetaError::Storage(e.to_string()),
+            StoreError::Aborted => MetaError::Storage("transaction aborted".into()),
+            StoreError::Encode(e) => MetaError::Codec(e.to_string()),
+            StoreError::Decode(e) => MetaError::Codec(e.to_string()),
+            StoreError::UnknownTree(name) => {
+                MetaError::Codec(format!("unknown tree {name} in snapshot"))
+            }
+            StoreError::Capture(e) => MetaError::Storage(e.to_string()),
+        }
+    }
 }
 
 impl From<sled::Error> for MetaError {
@@ -82,5 +131,29 @@ impl From<openraft::error::ForwardToLeader<NodeId, openraft::BasicNode>> for Met
             leader_id: f.leader_id,
             leader_addr: f.leader_node.map(|n| n.addr),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn store_errors_keep_their_source_and_peers_get_the_same_text() {
+        let io = StoreError::from(std::io::Error::other("disk on fire"));
+        assert!(io.source().is_some());
+        assert_eq!(io.to_string(), "storage error: disk on fire");
+        let meta = MetaError::from(io);
+        assert_eq!(meta, MetaError::Storage("disk on fire".into()));
+        assert_eq!(meta.to_string(), "storage error: disk on fire");
+
+        let aborted = MetaError::from(StoreError::Aborted);
+        assert_eq!(aborted.to_string(), "storage error: transaction aborted");
+        let tree = MetaError::from(StoreError::UnknownTree("x".into()));
+        assert_eq!(tree.to_string(), "codec error: unknown tree x in snapshot");
+
+        let captured = StoreError::Capture(Arc::new(StoreError::Aborted));
+        assert!(captured.source().is_some());
     }
 }

@@ -63,6 +63,21 @@ pub enum ForwardReply {
     Status(Result<ClusterStatus, MetaError>),
 }
 
+impl ForwardRequest {
+    /// A short name of the call, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Propose(_) => "propose",
+            Self::GetImage(_) => "get_image",
+            Self::ListImages(_) => "list_images",
+            Self::LiveManifests => "live_manifests",
+            Self::Join { .. } => "join",
+            Self::Leave { .. } => "leave",
+            Self::Status => "status",
+        }
+    }
+}
+
 impl ForwardReply {
     /// The error this reply carries, if any.
     pub fn error(&self) -> Option<&MetaError> {
@@ -148,5 +163,11 @@ pub struct ClusterStatus {
 /// Serves a forwarded call on this node: what a transport's server side calls. Never
 /// forwards further (see the module docs).
 pub async fn serve_forward(meta: &Meta, req: ForwardRequest) -> ForwardReply {
-    meta.serve_local(req).await
+    let kind = req.kind();
+    let reply = meta.serve_local(req).await;
+    if let Some(e) = reply.error() {
+        // The caller retries elsewhere on NotLeader; the leader it names is logged here.
+        tracing::debug!(node = meta.node_id(), call = kind, error = %e, "forwarded call refused");
+    }
+    reply
 }

@@ -17,6 +17,8 @@ pub mod network;
 pub mod query;
 pub mod snapshot;
 pub mod state_machine;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod types;
 
 pub use command::{Command, Outcome, Request};
@@ -24,6 +26,8 @@ pub use error::MetaError;
 pub use forward::{serve_forward, ClusterStatus, ForwardReply, ForwardRequest, Role};
 pub use meta::{Meta, MetaConfig};
 pub use model::{DataRef, Image, ImageStatus, Member, MemberStatus, Visibility};
-pub use network::{serve_rpc, LocalTransport, RaftReply, RaftRpc, RaftTransport, TransportError};
+pub use network::{serve_rpc, RaftReply, RaftRpc, RaftTransport, TransportError};
 pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, Viewer};
+#[cfg(any(test, feature = "testing"))]
+pub use testing::LocalTransport;
 pub use types::{NodeId, TypeConfig};

@@ -9,14 +9,23 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImageStatus {
+    /// Created; no data yet.
     Queued,
+    /// Data is being uploaded.
     Saving,
+    /// Staging data through the import workflow.
     Uploading,
+    /// An import is copying the data in.
     Importing,
+    /// Data is stored; the image can be downloaded.
     Active,
+    /// An upload failed; the image holds no usable data.
     Killed,
+    /// Data download is disabled by an admin.
     Deactivated,
+    /// Deleted; its data awaits the scrubber.
     PendingDelete,
+    /// Deleted.
     Deleted,
 }
 
@@ -57,9 +66,13 @@ impl ImageStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
+    /// Every project sees it.
     Public,
+    /// Only its owner sees it.
     Private,
+    /// Its owner and the members it is shared with see it.
     Shared,
+    /// Every project may use it; listed only on request.
     Community,
 }
 
@@ -90,8 +103,11 @@ impl Visibility {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
+    /// Not answered yet.
     Pending,
+    /// Accepted: listed for the member.
     Accepted,
+    /// Rejected: hidden from the member's lists.
     Rejected,
 }
 
@@ -119,8 +135,11 @@ impl MemberStatus {
 /// One project an image is shared with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
+    /// The member's answer.
     pub status: MemberStatus,
+    /// When the share was made (unix seconds).
     pub created_at: i64,
+    /// When it last changed (unix seconds).
     pub updated_at: i64,
 }
 
@@ -134,28 +153,49 @@ pub struct DataRef {
 /// A Glance image record: base properties, custom properties, tags and members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
+    /// The image id (a UUID).
     pub id: String,
+    /// Its name, if any.
     pub name: Option<String>,
+    /// Its lifecycle state.
     pub status: ImageStatus,
+    /// Who may see it.
     pub visibility: Visibility,
+    /// Protected images cannot be deleted.
     pub protected: bool,
+    /// Hidden from lists unless asked for.
     pub os_hidden: bool,
+    /// The owning project.
     pub owner: Option<String>,
+    /// MD5 of the data (hex), once uploaded.
     pub checksum: Option<String>,
+    /// The multihash algorithm (`sha512`), once uploaded.
     pub os_hash_algo: Option<String>,
+    /// The multihash of the data (hex), once uploaded.
     pub os_hash_value: Option<String>,
+    /// Data size in bytes, once uploaded.
     pub size: Option<u64>,
+    /// Virtual disk size in bytes, if known.
     pub virtual_size: Option<u64>,
+    /// Minimum RAM to boot it, in MiB.
     pub min_ram: u64,
+    /// Minimum disk to boot it, in GiB.
     pub min_disk: u64,
+    /// Container format (`bare`, `ovf`...).
     pub container_format: Option<String>,
+    /// Disk format (`raw`, `qcow2`...).
     pub disk_format: Option<String>,
+    /// Creation time (unix seconds).
     pub created_at: i64,
+    /// Last change (unix seconds).
     pub updated_at: i64,
+    /// Its tags.
     pub tags: BTreeSet<String>,
     /// Custom (additional) properties; Glance stores them as strings.
     pub properties: BTreeMap<String, String>,
+    /// Projects it is shared with, by project id.
     pub members: BTreeMap<String, Member>,
+    /// Where its data lives, once uploaded.
     pub data: Option<DataRef>,
     /// Bumped by every applied change; the compare-and-set token for writers.
     pub revision: u64,

@@ -1,9 +1,8 @@
 //! The network seam: a transport trait this crate needs (the `node` crate implements it over
-//! QUIC), openraft's network traits implemented on top of it, and an in-process transport
-//! for tests.
+//! QUIC) and openraft's network traits implemented on top of it. The in-process transport
+//! for tests is in [`crate::testing`].
 
-use crate::forward::{serve_forward, ForwardReply, ForwardRequest};
-use crate::meta::Meta;
+use crate::forward::{ForwardReply, ForwardRequest};
 use crate::types::{Node, NodeId, Raft, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -14,8 +13,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// A raft RPC sent to a peer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,10 +48,18 @@ pub enum TransportError {
     /// The call failed in flight; raft may retry at once.
     #[error("network error: {0}")]
     Network(String),
+    /// The message is larger than the transport carries; nothing was sent.
+    #[error("message of {len} bytes exceeds the transport's {max}-byte limit")]
+    TooLarge {
+        /// The encoded message's length.
+        len: usize,
+        /// The transport's limit.
+        max: usize,
+    },
 }
 
 /// Carries raft RPCs and forwarded calls to peers. Implemented by the `node` crate (QUIC)
-/// and [`LocalTransport`].
+/// and, for tests, by `testing::LocalTransport`; both are held to `testing::transport_suite`.
 #[async_trait::async_trait]
 pub trait RaftTransport: Send + Sync + 'static {
     /// Sends `rpc` to node `target` (at `node.addr`) and waits for its reply; the peer
@@ -66,7 +72,7 @@ pub trait RaftTransport: Send + Sync + 'static {
     ) -> Result<RaftReply, TransportError>;
 
     /// Sends a forwarded call to node `target` (at `node.addr`) and waits for its reply; the
-    /// peer answers with [`serve_forward`]. A join may block until the new node caught up,
+    /// peer answers with [`crate::serve_forward`]. A join may block until the new node caught up,
     /// so implementations should not cut these calls short.
     async fn forward(
         &self,
@@ -153,7 +159,11 @@ impl Network {
             .call(self.target, &self.node, rpc)
             .await
             .map_err(|e| match e {
-                TransportError::Unreachable(_) => RPCError::Unreachable(Unreachable::new(&e)),
+                // An oversized message will not fit on a retry either: back off like for an
+                // unreachable peer rather than retrying at once.
+                TransportError::Unreachable(_) | TransportError::TooLarge { .. } => {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                }
                 TransportError::Network(_) => RPCError::Network(NetworkError::new(&e)),
             })
     }
@@ -205,133 +215,5 @@ impl RaftNetwork<TypeConfig> for Network {
             RaftReply::Vote(r) => r.map_err(|e| self.remote(e)),
             _ => Err(RPCError::Network(NetworkError::new(&Mismatch))),
         }
-    }
-}
-
-/// In-process transport for tests: a registry of nodes by id. Every RPC, forwarded call and
-/// reply goes through rmp-serde, so the wire types are exercised as a real transport would.
-///
-/// A registered [`Meta`] holds this transport, so the registry and the handles keep each
-/// other alive until [`LocalTransport::deregister`].
-#[derive(Clone, Default)]
-pub struct LocalTransport {
-    nodes: Arc<RwLock<HashMap<NodeId, Meta>>>,
-    down: Arc<RwLock<HashSet<NodeId>>>,
-    cut: Arc<RwLock<HashSet<(NodeId, NodeId)>>>,
-}
-
-impl LocalTransport {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Makes `meta` reachable as node `meta.node_id()` (replacing an earlier registration).
-    pub fn register(&self, meta: &Meta) {
-        if let Ok(mut n) = self.nodes.write() {
-            n.insert(meta.node_id(), meta.clone());
-        }
-    }
-
-    /// Forgets node `id`.
-    pub fn deregister(&self, id: NodeId) {
-        if let Ok(mut n) = self.nodes.write() {
-            n.remove(&id);
-        }
-    }
-
-    /// Cuts node `id` off (`true`) or reconnects it (`false`), both directions.
-    pub fn set_down(&self, id: NodeId, down: bool) {
-        if let Ok(mut d) = self.down.write() {
-            if down {
-                d.insert(id);
-            } else {
-                d.remove(&id);
-            }
-        }
-    }
-
-    /// Splits the nodes into `groups`: raft RPCs between nodes of different groups fail
-    /// (nodes in no group are unaffected). An empty slice heals every partition.
-    pub fn partition(&self, groups: &[&[NodeId]]) {
-        if let Ok(mut c) = self.cut.write() {
-            c.clear();
-            for (i, a) in groups.iter().enumerate() {
-                for b in groups.iter().skip(i + 1) {
-                    for &x in a.iter() {
-                        for &y in b.iter() {
-                            c.insert((x, y));
-                            c.insert((y, x));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn is_down(&self, id: NodeId) -> bool {
-        self.down.read().map(|d| d.contains(&id)).unwrap_or(true)
-    }
-
-    fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
-        self.cut
-            .read()
-            .map(|c| c.contains(&(from, to)))
-            .unwrap_or(true)
-    }
-
-    fn target(&self, target: NodeId) -> Result<Meta, TransportError> {
-        if self.is_down(target) {
-            return Err(TransportError::Unreachable(format!(
-                "node {target} is down"
-            )));
-        }
-        self.nodes
-            .read()
-            .ok()
-            .and_then(|n| n.get(&target).cloned())
-            .ok_or_else(|| TransportError::Unreachable(format!("node {target} unknown")))
-    }
-}
-
-fn roundtrip<T: Serialize + serde::de::DeserializeOwned>(v: &T) -> Result<T, TransportError> {
-    let bytes = rmp_serde::to_vec(v).map_err(|e| TransportError::Network(e.to_string()))?;
-    rmp_serde::from_slice(&bytes).map_err(|e| TransportError::Network(e.to_string()))
-}
-
-#[async_trait::async_trait]
-impl RaftTransport for LocalTransport {
-    async fn call(
-        &self,
-        target: NodeId,
-        _: &Node,
-        rpc: RaftRpc,
-    ) -> Result<RaftReply, TransportError> {
-        let source = match &rpc {
-            RaftRpc::AppendEntries(r) => r.vote.leader_id().voted_for(),
-            RaftRpc::InstallSnapshot(r) => r.vote.leader_id().voted_for(),
-            RaftRpc::Vote(r) => r.vote.leader_id().voted_for(),
-        };
-        if let Some(s) = source {
-            if self.is_down(s) || self.is_cut(s, target) {
-                return Err(TransportError::Unreachable(format!(
-                    "node {target} unreachable from {s}"
-                )));
-            }
-        }
-        let meta = self.target(target)?;
-        let reply = serve_rpc(meta.raft(), roundtrip(&rpc)?).await;
-        roundtrip(&reply)
-    }
-
-    async fn forward(
-        &self,
-        target: NodeId,
-        _: &Node,
-        req: ForwardRequest,
-    ) -> Result<ForwardReply, TransportError> {
-        let meta = self.target(target)?;
-        let reply = serve_forward(&meta, roundtrip(&req)?).await;
-        roundtrip(&reply)
     }
 }

@@ -11,18 +11,26 @@ use std::collections::BTreeMap;
 /// Who is asking: decides which images a list may show.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Viewer {
+    /// The caller's project, if any.
     pub project: Option<String>,
+    /// Whether the caller is an admin (sees everything).
     pub admin: bool,
 }
 
 /// A comparison operator for time filters (`gt:2024-01-01T00:00:00Z`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimeOp {
+    /// Equal to.
     Eq,
+    /// Not equal to.
     Neq,
+    /// After.
     Gt,
+    /// At or after.
     Gte,
+    /// Before.
     Lt,
+    /// At or before.
     Lte,
 }
 
@@ -43,10 +51,14 @@ impl TimeOp {
 /// Which member answers a shared image must have to be listed for a non-owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum MemberFilter {
+    /// Accepted shares only (Glance's default).
     #[default]
     Accepted,
+    /// Pending shares only.
     Pending,
+    /// Rejected shares only.
     Rejected,
+    /// Every share.
     All,
 }
 
@@ -68,22 +80,32 @@ pub struct Filters {
     pub ids: Option<Vec<String>>,
     /// `name=x` or `name=in:x,y`.
     pub names: Option<Vec<String>>,
+    /// `status=x` or `status=in:x,y`.
     pub statuses: Option<Vec<ImageStatus>>,
     /// `None` means Glance's default view; `Some(None)` is `visibility=all`.
     #[serde(with = "visibility_filter")]
     pub visibility: Option<Option<Visibility>>,
+    /// `owner=x`.
     pub owner: Option<String>,
     /// Every tag must be present.
     pub tags: Vec<String>,
+    /// `member_status=x`.
     pub member_status: MemberFilter,
+    /// `size_min=n` (bytes).
     pub size_min: Option<u64>,
+    /// `size_max=n` (bytes).
     pub size_max: Option<u64>,
+    /// `container_format=x` or `in:x,y`.
     pub container_formats: Option<Vec<String>>,
+    /// `disk_format=x` or `in:x,y`.
     pub disk_formats: Option<Vec<String>>,
     /// `None` means hidden images are left out (Glance's default).
     pub os_hidden: Option<bool>,
+    /// `created_at=op:time` bounds.
     pub created_at: Vec<(TimeOp, i64)>,
+    /// `updated_at=op:time` bounds.
     pub updated_at: Vec<(TimeOp, i64)>,
+    /// `protected=true|false`.
     pub protected: Option<bool>,
     /// Custom property equality filters.
     pub properties: BTreeMap<String, String>,
@@ -92,18 +114,31 @@ pub struct Filters {
 /// A field an image list can be sorted on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SortKey {
+    /// `id`.
     Id,
+    /// `name`.
     Name,
+    /// `status`.
     Status,
+    /// `visibility`.
     Visibility,
+    /// `owner`.
     Owner,
+    /// `size`.
     Size,
+    /// `virtual_size`.
     VirtualSize,
+    /// `min_disk`.
     MinDisk,
+    /// `min_ram`.
     MinRam,
+    /// `container_format`.
     ContainerFormat,
+    /// `disk_format`.
     DiskFormat,
+    /// `created_at`.
     CreatedAt,
+    /// `updated_at`.
     UpdatedAt,
 }
 
@@ -150,19 +185,24 @@ impl SortKey {
 /// Sort direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SortDir {
+    /// Ascending.
     Asc,
+    /// Descending.
     Desc,
 }
 
 /// A page request: who asks, what matches, in which order, from where, how many.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListQuery {
+    /// Who asks.
     pub viewer: Viewer,
+    /// What must match.
     pub filters: Filters,
     /// Sort keys in priority order; `id` is always appended as the final tie-breaker.
     pub sort: Vec<(SortKey, SortDir)>,
     /// Id of the last image of the previous page.
     pub marker: Option<String>,
+    /// Most images in the page.
     pub limit: usize,
 }
 
@@ -322,6 +362,7 @@ mod visibility_filter {
         Only(Visibility),
     }
 
+    /// Writes the three-way filter as a tagged value.
     pub fn serialize<S: Serializer>(
         v: &Option<Option<Visibility>>,
         s: S,
@@ -334,6 +375,7 @@ mod visibility_filter {
         .serialize(s)
     }
 
+    /// Reads the tagged value back.
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<Option<Visibility>>, D::Error> {

@@ -2,7 +2,7 @@
 //! `snapshot` tree so the current snapshot survives a restart.
 
 use crate::db::{Db, SM_TREE_NAMES};
-use crate::error::MetaError;
+use crate::error::StoreError;
 use crate::state_machine::{applied_state, LAST_APPLIED, LAST_MEMBERSHIP};
 use crate::types::{
     sto, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
@@ -10,6 +10,7 @@ use crate::types::{
 use openraft::{RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
+use std::sync::Arc;
 
 const META_KEY: &[u8] = b"meta";
 const DATA_KEY: &[u8] = b"data";
@@ -28,13 +29,13 @@ pub struct SnapshotData {
 /// A consistent copy of the state machine taken between two applies, serialized on build.
 pub struct SnapshotBuilder {
     db: Db,
-    captured: Result<(Option<LogId>, StoredMembership, SnapshotData), MetaError>,
+    captured: Result<(Option<LogId>, StoredMembership, SnapshotData), Arc<StoreError>>,
 }
 
 impl SnapshotBuilder {
     /// Copies the state machine trees of `db` (call while no apply runs).
     pub fn capture(db: &Db) -> Self {
-        let captured = (|| {
+        let captured = (|| -> Result<_, StoreError> {
             let (last, membership) = applied_state(&db.sm)?;
             let mut data = SnapshotData::default();
             for (name, tree) in SM_TREE_NAMES.iter().zip(db.sm.all()) {
@@ -46,15 +47,19 @@ impl SnapshotBuilder {
                 data.trees.push((name.to_string(), pairs));
             }
             Ok((last, membership, data))
-        })();
+        })()
+        .map_err(Arc::new);
         SnapshotBuilder {
             db: db.clone(),
             captured,
         }
     }
 
-    fn build(&self) -> Result<Snapshot, MetaError> {
-        let (last, membership, data) = self.captured.as_ref().map_err(Clone::clone)?;
+    fn build(&self) -> Result<Snapshot, StoreError> {
+        let (last, membership, data) = self
+            .captured
+            .as_ref()
+            .map_err(|e| StoreError::Capture(e.clone()))?;
         let bytes = rmp_serde::to_vec(data)?;
         let seq = self
             .db
@@ -91,7 +96,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
-fn save_current(db: &Db, meta: &SnapshotMeta, bytes: &[u8]) -> Result<(), MetaError> {
+fn save_current(db: &Db, meta: &SnapshotMeta, bytes: &[u8]) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
     batch.insert(META_KEY, rmp_serde::to_vec(meta)?);
     batch.insert(DATA_KEY, bytes);
@@ -100,7 +105,7 @@ fn save_current(db: &Db, meta: &SnapshotMeta, bytes: &[u8]) -> Result<(), MetaEr
 }
 
 /// The current snapshot, if one was built or installed.
-pub fn current(db: &Db) -> Result<Option<Snapshot>, MetaError> {
+pub fn current(db: &Db) -> Result<Option<Snapshot>, StoreError> {
     let (Some(meta), Some(data)) = (db.snapshot.get(META_KEY)?, db.snapshot.get(DATA_KEY)?) else {
         return Ok(None);
     };
@@ -115,7 +120,7 @@ pub fn current(db: &Db) -> Result<Option<Snapshot>, MetaError> {
 ///
 /// Not one transaction (sled cannot clear a tree transactionally): trees are cleared and
 /// refilled one by one, `last_applied` written last, then everything is fsynced.
-pub fn install(db: &Db, meta: &SnapshotMeta, bytes: Vec<u8>) -> Result<(), MetaError> {
+pub fn install(db: &Db, meta: &SnapshotMeta, bytes: Vec<u8>) -> Result<(), StoreError> {
     let data: SnapshotData = rmp_serde::from_slice(&bytes)?;
     let trees = db.sm.all();
     for tree in &trees {
@@ -123,7 +128,7 @@ pub fn install(db: &Db, meta: &SnapshotMeta, bytes: Vec<u8>) -> Result<(), MetaE
     }
     for (name, pairs) in data.trees {
         let Some(pos) = SM_TREE_NAMES.iter().position(|n| *n == name) else {
-            return Err(MetaError::Codec(format!("unknown tree {name} in snapshot")));
+            return Err(StoreError::UnknownTree(name));
         };
         let mut batch = sled::Batch::default();
         for (k, v) in pairs {

@@ -6,7 +6,7 @@
 
 use crate::command::{Command, Outcome, Request};
 use crate::db::{Db, SmTrees};
-use crate::error::MetaError;
+use crate::error::StoreError;
 use crate::index::{index_keys, ord_i64};
 use crate::model::Image;
 use crate::snapshot::{self, SnapshotBuilder};
@@ -47,11 +47,11 @@ impl Ops {
     }
 }
 
-fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, MetaError> {
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     Ok(rmp_serde::to_vec_named(v)?)
 }
 
-fn dec<T: DeserializeOwned>(v: &[u8]) -> Result<T, MetaError> {
+fn dec<T: DeserializeOwned>(v: &[u8]) -> Result<T, StoreError> {
     Ok(rmp_serde::from_slice(v)?)
 }
 
@@ -59,12 +59,12 @@ fn dec<T: DeserializeOwned>(v: &[u8]) -> Result<T, MetaError> {
 pub(crate) fn read_meta<T: DeserializeOwned>(
     t: &SmTrees,
     key: &[u8],
-) -> Result<Option<T>, MetaError> {
+) -> Result<Option<T>, StoreError> {
     t.meta.get(key)?.map(|v| dec(&v)).transpose()
 }
 
 /// The applied log id and membership recorded in `t`.
-pub(crate) fn applied_state(t: &SmTrees) -> Result<(Option<LogId>, StoredMembership), MetaError> {
+pub(crate) fn applied_state(t: &SmTrees) -> Result<(Option<LogId>, StoredMembership), StoreError> {
     Ok((
         read_meta(t, LAST_APPLIED)?,
         read_meta(t, LAST_MEMBERSHIP)?.unwrap_or_default(),
@@ -72,12 +72,12 @@ pub(crate) fn applied_state(t: &SmTrees) -> Result<(Option<LogId>, StoredMembers
 }
 
 /// Reads one image record.
-pub(crate) fn get_image(t: &SmTrees, id: &str) -> Result<Option<Image>, MetaError> {
+pub(crate) fn get_image(t: &SmTrees, id: &str) -> Result<Option<Image>, StoreError> {
     t.images.get(id.as_bytes())?.map(|v| dec(&v)).transpose()
 }
 
 /// Every manifest id referenced by a stored image.
-pub(crate) fn live_manifests(t: &SmTrees) -> Result<Vec<String>, MetaError> {
+pub(crate) fn live_manifests(t: &SmTrees) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
     for kv in t.images.iter() {
         let (_, v) = kv?;
@@ -101,7 +101,7 @@ impl StateMachine {
     }
 
     /// Applies one log entry atomically and returns its outcome.
-    pub(crate) fn apply_entry(&self, entry: &Entry) -> Result<Outcome, MetaError> {
+    pub(crate) fn apply_entry(&self, entry: &Entry) -> Result<Outcome, StoreError> {
         let mut ops = Ops::default();
         let outcome = match &entry.payload {
             EntryPayload::Blank => Outcome::Applied(None),
@@ -119,7 +119,11 @@ impl StateMachine {
 
     /// Computes the writes of one request (reading current state, which only this
     /// single-threaded apply path modifies) and returns its outcome.
-    pub(crate) fn apply_request(&self, req: &Request, ops: &mut Ops) -> Result<Outcome, MetaError> {
+    pub(crate) fn apply_request(
+        &self,
+        req: &Request,
+        ops: &mut Ops,
+    ) -> Result<Outcome, StoreError> {
         let t = &self.db.sm;
         if let Some(v) = t.dedup.get(req.request_id.as_bytes())? {
             let (_, outcome): (i64, Outcome) = dec(&v)?;
@@ -168,7 +172,7 @@ impl StateMachine {
         req: &Request,
         outcome: &Outcome,
         ops: &mut Ops,
-    ) -> Result<(), MetaError> {
+    ) -> Result<(), StoreError> {
         let t = &self.db.sm;
         let mut age_key = ord_i64(req.stamped_at).to_vec();
         age_key.extend_from_slice(req.request_id.as_bytes());
@@ -193,7 +197,7 @@ impl StateMachine {
         Ok(())
     }
 
-    fn commit(&self, ops: Ops) -> Result<(), MetaError> {
+    fn commit(&self, ops: Ops) -> Result<(), StoreError> {
         use sled::transaction::{TransactionError, Transactional};
         let trees = self.db.sm.all();
         let res: Result<(), TransactionError<()>> = trees[..].transaction(|tx| {
@@ -208,15 +212,13 @@ impl StateMachine {
         match res {
             Ok(()) => Ok(()),
             Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => {
-                Err(MetaError::Storage("transaction aborted".into()))
-            }
+            Err(TransactionError::Abort(())) => Err(StoreError::Aborted),
         }
     }
 }
 
 /// Stores `new` (replacing `old`, if any) and moves its index keys.
-fn write_image(ops: &mut Ops, old: Option<&Image>, new: &Image) -> Result<(), MetaError> {
+fn write_image(ops: &mut Ops, old: Option<&Image>, new: &Image) -> Result<(), StoreError> {
     if let Some(old) = old {
         for (idx, k) in index_keys(old) {
             ops.del(idx.tree_pos(), k);

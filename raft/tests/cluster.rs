@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Cluster behaviour over the in-process transport: forwarding to the leader, failover,
 //! joining from a snapshot, leaving, and dedup of retried proposals.
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tessera_replication::testing::ChannelPeers;
 use tessera_replication::{
-    Data, NodeInfo, ReplicationConfig, Replicator, ReplicatorConfig, Step, Worker,
+    Data, NodeInfo, QuorumConfig, Replicator, ReplicatorConfig, Step, Worker,
 };
 use tokio::sync::watch;
 
@@ -34,7 +34,7 @@ fn main() {
                 i,
                 rx.clone(),
                 peers.clone(),
-                ReplicationConfig::with_r(3),
+                QuorumConfig::with_r(3),
             )
             .expect("open");
             peers.add(i, d.chunk_service());

@@ -8,14 +8,14 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::sync::watch;
 
-use crate::cluster::{Cluster, ReplicationConfig};
 use crate::error::DataError;
 use crate::id::ChunkId;
 use crate::ingest::Ingest;
+use crate::loops::replicator::queue::RepairQueue;
 use crate::manifest::{Manifest, Span};
 use crate::peer::{ChunkService, NoPeers, PeerChunks};
 use crate::placement::NodeInfo;
-use crate::replicator::queue::RepairQueue;
+use crate::quorum::{Quorum, QuorumConfig};
 use crate::store::ChunkStore;
 
 /// Chunks read ahead of the consumer by [`Data::read_range`].
@@ -30,7 +30,7 @@ pub const REPAIR_QUEUE_FILE: &str = "repair-queue.log";
 /// Cheap-to-clone handle over a node's chunk store and its view of the cluster.
 #[derive(Debug, Clone)]
 pub struct Data {
-    cluster: Arc<Cluster>,
+    quorum: Arc<Quorum>,
 }
 
 impl Data {
@@ -42,7 +42,7 @@ impl Data {
             LOCAL_NODE,
             membership,
             Arc::new(NoPeers),
-            ReplicationConfig::default(),
+            QuorumConfig::default(),
         )
     }
 
@@ -54,12 +54,12 @@ impl Data {
         self_id: u64,
         membership: watch::Receiver<Vec<NodeInfo>>,
         peers: Arc<dyn PeerChunks>,
-        config: ReplicationConfig,
+        config: QuorumConfig,
     ) -> Result<Data, DataError> {
         let store = Arc::new(ChunkStore::open(dir)?);
         let repairs = RepairQueue::open(&dir.join(REPAIR_QUEUE_FILE))?;
         Ok(Data {
-            cluster: Arc::new(Cluster {
+            quorum: Arc::new(Quorum {
                 store,
                 self_id,
                 membership,
@@ -74,66 +74,66 @@ impl Data {
 
     /// The underlying chunk store.
     pub fn store(&self) -> &Arc<ChunkStore> {
-        &self.cluster.store
+        &self.quorum.store
     }
 
     /// This node's id.
     pub fn self_id(&self) -> u64 {
-        self.cluster.self_id
+        self.quorum.self_id
     }
 
     /// The replication settings.
-    pub fn config(&self) -> &ReplicationConfig {
-        &self.cluster.config
+    pub fn config(&self) -> &QuorumConfig {
+        &self.quorum.config
     }
 
     /// Chunks this node found missing, corrupt or unwritten on some node.
     pub fn repairs(&self) -> &RepairQueue {
-        &self.cluster.repairs
+        &self.quorum.repairs
     }
 
     /// The other nodes' chunk stores.
     pub(crate) fn peers(&self) -> &Arc<dyn PeerChunks> {
-        &self.cluster.peers
+        &self.quorum.peers
     }
 
     /// The server-side handler for peers' requests against this node's store.
     pub fn chunk_service(&self) -> ChunkService {
-        ChunkService::new(self.cluster.clone())
+        ChunkService::new(self.quorum.clone())
     }
 
     /// The shared state behind this handle (for the replicator).
-    pub(crate) fn cluster(&self) -> &Arc<Cluster> {
-        &self.cluster
+    pub(crate) fn quorum(&self) -> &Arc<Quorum> {
+        &self.quorum
     }
 
     /// The membership view placement reads.
     pub fn membership(&self) -> watch::Receiver<Vec<NodeInfo>> {
-        self.cluster.membership.clone()
+        self.quorum.membership.clone()
     }
 
     /// Starts (or stops) draining: this node stops being a placement target in its own view,
     /// so its uploads go elsewhere and its replicator pushes every local chunk to the other
     /// targets (keeping its own copies until it is removed).
     pub fn set_draining(&self, draining: bool) {
-        self.cluster
+        self.quorum
             .draining
             .store(draining, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Current placement targets of chunk `id`, best first.
     pub fn placement(&self, id: &ChunkId) -> Vec<u64> {
-        self.cluster.targets(id)
+        self.quorum.targets(id)
     }
 
     /// Starts ingesting a new image (`write` and `finish` run on a tokio runtime).
     pub fn ingest(&self) -> Ingest {
-        Ingest::start(self.cluster.clone())
+        Ingest::start(self.quorum.clone())
     }
 
     /// Reads chunk `id` from the local store or, failing that, from a live node; verified.
     pub async fn fetch_chunk(&self, id: &ChunkId) -> Result<Bytes, DataError> {
-        self.cluster.fetch(*id).await
+        self.quorum.fetch(*id).await
     }
 
     /// Stores chunk bytes on their placement targets (W of them must confirm); returns the id.
@@ -143,13 +143,13 @@ impl Data {
             (bytes, id)
         })
         .await?;
-        self.cluster.replicate(id, bytes).await?;
+        self.quorum.replicate(id, bytes).await?;
         Ok(id)
     }
 
     /// Loads and decodes manifest `id` (local copy or a live node's; BLAKE3-verified).
     pub async fn manifest(&self, id: &ChunkId) -> Result<Manifest, DataError> {
-        let bytes = self.cluster.fetch(*id).await?;
+        let bytes = self.quorum.fetch(*id).await?;
         let id = *id;
         tokio::task::spawn_blocking(move || Manifest::decode(&id, &bytes)).await?
     }
@@ -162,20 +162,20 @@ impl Data {
         start: u64,
         end_exclusive: u64,
     ) -> impl Stream<Item = Result<Bytes, DataError>> + Send + 'static {
-        let cluster = self.cluster.clone();
+        let quorum = self.quorum.clone();
         let spans = match manifest.locate(start..end_exclusive) {
             Ok(spans) => spans,
             Err(e) => return futures::stream::iter(vec![Err(e)]).left_stream(),
         };
         futures::stream::iter(spans)
-            .map(move |span| read_span(cluster.clone(), span))
+            .map(move |span| read_span(quorum.clone(), span))
             .buffered(READ_AHEAD)
             .right_stream()
     }
 }
 
-async fn read_span(cluster: Arc<Cluster>, span: Span) -> Result<Bytes, DataError> {
-    let chunk = cluster.fetch(span.id).await?;
+async fn read_span(quorum: Arc<Quorum>, span: Span) -> Result<Bytes, DataError> {
+    let chunk = quorum.fetch(span.id).await?;
     if chunk.len() != span.chunk_len as usize {
         return Err(DataError::LengthMismatch {
             id: span.id,

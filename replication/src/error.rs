@@ -1,8 +1,10 @@
-//! Typed errors of the data layer.
+//! Typed errors of the data layer. They stay in the process (peers get [`crate::PeerError`]
+//! and [`crate::ServeError`] text), so each keeps its source where it has one.
 
 use std::path::PathBuf;
 
 use crate::id::ChunkId;
+use crate::peer::PeerError;
 
 /// Errors from the local chunk store.
 #[derive(Debug, thiserror::Error)]
@@ -51,13 +53,22 @@ pub enum DataError {
     /// The chunk store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A manifest chunk could not be decoded.
+    /// A manifest chunk decoded but describes no valid manifest.
     #[error("manifest {id} is malformed: {reason}")]
     BadManifest {
         /// The manifest's chunk id.
         id: ChunkId,
-        /// Why decoding failed.
+        /// What is wrong with it.
         reason: String,
+    },
+    /// A manifest chunk could not be decoded at all.
+    #[error("manifest {id} is malformed: {source}")]
+    ManifestDecode {
+        /// The manifest's chunk id.
+        id: ChunkId,
+        /// The decoder's error.
+        #[source]
+        source: rmp_serde::decode::Error,
     },
     /// A requested byte range is not within the image.
     #[error("range {start}..{end} is invalid for an image of {size} bytes")]
@@ -82,9 +93,12 @@ pub enum DataError {
     /// A worker thread of the ingest pipeline stopped unexpectedly.
     #[error("ingest pipeline failed: {0}")]
     Pipeline(&'static str),
+    /// A worker thread of the ingest pipeline could not be started.
+    #[error("ingest pipeline failed: cannot spawn worker thread: {0}")]
+    Spawn(#[source] std::io::Error),
     /// A blocking task panicked or was cancelled.
     #[error("blocking task failed: {0}")]
-    Join(String),
+    Join(#[from] tokio::task::JoinError),
     /// The live-manifest source failed.
     #[error("live manifest source failed: {0}")]
     Live(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -116,8 +130,17 @@ pub enum DataError {
     },
 }
 
-impl From<tokio::task::JoinError> for DataError {
-    fn from(e: tokio::task::JoinError) -> Self {
-        DataError::Join(e.to_string())
-    }
+/// Why one repair (making sure a node holds a verified copy of a chunk) failed. Logged, then
+/// retried with backoff by the replicator.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    /// No verified copy of the chunk could be read.
+    #[error(transparent)]
+    Fetch(#[from] DataError),
+    /// The target node could not be asked, or did not store the copy.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    /// Checking the local copy panicked or was cancelled.
+    #[error("blocking task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }

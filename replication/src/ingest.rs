@@ -7,7 +7,7 @@
 //! - `chunk`: FastCDC cutting and per-chunk BLAKE3 (the chunk id);
 //! - the distributor (a tokio task): pins each chunk against the local reaper and replicates
 //!   it to its placement targets (local store writes fsync and rename), at most
-//!   [`ReplicationConfig::in_flight`](crate::ReplicationConfig::in_flight) chunks at once; a
+//!   [`QuorumConfig::in_flight`](crate::QuorumConfig::in_flight) chunks at once; a
 //!   chunk that cannot reach W targets fails the ingest.
 //!
 //! Each channel holds at most [`QUEUE`] pieces of at most [`PIECE`] bytes (pieces are zero-copy
@@ -26,10 +26,10 @@ use sha2::Sha512;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chunker::Chunker;
-use crate::cluster::Cluster;
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
 use crate::manifest::{Manifest, ManifestEntry};
+use crate::quorum::Quorum;
 use crate::store::Pins;
 
 /// Largest piece sent to a hashing thread at once.
@@ -74,7 +74,7 @@ struct ChunkResult {
 /// Ends of the chunk channel and result slot of the distributor, until it is spawned (on the
 /// first `write` or `finish`, where a tokio runtime is guaranteed).
 type Unspawned = (
-    Arc<Cluster>,
+    Arc<Quorum>,
     mpsc::Receiver<(ChunkId, Bytes)>,
     oneshot::Sender<Result<Pins, DataError>>,
 );
@@ -94,7 +94,7 @@ struct Workers {
 /// An upload in progress; dropping it without [`Ingest::finish`] abandons it (its chunks
 /// become orphans for the reaper).
 pub struct Ingest {
-    cluster: Arc<Cluster>,
+    quorum: Arc<Quorum>,
     workers: Result<Workers, DataError>,
 }
 
@@ -108,9 +108,9 @@ impl std::fmt::Debug for Ingest {
 
 impl Ingest {
     /// Starts the worker threads of a new ingest into `cluster`.
-    pub(crate) fn start(cluster: Arc<Cluster>) -> Ingest {
-        let workers = spawn_workers(&cluster);
-        Ingest { cluster, workers }
+    pub(crate) fn start(quorum: Arc<Quorum>) -> Ingest {
+        let workers = spawn_workers(&quorum);
+        Ingest { quorum, workers }
     }
 
     /// Feeds the next bytes of the image; waits while the pipeline is full.
@@ -177,7 +177,7 @@ impl Ingest {
             (ChunkId::of(&encoded), encoded)
         })
         .await?;
-        self.cluster.replicate(id, encoded).await?;
+        self.quorum.replicate(id, encoded).await?;
         // The manifest chunk is fresh; from here the grace period protects everything.
         drop(pins);
         let manifest = id;
@@ -227,16 +227,16 @@ impl Workers {
 
     /// Spawns the distributor task on the current tokio runtime, once.
     fn spawn_distributor(&mut self) {
-        if let Some((cluster, chunks, done)) = self.distributor.take() {
+        if let Some((quorum, chunks, done)) = self.distributor.take() {
             tokio::spawn(async move {
-                let _ = done.send(distribute(cluster, chunks).await);
+                let _ = done.send(distribute(quorum, chunks).await);
             });
         }
     }
 }
 
-fn spawn_workers(cluster: &Arc<Cluster>) -> Result<Workers, DataError> {
-    let spawn_err = |_| DataError::Pipeline("cannot spawn worker thread");
+fn spawn_workers(quorum: &Arc<Quorum>) -> Result<Workers, DataError> {
+    let spawn_err = DataError::Spawn;
     let (md5_tx, md5_in) = mpsc::channel(QUEUE);
     let (md5_out, md5_rx) = oneshot::channel();
     thread::Builder::new()
@@ -262,7 +262,7 @@ fn spawn_workers(cluster: &Arc<Cluster>) -> Result<Workers, DataError> {
         })
         .map_err(spawn_err)?;
     Ok(Workers {
-        distributor: Some((cluster.clone(), store_in, done_tx)),
+        distributor: Some((quorum.clone(), store_in, done_tx)),
         gathered: BytesMut::new(),
         md5_tx,
         sha_tx,
@@ -335,11 +335,11 @@ fn chunk_worker(
 /// Replicates chunks until the channel closes, at most `in_flight` at once; refreshes the
 /// mtime of local chunks written long ago. Stops at the first chunk that misses W.
 async fn distribute(
-    cluster: Arc<Cluster>,
+    quorum: Arc<Quorum>,
     mut rx: mpsc::Receiver<(ChunkId, Bytes)>,
 ) -> Result<Pins, DataError> {
-    let store = cluster.store.clone();
-    let limit = cluster.config.in_flight.max(1);
+    let store = quorum.store.clone();
+    let limit = quorum.config.in_flight.max(1);
     let mut pins = Pins::new(store.clone());
     let mut written: Vec<(ChunkId, Instant)> = Vec::new();
     let mut inflight = FuturesUnordered::new();
@@ -355,8 +355,8 @@ async fn distribute(
                     }
                     pins.add(id);
                     written.push((id, Instant::now()));
-                    let cluster = cluster.clone();
-                    inflight.push(async move { cluster.replicate(id, chunk).await });
+                    let quorum = quorum.clone();
+                    inflight.push(async move { quorum.replicate(id, chunk).await });
                 }
                 None => open = false,
             },

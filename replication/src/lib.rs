@@ -4,43 +4,41 @@
 //! layer (through [`LiveChunks`]), gossip (a membership watch of [`NodeInfo`]) and the other
 //! nodes' stores (by implementing [`PeerChunks`] and serving requests with [`ChunkService`]).
 
-pub mod auditor;
 pub mod chunker;
-pub mod cluster;
 pub mod data;
 pub mod error;
 pub mod id;
 pub mod ingest;
+pub mod loops;
 pub mod manifest;
 pub mod peer;
 pub mod placement;
-pub mod reaper;
-pub mod replicator;
+pub mod quorum;
+pub mod setting;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod worker;
 
-pub use auditor::{AuditSummary, Auditor, AuditorConfig, ChunkHealth, LocalCheck};
 pub use chunker::Chunker;
-pub use cluster::{majority, RepairHint, RepairReason, ReplicationConfig};
 pub use data::{Data, LOCAL_NODE};
-pub use error::{DataError, StoreError};
+pub use error::{DataError, RepairError, StoreError};
 pub use id::ChunkId;
 pub use ingest::{Ingest, Ingested};
+pub use loops::auditor::{AuditSummary, Auditor, AuditorConfig, ChunkHealth, LocalCheck};
+pub use loops::reaper::{
+    ImageRecords, Lingering, LingeringImage, LiveChunks, ReapReport, Reaper, ReaperConfig,
+};
+pub use loops::replicator::queue::{QueuedRepair, RepairQueue, REPAIR_QUEUE_CAP};
+pub use loops::replicator::{DrainReport, RepairReport, Replicator, ReplicatorConfig};
 pub use manifest::{Manifest, ManifestEntry, Span};
 pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
-pub use reaper::{
-    ImageRecords, Lingering, LingeringImage, LiveChunks, ReapReport, Reaper, ReaperConfig,
-};
-pub use replicator::queue::{QueuedRepair, RepairQueue, REPAIR_QUEUE_CAP};
-pub use replicator::{DrainReport, RepairReport, Replicator, ReplicatorConfig};
-pub use store::{write_file_atomic, ChunkEntry, ChunkStore};
+pub use quorum::{majority, QuorumConfig, RepairHint, RepairReason};
+pub use store::{write_file_atomic, ChunkEntry, ChunkStore, StoreTotals};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]
-mod cluster_tests;
-#[cfg(test)]
-mod replicator_tests;
+mod quorum_tests;
 #[cfg(test)]
 mod tests;

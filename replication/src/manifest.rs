@@ -87,7 +87,8 @@ impl Manifest {
     /// Parses a manifest chunk whose id is `id` (for error messages).
     pub fn decode(id: &ChunkId, bytes: &[u8]) -> Result<Manifest, DataError> {
         let bad = |reason: String| DataError::BadManifest { id: *id, reason };
-        let wire: Wire = rmp_serde::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let wire: Wire = rmp_serde::from_slice(bytes)
+            .map_err(|source| DataError::ManifestDecode { id: *id, source })?;
         if wire.v != VERSION {
             return Err(bad(format!("unknown version {}", wire.v)));
         }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use crate::cluster::Cluster;
 use crate::error::StoreError;
 use crate::id::ChunkId;
-use crate::replicator::digest::{bucket_digests, Digest};
+use crate::loops::replicator::digest::{bucket_digests, Digest};
+use crate::quorum::Quorum;
 use crate::store::ChunkStore;
 
 /// Failure of a call to another node's chunk store.
@@ -29,6 +29,16 @@ pub enum PeerError {
         /// What went wrong.
         reason: String,
     },
+    /// The request is larger than the transport carries; nothing was sent.
+    #[error("request to node {node} of {len} bytes exceeds the transport's {max}-byte limit")]
+    TooLarge {
+        /// The node called.
+        node: u64,
+        /// The encoded request's length.
+        len: usize,
+        /// The transport's limit.
+        max: usize,
+    },
     /// The node received the call but failed to serve it (e.g. its disk failed).
     #[error("node {node} failed: {reason}")]
     Remote {
@@ -44,7 +54,7 @@ pub enum PeerError {
 /// Every method may be called concurrently, and a returned future may be dropped before it
 /// completes (a straggling write cut off after quorum): dropping should cancel the request.
 /// Implementations should bound each call's duration; [`crate::Data`] also applies
-/// [`crate::ReplicationConfig::peer_timeout`]. A call for the node's own id is never made.
+/// [`crate::QuorumConfig::peer_timeout`]. A call for the node's own id is never made.
 pub trait PeerChunks: Send + Sync + 'static {
     /// Stores `bytes` as chunk `id` on `node`; resolves only after the node fsynced it.
     fn put(&self, node: u64, id: ChunkId, bytes: Bytes) -> BoxFuture<'_, Result<(), PeerError>>;
@@ -61,7 +71,7 @@ pub trait PeerChunks: Send + Sync + 'static {
     fn verify(&self, node: u64, ids: Vec<ChunkId>) -> BoxFuture<'_, Result<Vec<bool>, PeerError>>;
 
     /// `node`'s digest of each prefix bucket of the chunks it holds that both it and `with`
-    /// should hold (per its placement view): [`crate::replicator::digest::BUCKETS`] entries.
+    /// should hold (per its placement view): [`crate::loops::replicator::digest::BUCKETS`] entries.
     fn bucket_digests(&self, node: u64, with: u64)
         -> BoxFuture<'_, Result<Vec<Digest>, PeerError>>;
 
@@ -149,12 +159,12 @@ impl ServeError {
 #[derive(Debug, Clone)]
 pub struct ChunkService {
     store: Arc<ChunkStore>,
-    cluster: Arc<Cluster>,
+    cluster: Arc<Quorum>,
 }
 
 impl ChunkService {
     /// A service over `cluster`'s store.
-    pub(crate) fn new(cluster: Arc<Cluster>) -> ChunkService {
+    pub(crate) fn new(cluster: Arc<Quorum>) -> ChunkService {
         ChunkService {
             store: cluster.store.clone(),
             cluster,

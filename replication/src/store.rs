@@ -29,6 +29,16 @@ pub struct ChunkEntry {
     pub mtime: SystemTime,
 }
 
+/// How many chunks the store holds and their bytes, kept up to date by every change so
+/// status calls need not walk the chunk tree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreTotals {
+    /// Chunks held.
+    pub count: u64,
+    /// Bytes of those chunks.
+    pub bytes: u64,
+}
+
 /// Counts of removed temp files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Removed {
@@ -48,6 +58,9 @@ pub struct ChunkStore {
     /// The lock also serialises "exists? touch" in `put` against reaper deletes.
     pins: Mutex<HashMap<ChunkId, usize>>,
     seq: AtomicU64,
+    /// Seeded by one walk at open, then changed with each chunk file written or removed
+    /// (under the `pins` lock, which every such change holds).
+    totals: Mutex<StoreTotals>,
 }
 
 impl ChunkStore {
@@ -59,12 +72,40 @@ impl ChunkStore {
             quarantine: dir.join("quarantine"),
             pins: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
+            totals: Mutex::new(StoreTotals::default()),
         };
         for d in [&store.chunks, &store.tmp, &store.quarantine] {
             fs::create_dir_all(d).map_err(StoreError::io("create dir", d))?;
         }
         sync_dir(dir)?;
+        let chunks = store.list()?;
+        *store.lock_totals() = StoreTotals {
+            count: chunks.len() as u64,
+            bytes: chunks.iter().map(|c| c.len).sum(),
+        };
         Ok(store)
+    }
+
+    /// How many chunks the store holds and their bytes.
+    pub fn totals(&self) -> StoreTotals {
+        *self.lock_totals()
+    }
+
+    fn lock_totals(&self) -> MutexGuard<'_, StoreTotals> {
+        // Two counters: a panic between their updates leaves them off by one chunk at worst.
+        self.totals.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a chunk file of `len` bytes in (`added`) or out.
+    fn count(&self, len: u64, added: bool) {
+        let mut t = self.lock_totals();
+        if added {
+            t.count += 1;
+            t.bytes += len;
+        } else {
+            t.count = t.count.saturating_sub(1);
+            t.bytes = t.bytes.saturating_sub(len);
+        }
     }
 
     /// Path of the file holding chunk `id` (whether or not it exists).
@@ -119,6 +160,8 @@ impl ChunkStore {
                 for d in [&self.tmp, &self.quarantine, &self.chunks] {
                     fs::create_dir_all(d).map_err(StoreError::io("create dir", d))?;
                 }
+                // Whatever the store held went with its folders.
+                *self.lock_totals() = StoreTotals::default();
                 File::create_new(tmp)
             }
             other => other,
@@ -135,7 +178,15 @@ impl ChunkStore {
             }
             sync_dir(&self.chunks)?;
         }
-        fs::rename(tmp, path).map_err(StoreError::io("rename", tmp))?;
+        {
+            // Two writers of one new chunk both get here: only the first rename adds it.
+            let _g = self.lock_pins();
+            let existed = path.exists();
+            fs::rename(tmp, path).map_err(StoreError::io("rename", tmp))?;
+            if !existed {
+                self.count(data.len() as u64, true);
+            }
+        }
         sync_dir(leaf)
     }
 
@@ -163,8 +214,11 @@ impl ChunkStore {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let dest = self.quarantine.join(format!("{}.{nanos}", id.to_hex()));
+        let _g = self.lock_pins();
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         match fs::rename(&path, &dest) {
             Ok(()) => {
+                self.count(len, false);
                 tracing::warn!(chunk = %id, dest = %dest.display(), "chunk quarantined");
                 Ok(())
             }
@@ -187,7 +241,12 @@ impl ChunkStore {
     pub fn delete(&self, id: &ChunkId) -> Result<bool, StoreError> {
         let path = self.path_of(id);
         let _g = self.lock_pins();
-        remove_if_exists(&path)
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let removed = remove_if_exists(&path)?;
+        if removed {
+            self.count(len, false);
+        }
+        Ok(removed)
     }
 
     /// Lists every stored chunk with its size and mtime (files with foreign names are skipped).
@@ -329,7 +388,11 @@ impl ChunkStore {
         if mtime >= cutoff {
             return Ok(None);
         }
-        Ok(remove_if_exists(&path)?.then_some(meta.len()))
+        let removed = remove_if_exists(&path)?;
+        if removed {
+            self.count(meta.len(), false);
+        }
+        Ok(removed.then_some(meta.len()))
     }
 
     fn lock_pins(&self) -> MutexGuard<'_, HashMap<ChunkId, usize>> {
@@ -455,6 +518,58 @@ fn entry(id: ChunkId, file: &Path) -> Result<Option<ChunkEntry>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kept totals, checked against a walk of the chunk tree.
+    fn assert_totals(store: &ChunkStore, count: u64, bytes: u64) {
+        assert_eq!(store.totals(), StoreTotals { count, bytes });
+        let listed = store.list().unwrap();
+        assert_eq!(listed.len() as u64, count);
+        assert_eq!(listed.iter().map(|c| c.len).sum::<u64>(), bytes);
+    }
+
+    #[test]
+    fn totals_follow_puts_deletes_quarantine_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(dir.path()).unwrap();
+        assert_totals(&store, 0, 0);
+        let (a, _) = store.put(&[1u8; 100]).unwrap();
+        let (b, _) = store.put(&[2u8; 30]).unwrap();
+        let (c, _) = store.put(&[3u8; 7]).unwrap();
+        // A second copy of a held chunk changes nothing.
+        store.put(&[1u8; 100]).unwrap();
+        assert_totals(&store, 3, 137);
+        assert!(store.delete(&b).unwrap());
+        assert!(!store.delete(&b).unwrap());
+        assert_totals(&store, 2, 107);
+        fs::write(store.path_of(&c), b"rotten!").unwrap();
+        assert!(store.get(&c).is_err());
+        assert_totals(&store, 1, 100);
+        // Reaped: old enough and unpinned.
+        let later = SystemTime::now() + Duration::from_secs(60);
+        assert_eq!(store.delete_if_reapable(&a, later).unwrap(), Some(100));
+        assert_totals(&store, 0, 0);
+        store.put(&[4u8; 50]).unwrap();
+        drop(store);
+        // Seeded from the disk at open.
+        let store = ChunkStore::open(dir.path()).unwrap();
+        assert_totals(&store, 1, 50);
+    }
+
+    #[test]
+    fn concurrent_puts_of_one_chunk_count_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(ChunkStore::open(dir.path()).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || store.put(&[9u8; 4096]).unwrap())
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_totals(&store, 1, 4096);
+    }
 
     #[test]
     fn put_get_has_delete() {

@@ -1,14 +1,11 @@
 //! Route table of the Glance v2 API.
 
 mod actions;
-mod admin;
 mod data;
 mod discovery;
 mod images;
 mod members;
-mod replication;
 mod tags;
-mod workers;
 
 use crate::Shared;
 use axum::routing::{get, post, put};
@@ -55,18 +52,5 @@ pub(crate) fn routes() -> Router<Shared> {
                 .put(members::answer)
                 .delete(members::remove),
         )
-        .route("/tessera/v1/cluster", get(admin::cluster))
-        .route("/tessera/v1/cluster/leave", post(replication::leave))
-        .route("/tessera/v1/chunks/repair", post(replication::repair))
-        .route("/tessera/v1/workers", get(workers::list))
-        .route("/tessera/v1/workers/{name}", get(workers::show))
-        .route("/tessera/v1/workers/{name}/pause", post(workers::pause))
-        .route("/tessera/v1/workers/{name}/resume", post(workers::resume))
-        .route(
-            "/tessera/v1/workers/{name}/settings/{key}",
-            put(workers::set),
-        )
-        .route("/tessera/v1/chunks/verify", post(workers::verify))
-        .route("/metrics", get(workers::metrics))
         .fallback(discovery::not_found)
 }

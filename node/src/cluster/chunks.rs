@@ -2,14 +2,14 @@
 
 use super::addresses::Addresses;
 use super::codec::{decode, encode};
-use crate::transport::{Service, Transport, TransportError as QuicError};
+use crate::transport::{LinkError, Service, Transport};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tessera_replication::replicator::digest::Digest;
+use tessera_replication::loops::replicator::digest::Digest;
 use tessera_replication::{ChunkId, PeerChunks, PeerError};
 
 /// Longest wait for one chunk transfer (4 MiB at worst).
@@ -104,14 +104,16 @@ impl QuicChunks {
             .call_with_timeout(peer, Service::Chunks, payload, CHUNK_CALL)
             .await
             .map_err(|e| match e {
-                QuicError::Timeout { .. } => PeerError::Timeout(node),
-                QuicError::Remote { message, .. } => PeerError::Remote {
+                LinkError::Timeout { .. } => PeerError::Timeout(node),
+                LinkError::Remote { message, .. } => PeerError::Remote {
                     node,
                     reason: message,
                 },
-                QuicError::ConnectTimeout { .. } | QuicError::Refused { .. } => {
+                LinkError::ConnectTimeout { .. } | LinkError::Refused { .. } => {
                     PeerError::Down(node)
                 }
+                // Refused before sending: says nothing about the peer, so it is not suspected.
+                LinkError::FrameTooLarge { len, max } => PeerError::TooLarge { node, len, max },
                 other => PeerError::Transport {
                     node,
                     reason: other.to_string(),

@@ -9,8 +9,8 @@ use tokio::sync::watch;
 
 /// Shortest pause between two refreshes.
 const MIN_PAUSE: Duration = Duration::from_secs(2);
-/// A refresh walks the whole chunk tree; pausing this many times its duration keeps the
-/// walk under 2% of one core however many chunks there are.
+/// Pausing this many times a refresh's duration keeps a slow filesystem's statfs from
+/// costing more than 2% of one core.
 const PAUSE_FACTOR: u32 = 50;
 
 /// Last measured totals of this node.
@@ -28,11 +28,11 @@ pub struct LocalTotals {
 fn measure(data_dir: &std::path::Path, store: &ChunkStore) -> Result<LocalTotals, String> {
     let free_bytes = fs2::available_space(data_dir)
         .map_err(|e| format!("free space of {}: {e}", data_dir.display()))?;
-    let chunks = store.list().map_err(|e| format!("listing chunks: {e}"))?;
+    let chunks = store.totals();
     Ok(LocalTotals {
         free_bytes,
-        chunks: chunks.len() as u64,
-        chunk_bytes: chunks.iter().map(|c| c.len).sum(),
+        chunks: chunks.count,
+        chunk_bytes: chunks.bytes,
     })
 }
 

@@ -21,4 +21,4 @@ pub use gossip_task::{Gossip, GossipTask, INBOX};
 pub use handler::PeerHandler;
 pub use membership::follow_membership;
 pub use raft_net::QuicRaft;
-pub use report::GossipReports;
+pub use report::{GossipReport, GossipReports};

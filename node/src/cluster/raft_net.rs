@@ -2,7 +2,7 @@
 //! the `Meta` service.
 
 use super::codec::{decode, encode};
-use crate::transport::{Service, Transport, TransportError as QuicError};
+use crate::transport::{LinkError, Service, Transport};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -45,7 +45,8 @@ impl QuicRaft {
             .call_with_timeout(peer, service, payload, limit)
             .await
             .map_err(|e| match e {
-                QuicError::Remote { message, .. } => TransportError::Network(message),
+                LinkError::Remote { message, .. } => TransportError::Network(message),
+                LinkError::FrameTooLarge { len, max } => TransportError::TooLarge { len, max },
                 other => TransportError::Unreachable(format!("node {target}: {other}")),
             })?;
         decode(&reply).map_err(TransportError::Network)

@@ -4,14 +4,24 @@ use super::gossip::{GossipSnapshot, Liveness};
 use super::membership::verdict;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use tessera_api::{GossipReport, GossipView};
 use tokio::sync::watch;
 
+/// Gossip's report on one member.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GossipReport {
+    /// Whether gossip holds the member down (its own Raft status is then not asked for).
+    pub down: bool,
+    /// Fields merged into the member's entry of `GET /tessera/v1/cluster`.
+    pub fields: Map<String, Value>,
+}
+
 /// Reports from the latest gossip snapshot.
+#[derive(Clone)]
 pub struct GossipReports(pub watch::Receiver<GossipSnapshot>);
 
-impl GossipView for GossipReports {
-    fn reports(&self, members: &[u64]) -> BTreeMap<u64, GossipReport> {
+impl GossipReports {
+    /// The report on each of `members` (Raft node ids).
+    pub fn reports(&self, members: &[u64]) -> BTreeMap<u64, GossipReport> {
         let snapshot = self.0.borrow();
         members
             .iter()

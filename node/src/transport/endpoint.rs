@@ -1,6 +1,6 @@
 //! The node's single QUIC endpoint: dials peers for calls and serves their calls.
 
-use super::error::TransportError;
+use super::error::LinkError;
 use super::frame::{read_frame, write_frame, Service, MAX_FRAME, REPLY_ERR, REPLY_OK};
 use super::tls::PeerTls;
 use crate::certs::PEER_SERVER_NAME;
@@ -21,7 +21,7 @@ const SHUTDOWN: u32 = 0;
 /// Answers calls (and gossip datagrams) from peers.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
-    /// Answers one call; `Err` reaches the caller as [`TransportError::Remote`].
+    /// Answers one call; `Err` reaches the caller as [`LinkError::Remote`].
     async fn handle(
         &self,
         service: Service,
@@ -83,7 +83,7 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// Binds the UDP socket with default timeouts; must run inside a tokio runtime.
-    pub fn bind(addr: SocketAddr, tls: PeerTls) -> Result<Self, TransportError> {
+    pub fn bind(addr: SocketAddr, tls: PeerTls) -> Result<Self, LinkError> {
         Self::bind_with(addr, tls, TransportOptions::default())
     }
 
@@ -92,16 +92,16 @@ impl Transport {
         addr: SocketAddr,
         tls: PeerTls,
         options: TransportOptions,
-    ) -> Result<Self, TransportError> {
+    ) -> Result<Self, LinkError> {
         let mut server = quinn::ServerConfig::with_crypto(tls.server.clone());
         server.transport_config(Arc::new(transport_config(true)));
         let mut client = quinn::ClientConfig::new(tls.client.clone());
         client.transport_config(Arc::new(transport_config(false)));
         let endpoint = quinn::Endpoint::server(server, addr)
-            .map_err(|source| TransportError::Bind { addr, source })?;
+            .map_err(|source| LinkError::Bind { addr, source })?;
         let local_addr = endpoint
             .local_addr()
-            .map_err(|source| TransportError::Bind { addr, source })?;
+            .map_err(|source| LinkError::Bind { addr, source })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 endpoint,
@@ -126,28 +126,28 @@ impl Transport {
         peer: SocketAddr,
         service: Service,
         payload: Vec<u8>,
-    ) -> Result<Vec<u8>, TransportError> {
+    ) -> Result<Vec<u8>, LinkError> {
         self.call_with_timeout(peer, service, payload, self.inner.options.call_timeout)
             .await
     }
 
-    /// Calls `service` on `peer`, failing with [`TransportError::Timeout`] after `limit`.
+    /// Calls `service` on `peer`, failing with [`LinkError::Timeout`] after `limit`.
     pub async fn call_with_timeout(
         &self,
         peer: SocketAddr,
         service: Service,
         payload: Vec<u8>,
         limit: Duration,
-    ) -> Result<Vec<u8>, TransportError> {
+    ) -> Result<Vec<u8>, LinkError> {
         if payload.len() > MAX_FRAME {
-            return Err(TransportError::FrameTooLarge {
+            return Err(LinkError::FrameTooLarge {
                 len: payload.len(),
                 max: MAX_FRAME,
             });
         }
         match timeout(limit, self.call_inner(peer, service, &payload)).await {
             Ok(result) => result,
-            Err(_) => Err(TransportError::Timeout { peer, after: limit }),
+            Err(_) => Err(LinkError::Timeout { peer, after: limit }),
         }
     }
 
@@ -156,7 +156,7 @@ impl Transport {
         peer: SocketAddr,
         service: Service,
         payload: &[u8],
-    ) -> Result<Vec<u8>, TransportError> {
+    ) -> Result<Vec<u8>, LinkError> {
         let mut conn = self.connection(peer).await?;
         let (mut send, mut recv) = match conn.open_bi().await {
             Ok(streams) => streams,
@@ -166,18 +166,18 @@ impl Transport {
                 conn = self.connection(peer).await?;
                 conn.open_bi()
                     .await
-                    .map_err(|e| TransportError::from_connection(peer, e))?
+                    .map_err(|e| LinkError::from_connection(peer, e))?
             }
         };
         write_frame(&mut send, peer, service.tag(), payload).await?;
         let (tag, body) = read_frame(&mut recv, peer).await?;
         match tag {
             REPLY_OK => Ok(body),
-            REPLY_ERR => Err(TransportError::Remote {
+            REPLY_ERR => Err(LinkError::Remote {
                 peer,
                 message: String::from_utf8_lossy(&body).into_owned(),
             }),
-            other => Err(TransportError::Protocol {
+            other => Err(LinkError::Protocol {
                 peer,
                 reason: format!("unknown reply tag {other}"),
             }),
@@ -185,13 +185,9 @@ impl Transport {
     }
 
     /// Sends one gossip datagram (at most [`MAX_DATAGRAM`] bytes, unreliable) to `peer`.
-    pub async fn send_datagram(
-        &self,
-        peer: SocketAddr,
-        payload: Vec<u8>,
-    ) -> Result<(), TransportError> {
+    pub async fn send_datagram(&self, peer: SocketAddr, payload: Vec<u8>) -> Result<(), LinkError> {
         if payload.len() > MAX_DATAGRAM {
-            return Err(TransportError::DatagramTooLarge {
+            return Err(LinkError::DatagramTooLarge {
                 len: payload.len(),
                 max: MAX_DATAGRAM,
             });
@@ -199,14 +195,14 @@ impl Transport {
         let limit = self.inner.options.call_timeout;
         let conn = match timeout(limit, self.connection(peer)).await {
             Ok(conn) => conn?,
-            Err(_) => return Err(TransportError::Timeout { peer, after: limit }),
+            Err(_) => return Err(LinkError::Timeout { peer, after: limit }),
         };
         conn.send_datagram(payload.into())
-            .map_err(|source| TransportError::Datagram { peer, source })
+            .map_err(|source| LinkError::Datagram { peer, source })
     }
 
     /// The live cached connection to `peer`, or a new one.
-    async fn connection(&self, peer: SocketAddr) -> Result<quinn::Connection, TransportError> {
+    async fn connection(&self, peer: SocketAddr) -> Result<quinn::Connection, LinkError> {
         let slot = {
             // A poisoned map is still consistent: entries are only ever inserted.
             let mut peers = self
@@ -227,12 +223,12 @@ impl Transport {
             .inner
             .endpoint
             .connect_with(self.inner.client.clone(), peer, PEER_SERVER_NAME)
-            .map_err(|source| TransportError::Connect { peer, source })?;
+            .map_err(|source| LinkError::Connect { peer, source })?;
         let after = self.inner.options.connect_timeout;
         let conn = match timeout(after, connecting).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(TransportError::from_connection(peer, e)),
-            Err(_) => return Err(TransportError::ConnectTimeout { peer, after }),
+            Ok(Err(e)) => return Err(LinkError::from_connection(peer, e)),
+            Err(_) => return Err(LinkError::ConnectTimeout { peer, after }),
         };
         *cached = Some(conn.clone());
         Ok(conn)

@@ -31,7 +31,7 @@ pub enum TlsError {
 
 /// Why a transport operation failed.
 #[derive(Debug, thiserror::Error)]
-pub enum TransportError {
+pub enum LinkError {
     /// The UDP socket could not be bound (or no tokio runtime is running).
     #[error("cannot bind {addr}: {source}")]
     Bind {
@@ -133,7 +133,7 @@ pub enum TransportError {
     },
 }
 
-impl TransportError {
+impl LinkError {
     /// Classifies a connection failure: a TLS alert or verifier error means "refused".
     pub(crate) fn from_connection(peer: SocketAddr, source: quinn::ConnectionError) -> Self {
         use quinn::ConnectionError as E;

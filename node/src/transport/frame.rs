@@ -2,7 +2,7 @@
 //!
 //! A request's tag names its [`Service`]; a reply's tag says success or error.
 
-use super::error::TransportError;
+use super::error::LinkError;
 use std::net::SocketAddr;
 
 /// Largest payload of one frame; bigger transfers are split by the caller (chunks are 4 MiB).
@@ -46,9 +46,9 @@ impl Service {
 }
 
 /// Encodes a frame header; fails past [`MAX_FRAME`].
-pub(crate) fn encode_header(tag: u8, len: usize) -> Result<[u8; HEADER_LEN], TransportError> {
+pub(crate) fn encode_header(tag: u8, len: usize) -> Result<[u8; HEADER_LEN], LinkError> {
     if len > MAX_FRAME {
-        return Err(TransportError::FrameTooLarge {
+        return Err(LinkError::FrameTooLarge {
             len,
             max: MAX_FRAME,
         });
@@ -61,10 +61,10 @@ pub(crate) fn encode_header(tag: u8, len: usize) -> Result<[u8; HEADER_LEN], Tra
 }
 
 /// Decodes a frame header into (tag, payload length); fails past [`MAX_FRAME`].
-pub(crate) fn decode_header(header: [u8; HEADER_LEN]) -> Result<(u8, usize), TransportError> {
+pub(crate) fn decode_header(header: [u8; HEADER_LEN]) -> Result<(u8, usize), LinkError> {
     let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
     if len > MAX_FRAME {
-        return Err(TransportError::FrameTooLarge {
+        return Err(LinkError::FrameTooLarge {
             len,
             max: MAX_FRAME,
         });
@@ -78,7 +78,7 @@ pub(crate) async fn write_frame(
     peer: SocketAddr,
     tag: u8,
     payload: &[u8],
-) -> Result<(), TransportError> {
+) -> Result<(), LinkError> {
     let header = encode_header(tag, payload.len())?;
     send.write_all(&header)
         .await
@@ -87,7 +87,7 @@ pub(crate) async fn write_frame(
         .await
         .map_err(|e| write_error(peer, e))?;
     // Only fails if the stream was already finished or reset, which this module never does.
-    send.finish().map_err(|_| TransportError::Protocol {
+    send.finish().map_err(|_| LinkError::Protocol {
         peer,
         reason: "stream closed before the frame was finished".into(),
     })
@@ -97,7 +97,7 @@ pub(crate) async fn write_frame(
 pub(crate) async fn read_frame(
     recv: &mut quinn::RecvStream,
     peer: SocketAddr,
-) -> Result<(u8, Vec<u8>), TransportError> {
+) -> Result<(u8, Vec<u8>), LinkError> {
     let mut header = [0u8; HEADER_LEN];
     recv.read_exact(&mut header)
         .await
@@ -110,36 +110,34 @@ pub(crate) async fn read_frame(
     Ok((tag, payload))
 }
 
-fn write_error(peer: SocketAddr, e: quinn::WriteError) -> TransportError {
+fn write_error(peer: SocketAddr, e: quinn::WriteError) -> LinkError {
     match e {
-        quinn::WriteError::ConnectionLost(c) => TransportError::from_connection(peer, c),
-        quinn::WriteError::Stopped(code) => TransportError::StreamReset {
+        quinn::WriteError::ConnectionLost(c) => LinkError::from_connection(peer, c),
+        quinn::WriteError::Stopped(code) => LinkError::StreamReset {
             peer,
             code: code.into_inner(),
         },
-        other => TransportError::Protocol {
+        other => LinkError::Protocol {
             peer,
             reason: other.to_string(),
         },
     }
 }
 
-fn read_error(peer: SocketAddr, e: quinn::ReadExactError) -> TransportError {
+fn read_error(peer: SocketAddr, e: quinn::ReadExactError) -> LinkError {
     match e {
-        quinn::ReadExactError::FinishedEarly(n) => TransportError::Protocol {
+        quinn::ReadExactError::FinishedEarly(n) => LinkError::Protocol {
             peer,
             reason: format!("stream ended inside a frame ({n} bytes read)"),
         },
         quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(c)) => {
-            TransportError::from_connection(peer, c)
+            LinkError::from_connection(peer, c)
         }
-        quinn::ReadExactError::ReadError(quinn::ReadError::Reset(code)) => {
-            TransportError::StreamReset {
-                peer,
-                code: code.into_inner(),
-            }
-        }
-        quinn::ReadExactError::ReadError(other) => TransportError::Protocol {
+        quinn::ReadExactError::ReadError(quinn::ReadError::Reset(code)) => LinkError::StreamReset {
+            peer,
+            code: code.into_inner(),
+        },
+        quinn::ReadExactError::ReadError(other) => LinkError::Protocol {
             peer,
             reason: other.to_string(),
         },
@@ -161,12 +159,12 @@ mod tests {
     fn oversized_frames_are_typed_errors() {
         assert!(matches!(
             encode_header(1, MAX_FRAME + 1),
-            Err(TransportError::FrameTooLarge { .. })
+            Err(LinkError::FrameTooLarge { .. })
         ));
         assert!(encode_header(1, MAX_FRAME).is_ok());
         assert!(matches!(
             decode_header([1, 0xff, 0xff, 0xff, 0xff]),
-            Err(TransportError::FrameTooLarge { .. })
+            Err(LinkError::FrameTooLarge { .. })
         ));
     }
 

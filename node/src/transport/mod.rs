@@ -11,9 +11,7 @@ mod tls;
 #[cfg(test)]
 mod tests;
 
-// Only what the node uses is re-exported; `TransportOptions`, `MAX_FRAME` and `call` join
-// the list when something outside the tests needs them.
-pub use endpoint::{Handler, Transport, MAX_DATAGRAM};
-pub use error::TransportError;
-pub use frame::Service;
+pub use endpoint::{Handler, Transport, TransportOptions, MAX_DATAGRAM};
+pub use error::{LinkError, TlsError};
+pub use frame::{Service, MAX_FRAME};
 pub use tls::PeerTls;

@@ -159,7 +159,7 @@ async fn fifty_concurrent_calls_share_one_connection() {
             let payload = vec![i as u8; 64 * 1024];
             let reply = t.call(b_addr, Service::Chunks, payload.clone()).await?;
             assert_eq!(&reply[1..], &payload[..]);
-            Ok::<_, TransportError>(())
+            Ok::<_, LinkError>(())
         })
     });
     for call in futures_join(calls).await {
@@ -195,7 +195,7 @@ async fn handler_errors_and_limits_are_typed() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, TransportError::Remote { message, .. } if message == "asked to fail"),
+        matches!(&err, LinkError::Remote { message, .. } if message == "asked to fail"),
         "{err}"
     );
     let err = a
@@ -203,16 +203,13 @@ async fn handler_errors_and_limits_are_typed() {
         .call(b_addr, Service::Chunks, vec![0; MAX_FRAME + 1])
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::FrameTooLarge { .. }), "{err}");
+    assert!(matches!(err, LinkError::FrameTooLarge { .. }), "{err}");
     let err = a
         .transport
         .send_datagram(b_addr, vec![0; MAX_DATAGRAM + 1])
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, TransportError::DatagramTooLarge { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, LinkError::DatagramTooLarge { .. }), "{err}");
     // The connection survives handler errors.
     a.transport
         .call(b_addr, Service::Meta, b"ok".to_vec())
@@ -272,14 +269,14 @@ async fn foreign_ca_is_refused_both_ways() {
         .call(a.transport.local_addr(), Service::Chunks, b"hi".to_vec())
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::Refused { .. }), "{err}");
+    assert!(matches!(err, LinkError::Refused { .. }), "{err}");
     // An outsider (trusting only its own CA) refuses our server certificate.
     let err = outsider
         .transport
         .call(a.transport.local_addr(), Service::Chunks, b"hi".to_vec())
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::Refused { .. }), "{err}");
+    assert!(matches!(err, LinkError::Refused { .. }), "{err}");
     // We call the intruder: our client refuses its server certificate.
     let err = a
         .transport
@@ -290,7 +287,7 @@ async fn foreign_ca_is_refused_both_ways() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::Refused { .. }), "{err}");
+    assert!(matches!(err, LinkError::Refused { .. }), "{err}");
     assert_eq!(a.echo.calls.load(Ordering::SeqCst), 0);
     assert_eq!(intruder.echo.calls.load(Ordering::SeqCst), 0);
     assert_eq!(outsider.echo.calls.load(Ordering::SeqCst), 0);
@@ -309,10 +306,7 @@ async fn unreachable_peer_times_out_with_a_typed_error() {
         .call(peer, Service::Raft, b"vote?".to_vec())
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, TransportError::ConnectTimeout { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, LinkError::ConnectTimeout { .. }), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -325,7 +319,7 @@ async fn unreachable_peer_times_out_with_a_typed_error() {
         .call_with_timeout(peer, Service::Raft, Vec::new(), Duration::from_millis(100))
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    assert!(matches!(err, LinkError::Timeout { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 

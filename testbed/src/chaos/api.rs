@@ -6,10 +6,13 @@
 use std::io::Read;
 use std::time::Duration;
 
+use reqwest::blocking::Response;
+use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
 use crate::check::image_model::{Output, Status};
+use crate::http::Client;
 
 /// A project member (the workload's identity for everything but (de)activation).
 pub const MEMBER: &str = "chaos:chaos:member,reader";
@@ -21,23 +24,17 @@ pub const OTHER_PROJECT: &str = "chaos-other";
 /// A blocking client for one run.
 #[derive(Clone)]
 pub struct Api {
-    metadata: ureq::Agent,
-    data: ureq::Agent,
+    metadata: Client,
+    data: Client,
 }
 
 impl Api {
     /// Clients with the given timeouts for metadata and data calls.
-    pub fn new(metadata_timeout: Duration, data_timeout: Duration) -> Api {
-        let agent = |t| {
-            ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(2))
-                .timeout(t)
-                .build()
-        };
-        Api {
-            metadata: agent(metadata_timeout),
-            data: agent(data_timeout),
-        }
+    pub fn new(metadata_timeout: Duration, data_timeout: Duration) -> reqwest::Result<Api> {
+        Ok(Api {
+            metadata: Client::new(metadata_timeout)?,
+            data: Client::new(data_timeout)?,
+        })
     }
 
     /// Creates an image; its id, or `None` when the create failed or its outcome is unknown.
@@ -50,11 +47,11 @@ impl Api {
         });
         let resp = self
             .metadata
-            .post(&format!("http://{node}/v2/images"))
-            .set("X-Auth-Token", MEMBER)
-            .send_json(body)
-            .ok()?;
-        let v: Value = resp.into_json().ok()?;
+            .request(Method::POST, &format!("http://{node}/v2/images"))
+            .header("X-Auth-Token", MEMBER)
+            .json(&body)
+            .send();
+        let v: Value = checked(resp).ok()?.json().ok()?;
         v["id"].as_str().map(str::to_string)
     }
 
@@ -71,13 +68,14 @@ impl Api {
     fn patch(&self, node: &str, id: &str, patch: Value) -> Output {
         done(
             self.metadata
-                .request("PATCH", &format!("http://{node}/v2/images/{id}"))
-                .set("X-Auth-Token", MEMBER)
-                .set(
+                .request(Method::PATCH, &format!("http://{node}/v2/images/{id}"))
+                .header("X-Auth-Token", MEMBER)
+                .header(
                     "Content-Type",
                     "application/openstack-images-v2.1-json-patch",
                 )
-                .send_string(&patch.to_string()),
+                .body(patch.to_string())
+                .send(),
         )
     }
 
@@ -85,18 +83,18 @@ impl Api {
     pub fn read(&self, node: &str, id: &str) -> Output {
         let result = self
             .metadata
-            .get(&format!("http://{node}/v2/images/{id}"))
-            .set("X-Auth-Token", MEMBER)
-            .call();
-        match result {
-            Ok(resp) => match resp.into_json::<Value>() {
+            .request(Method::GET, &format!("http://{node}/v2/images/{id}"))
+            .header("X-Auth-Token", MEMBER)
+            .send();
+        match checked(result) {
+            Ok(resp) => match resp.json::<Value>() {
                 Ok(v) => Output::Seen {
                     status: status(v["status"].as_str().unwrap_or_default()),
                     register: v["register"].as_str().map(str::to_string),
                 },
                 Err(_) => Output::Unknown,
             },
-            Err(e) => failed(e),
+            Err(out) => out,
         }
     }
 
@@ -104,10 +102,11 @@ impl Api {
     pub fn upload(&self, node: &str, id: &str, bytes: &[u8]) -> Output {
         done(
             self.data
-                .put(&format!("http://{node}/v2/images/{id}/file"))
-                .set("X-Auth-Token", MEMBER)
-                .set("Content-Type", "application/octet-stream")
-                .send_bytes(bytes),
+                .request(Method::PUT, &format!("http://{node}/v2/images/{id}/file"))
+                .header("X-Auth-Token", MEMBER)
+                .header("Content-Type", "application/octet-stream")
+                .body(bytes.to_vec())
+                .send(),
         )
     }
 
@@ -115,21 +114,20 @@ impl Api {
     pub fn download(&self, node: &str, id: &str) -> Output {
         let result = self
             .data
-            .get(&format!("http://{node}/v2/images/{id}/file"))
-            .set("X-Auth-Token", MEMBER)
-            .call();
-        let resp = match result {
+            .request(Method::GET, &format!("http://{node}/v2/images/{id}/file"))
+            .header("X-Auth-Token", MEMBER)
+            .send();
+        let mut resp = match checked(result) {
             Ok(r) => r,
-            Err(e) => return failed(e),
+            Err(out) => return out,
         };
         if resp.status() == 204 {
             return Output::Done;
         }
         let mut hasher = Sha512::new();
-        let mut reader = resp.into_reader();
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            match reader.read(&mut buf) {
+            match resp.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => hasher.update(&buf[..n]),
                 Err(_) => return Output::Unknown,
@@ -149,9 +147,12 @@ impl Api {
         };
         done(
             self.metadata
-                .post(&format!("http://{node}/v2/images/{id}/actions/{action}"))
-                .set("X-Auth-Token", ADMIN)
-                .call(),
+                .request(
+                    Method::POST,
+                    &format!("http://{node}/v2/images/{id}/actions/{action}"),
+                )
+                .header("X-Auth-Token", ADMIN)
+                .send(),
         )
     }
 
@@ -159,21 +160,22 @@ impl Api {
     pub fn delete(&self, node: &str, id: &str) -> Output {
         done(
             self.metadata
-                .delete(&format!("http://{node}/v2/images/{id}"))
-                .set("X-Auth-Token", MEMBER)
-                .call(),
+                .request(Method::DELETE, &format!("http://{node}/v2/images/{id}"))
+                .header("X-Auth-Token", MEMBER)
+                .send(),
         )
     }
 
     /// Adds or removes a tag.
     pub fn tag(&self, node: &str, id: &str, tag: &str, add: bool) -> Output {
         let url = format!("http://{node}/v2/images/{id}/tags/{tag}");
-        let req = if add {
-            self.metadata.put(&url)
-        } else {
-            self.metadata.delete(&url)
-        };
-        done(req.set("X-Auth-Token", MEMBER).call())
+        let method = if add { Method::PUT } else { Method::DELETE };
+        done(
+            self.metadata
+                .request(method, &url)
+                .header("X-Auth-Token", MEMBER)
+                .send(),
+        )
     }
 
     /// Shares the image with [`OTHER_PROJECT`] (making it `shared`) or takes the share back.
@@ -181,11 +183,12 @@ impl Api {
         if !add {
             return done(
                 self.metadata
-                    .delete(&format!(
-                        "http://{node}/v2/images/{id}/members/{OTHER_PROJECT}"
-                    ))
-                    .set("X-Auth-Token", MEMBER)
-                    .call(),
+                    .request(
+                        Method::DELETE,
+                        &format!("http://{node}/v2/images/{id}/members/{OTHER_PROJECT}"),
+                    )
+                    .header("X-Auth-Token", MEMBER)
+                    .send(),
             );
         }
         let visibility = self.patch(
@@ -198,9 +201,13 @@ impl Api {
         }
         done(
             self.metadata
-                .post(&format!("http://{node}/v2/images/{id}/members"))
-                .set("X-Auth-Token", MEMBER)
-                .send_json(json!({ "member": OTHER_PROJECT })),
+                .request(
+                    Method::POST,
+                    &format!("http://{node}/v2/images/{id}/members"),
+                )
+                .header("X-Auth-Token", MEMBER)
+                .json(&json!({ "member": OTHER_PROJECT }))
+                .send(),
         )
     }
 }
@@ -210,12 +217,16 @@ impl Api {
     pub fn admin_post(&self, node: &str, path: &str) -> Result<Value, String> {
         let resp = self
             .data
-            .post(&format!("http://{node}{path}"))
-            .set("X-Auth-Token", ADMIN)
-            .set("Accept", "application/json")
-            .call()
+            .request(Method::POST, &format!("http://{node}{path}"))
+            .header("X-Auth-Token", ADMIN)
+            .header("Accept", "application/json")
+            .send()
             .map_err(|e| format!("POST {path} on {node}: {e}"))?;
-        resp.into_json()
+        let code = resp.status().as_u16();
+        if code >= 400 {
+            return Err(format!("POST {path} on {node}: status code {code}"));
+        }
+        resp.json()
             .map_err(|e| format!("POST {path} on {node}: bad JSON: {e}"))
     }
 }
@@ -230,19 +241,99 @@ fn status(s: &str) -> Status {
     }
 }
 
-/// The outcome of a call whose success body does not matter.
-fn done(result: Result<ureq::Response, ureq::Error>) -> Output {
-    match result {
-        Ok(_) => Output::Done,
-        Err(e) => failed(e),
+/// The response of a call answered below 400, or the outcome of one that was not: 404 not
+/// found, 400/403/409 refused, anything else (5xx, a timeout, a dropped connection) unknown.
+fn checked(result: reqwest::Result<Response>) -> Result<Response, Output> {
+    let resp = result.map_err(|_| Output::Unknown)?;
+    match resp.status().as_u16() {
+        code if code < 400 => Ok(resp),
+        404 => Err(Output::NotFound),
+        400 | 403 | 409 => Err(Output::Refused),
+        _ => Err(Output::Unknown),
     }
 }
 
-/// The outcome of a failed call.
-fn failed(e: ureq::Error) -> Output {
-    match e {
-        ureq::Error::Status(404, _) => Output::NotFound,
-        ureq::Error::Status(400 | 403 | 409, _) => Output::Refused,
-        _ => Output::Unknown,
+/// The outcome of a call whose success body does not matter.
+fn done(result: reqwest::Result<Response>) -> Output {
+    match checked(result) {
+        Ok(_) => Output::Done,
+        Err(out) => out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    /// A server on loopback answering each connection with the next canned response (`None`
+    /// drops the connection unanswered); its address.
+    fn serve(responses: Vec<Option<String>>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for response in responses {
+                let (mut conn, _) = listener.accept().unwrap();
+                // Read the request head before answering, so the client sees the reply.
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                if let Some(r) = response {
+                    let _ = conn.write_all(r.as_bytes());
+                }
+            }
+        });
+        addr
+    }
+
+    fn status(code: u16, body: &str) -> Option<String> {
+        Some(format!(
+            "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    #[test]
+    fn statuses_are_classified_as_the_checkers_expect() {
+        let api = Api::new(Duration::from_secs(2), Duration::from_secs(2)).unwrap();
+        let node = serve(vec![
+            status(204, ""),
+            status(404, "{}"),
+            status(400, "{}"),
+            status(403, "{}"),
+            status(409, "{}"),
+            status(500, "{}"),
+            None,
+            status(200, r#"{"status": "active", "register": "r1"}"#),
+            status(201, r#"{"id": "i1"}"#),
+            status(503, "{}"),
+        ]);
+        assert_eq!(api.delete(&node, "i"), Output::Done);
+        assert_eq!(api.delete(&node, "i"), Output::NotFound);
+        assert_eq!(api.delete(&node, "i"), Output::Refused);
+        assert_eq!(api.delete(&node, "i"), Output::Refused);
+        assert_eq!(api.delete(&node, "i"), Output::Refused);
+        assert_eq!(api.delete(&node, "i"), Output::Unknown);
+        assert_eq!(api.delete(&node, "i"), Output::Unknown);
+        assert_eq!(
+            api.read(&node, "i"),
+            Output::Seen {
+                status: Status::Active,
+                register: Some("r1".into())
+            }
+        );
+        assert_eq!(api.create(&node, "n", "r"), Some("i1".into()));
+        assert_eq!(api.create(&node, "n", "r"), None);
+    }
+
+    #[test]
+    fn a_silent_node_times_out_as_unknown() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let node = listener.local_addr().unwrap().to_string();
+        let api = Api::new(Duration::from_millis(300), Duration::from_millis(300)).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(api.read(&node, "i"), Output::Unknown);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(listener);
     }
 }

@@ -168,7 +168,7 @@ fn run_on(
         max_size: o.max_size,
         nodes: c.nodes.iter().map(|n| n.api.clone()).collect(),
     };
-    let api = api::Api::new(Duration::from_secs(15), DATA_TIMEOUT);
+    let api = api::Api::new(Duration::from_secs(15), DATA_TIMEOUT)?;
     let recorder = Arc::new(Recorder::new());
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();

@@ -1,0 +1,85 @@
+//! `GET /tessera/v1/cluster` (every member and this node's chunks) and
+//! `POST /tessera/v1/cluster/leave` (drain a node, then remove it from Raft).
+
+use super::require_admin;
+use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::AppState;
+use axum::extract::{RawQuery, State};
+use axum::Json;
+use serde_json::{json, Value};
+use tessera_domain::cluster_admin::MemberReport;
+
+/// Every member (its Raft view, asked of the member itself, and what gossip says of it) and
+/// this node's chunk count.
+pub async fn status(State(st): State<AppState>, who: Identity) -> Result<Json<Value>, ApiError> {
+    require_admin(&who, "cluster_status")?;
+    let report = st.admin.status().await?;
+    Ok(Json(json!({
+        "node": report.node,
+        "members": report.members.into_iter().map(member).collect::<Vec<_>>(),
+        "chunks": report.chunks,
+    })))
+}
+
+/// One member's entry: id, peer address, voter, its Raft role, term and applied index (and
+/// whole status), then the gossip fields.
+fn member(m: MemberReport) -> Value {
+    let (role, term, last_applied, status) = match m.status {
+        Ok(s) => (
+            json!(s.role),
+            json!(s.term),
+            json!(s.last_applied),
+            json!(s),
+        ),
+        Err(e) => (Value::Null, Value::Null, Value::Null, json!({ "error": e })),
+    };
+    let mut entry = json!({
+        "id": m.id,
+        "addr": m.addr,
+        "voter": m.voter,
+        "role": role,
+        "term": term,
+        "last_applied": last_applied,
+        "status": status,
+    });
+    if let Value::Object(fields) = &mut entry {
+        fields.extend(m.gossip);
+    }
+    entry
+}
+
+/// `?node=ID` (default: this node) and `drain=false` (remove a lost node without draining).
+fn leave_args(raw: Option<String>) -> Result<(Option<u64>, bool), ApiError> {
+    let (mut node, mut drain) = (None, true);
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match &*k {
+            "node" => {
+                node =
+                    Some(v.parse().map_err(|_| {
+                        ApiError::BadRequest(format!("node must be a node id: {v}"))
+                    })?)
+            }
+            "drain" => {
+                drain = v.parse().map_err(|_| {
+                    ApiError::BadRequest(format!("drain must be true or false: {v}"))
+                })?
+            }
+            other => return Err(ApiError::BadRequest(format!("unknown parameter {other}"))),
+        }
+    }
+    Ok((node, drain))
+}
+
+/// Removes a node from the cluster. Draining (the default) must be asked of the leaving node
+/// itself; `drain=false` removes a lost node at once.
+pub async fn leave(
+    State(st): State<AppState>,
+    who: Identity,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&who, "cluster_leave")?;
+    let (node, drain) = leave_args(raw)?;
+    let report = st.admin.leave(node, drain).await?;
+    Ok(Json(json!(report)))
+}

@@ -1,0 +1,46 @@
+//! Tessera's own admin API, outside Glance's (admin only): the cluster (`/tessera/v1/cluster`,
+//! `.../cluster/leave`), chunk maintenance (`/tessera/v1/chunks/repair|verify`), the
+//! background workers (`/tessera/v1/workers...`) and `/metrics`.
+//!
+//! Handlers parse, call the node's [`tessera_domain::cluster_admin::ClusterAdmin`] or worker
+//! handles, and render; the operations themselves live in `node`.
+
+mod chunks;
+mod cluster;
+mod metrics;
+mod workers;
+
+use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::Shared;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+/// Every admin route.
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/tessera/v1/cluster", get(cluster::status))
+        .route("/tessera/v1/cluster/leave", post(cluster::leave))
+        .route("/tessera/v1/chunks/repair", post(chunks::repair))
+        .route("/tessera/v1/chunks/verify", post(chunks::verify))
+        .route("/tessera/v1/workers", get(workers::list))
+        .route("/tessera/v1/workers/{name}", get(workers::show))
+        .route("/tessera/v1/workers/{name}/pause", post(workers::pause))
+        .route("/tessera/v1/workers/{name}/resume", post(workers::resume))
+        .route(
+            "/tessera/v1/workers/{name}/settings/{key}",
+            put(workers::set),
+        )
+        .route("/metrics", get(metrics::metrics))
+}
+
+/// Refuses `action` (403, in Glance's words) to anyone but an admin.
+fn require_admin(who: &Identity, action: &str) -> Result<(), ApiError> {
+    if who.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "You are not authorized to complete {action} action."
+        )))
+    }
+}

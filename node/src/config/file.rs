@@ -1,0 +1,302 @@
+//! The TOML config file: one serde struct per section, unknown keys refused, and every
+//! default defined once, in the sections' `Default` impls (the workers' own defaults come
+//! from their config types in `tessera_replication`, the API's from `ApiConfig`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use tessera_api::ApiConfig;
+use tessera_replication::setting::DurationRange;
+
+use super::legacy::{self, Renamed};
+use super::ConfigError;
+use crate::logging::LogFormat;
+
+/// The whole file. Top level: the node's identity and place in the cluster; sections: one
+/// per subsystem.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where the node keeps its metadata and chunks.
+    pub data_dir: PathBuf,
+    /// Address of the Glance API.
+    pub listen: SocketAddr,
+    /// This node's Raft id.
+    pub node_id: u64,
+    /// This node's name: its certificate is `CERTS/NAME.pem`.
+    pub node_name: String,
+    /// UDP address of the node-to-node QUIC endpoint, as peers reach it.
+    pub peer_listen: Option<SocketAddr>,
+    /// Directory with `ca.pem` and this node's certificate and key.
+    pub certs: Option<PathBuf>,
+    /// Peer address of a member of the cluster to join.
+    pub join: Option<SocketAddr>,
+    /// Failure domain this node advertises.
+    pub zone: String,
+    /// Placement weight this node advertises.
+    pub capacity: u64,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// `[api]`: the Glance API.
+    pub api: ApiSection,
+    /// `[raft]`: the metadata log.
+    pub raft: RaftSection,
+    /// `[gossip]`: membership and failure detection.
+    pub gossip: GossipSection,
+    /// `[replicator]`: keeping every chunk at R copies.
+    pub replicator: ReplicatorSection,
+    /// `[auditor]`: re-hashing local chunks.
+    pub auditor: AuditorSection,
+    /// `[reaper]`: deleting what nothing references.
+    pub reaper: ReaperSection,
+}
+
+/// Zone of a node that names none.
+pub const DEFAULT_ZONE: &str = "default";
+/// Placement weight of a node that names none: every node an equal share.
+pub const DEFAULT_CAPACITY: u64 = 1;
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9292)),
+            node_id: 1,
+            node_name: "node1".into(),
+            peer_listen: None,
+            certs: None,
+            join: None,
+            zone: DEFAULT_ZONE.into(),
+            capacity: DEFAULT_CAPACITY,
+            log_format: LogFormat::default(),
+            api: ApiSection::default(),
+            raft: RaftSection::default(),
+            gossip: GossipSection::default(),
+            replicator: ReplicatorSection::default(),
+            auditor: AuditorSection::default(),
+            reaper: ReaperSection::default(),
+        }
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Identity of requests without a noauth token, as `user:project:role[,role...]`;
+    /// `None` keeps the API's default.
+    pub default_identity: Option<String>,
+    /// Largest JSON request body in bytes.
+    pub max_json_body: usize,
+    /// Largest image in bytes.
+    pub image_size_cap: u64,
+    /// Glance's delayed delete (see `[reaper] scrub_time`).
+    pub delayed_delete: bool,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        let api = ApiConfig::default();
+        ApiSection {
+            default_identity: None,
+            max_json_body: api.max_json_body,
+            image_size_cap: api.image_size_cap,
+            delayed_delete: api.delayed_delete,
+        }
+    }
+}
+
+/// `[raft]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftSection {
+    /// Voters the cluster keeps; further nodes are learners.
+    pub max_voters: Voters,
+    /// Log entries between snapshots.
+    pub snapshot_logs: u64,
+}
+
+impl Default for RaftSection {
+    fn default() -> Self {
+        RaftSection {
+            max_voters: Voters::Three,
+            snapshot_logs: 5000,
+        }
+    }
+}
+
+/// How many Raft voters a cluster keeps: 3 or 5 (an odd quorum, small enough to be fast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(try_from = "u64")]
+pub enum Voters {
+    /// Three voters: survives one failure.
+    #[value(name = "3")]
+    Three,
+    /// Five voters: survives two failures.
+    #[value(name = "5")]
+    Five,
+}
+
+impl Voters {
+    /// The number of voters.
+    pub fn count(self) -> usize {
+        match self {
+            Voters::Three => 3,
+            Voters::Five => 5,
+        }
+    }
+}
+
+impl TryFrom<u64> for Voters {
+    type Error = &'static str;
+
+    fn try_from(n: u64) -> Result<Self, Self::Error> {
+        match n {
+            3 => Ok(Voters::Three),
+            5 => Ok(Voters::Five),
+            _ => Err("max_voters must be 3 or 5"),
+        }
+    }
+}
+
+/// `[gossip]`: SWIM periods, durations by the one duration rule.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GossipSection {
+    /// Time between two probes of a random member.
+    #[serde(deserialize_with = "duration")]
+    pub probe: Duration,
+    /// Time a suspected member has to answer before it is declared down.
+    #[serde(deserialize_with = "duration")]
+    pub suspect: Duration,
+}
+
+impl Default for GossipSection {
+    fn default() -> Self {
+        GossipSection {
+            probe: Duration::from_secs(1),
+            suspect: Duration::from_secs(4),
+        }
+    }
+}
+
+/// `[replicator]`: the replication factor, and the replicator worker's settings (checked
+/// and defaulted by `ReplicatorConfig`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicatorSection {
+    /// Replication factor R: copies of every chunk.
+    pub replicas: usize,
+    /// Time between anti-entropy passes.
+    pub interval: Option<SettingText>,
+    /// Repair-queue entries or handoff chunks per step.
+    pub batch: Option<SettingText>,
+    /// Age before a chunk this node should not hold is handed off.
+    pub handoff_grace: Option<SettingText>,
+}
+
+impl Default for ReplicatorSection {
+    fn default() -> Self {
+        ReplicatorSection {
+            replicas: 3,
+            interval: None,
+            batch: None,
+            handoff_grace: None,
+        }
+    }
+}
+
+/// `[auditor]`: the auditor worker's settings (checked and defaulted by `AuditorConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditorSection {
+    /// Bytes per second re-hashed at most.
+    pub rate: Option<SettingText>,
+    /// Time from one full pass to the next.
+    pub period: Option<SettingText>,
+}
+
+/// `[reaper]`: the reaper worker's settings (checked and defaulted by `ReaperConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReaperSection {
+    /// Time between passes.
+    pub interval: Option<SettingText>,
+    /// Age before an unreferenced chunk may be deleted.
+    pub grace: Option<SettingText>,
+    /// Time a pending-delete image is kept before it is scrubbed.
+    pub scrub_time: Option<SettingText>,
+    /// Time after which an unfinished upload goes back to queued.
+    pub upload_timeout: Option<SettingText>,
+}
+
+/// A worker setting as the file writes it (a string, or a bare number), kept as text so it
+/// goes through the same parser as the runtime API's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingText(pub String);
+
+impl<'de> Deserialize<'de> for SettingText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextVisitor).map(SettingText)
+    }
+}
+
+/// Accepts a string or a number, as text.
+struct TextVisitor;
+
+impl Visitor<'_> for TextVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number or a string such as \"30s\" or \"32MiB\"")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+}
+
+/// A duration by the one duration rule (seconds, or a number with a unit).
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = d.deserialize_any(TextVisitor)?;
+    DurationRange::ANY
+        .parse(&text)
+        .map_err(|e| de::Error::custom(format!("{text:?}: {e}")))
+}
+
+/// Reads and parses the file at `path`, moving old flat keys to their sections.
+pub fn read(path: &Path) -> Result<(FileConfig, Vec<Renamed>), ConfigError> {
+    let parse_error = |source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+    let renamed = legacy::move_flat_keys(&mut table)?;
+    // Without old keys, parse the text itself: its errors point at a line.
+    let file = if renamed.is_empty() {
+        toml::from_str(&text)
+    } else {
+        toml::Value::Table(table).try_into()
+    };
+    Ok((file.map_err(parse_error)?, renamed))
+}

@@ -1,0 +1,328 @@
+//! Node configuration: the defaults, overridden by a TOML file, overridden by environment
+//! variables and flags (clap reads both).
+//!
+//! The file has the node's identity and place in the cluster at the top level, and one
+//! section per subsystem:
+//!
+//! - top level: `data_dir`, `listen`, `node_id`, `node_name`, `peer_listen`, `certs`,
+//!   `join`, `zone`, `capacity`, `log_format` (`text` or `json`);
+//! - `[api]`: `default_identity`, `max_json_body`, `image_size_cap`, `delayed_delete`;
+//! - `[raft]`: `max_voters` (3 or 5), `snapshot_logs`;
+//! - `[gossip]`: `probe`, `suspect`;
+//! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
+//! - `[auditor]`: `rate`, `period`;
+//! - `[reaper]`: `interval`, `grace`, `scrub_time`, `upload_timeout`.
+//!
+//! One time rule for the whole file: a duration is a number of seconds (`30`, `0.5`) or a
+//! string with one unit, `ms`, `s`, `m`, `h` or `d` (`"250ms"`, `"10m"`, `"1d"`), at most
+//! 365 days. The settings of the three workers (`[replicator]` but `replicas`, `[auditor]`,
+//! `[reaper]`) go through the very parser the runtime API uses
+//! (`tessera_replication::setting`), so a value the file takes, `tessera workers set` takes
+//! too, and the other way round. Flags keep their historical names (`--reaper-grace`); the
+//! gossip flags stay in milliseconds (`--gossip-probe-ms`), as their names say.
+//!
+//! Flat keys from before the sections (`reaper_grace = 86400`) still load, with a warning
+//! naming the new key (see [`legacy`]).
+
+mod file;
+mod flags;
+pub mod legacy;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tessera_api::{ApiConfig, AuthConfig, Identity};
+use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
+
+use crate::cluster::{GossipTimings, MAX_LABEL};
+use crate::logging::LogFormat;
+pub use file::{FileConfig, DEFAULT_CAPACITY, DEFAULT_ZONE};
+pub use flags::ServeOptions;
+use legacy::Renamed;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not fit the sections.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Where and why.
+        source: toml::de::Error,
+    },
+    /// An old flat key is next to its new one, or holds what the new one cannot take.
+    #[error("{0}: write it there only")]
+    Renamed(Renamed),
+    /// An old flat key the file no longer takes.
+    #[error("config key `{key}` is no longer read from the file: use {flag}")]
+    FlagOnly {
+        /// The old key.
+        key: &'static str,
+        /// The flag that replaces it.
+        flag: &'static str,
+    },
+    /// A worker setting was refused by the worker's parser.
+    #[error("{origin}: {source}")]
+    Setting {
+        /// The flag or file key it came from.
+        origin: String,
+        /// Why it was refused.
+        source: WorkerError,
+    },
+    /// The default identity is not `user:project:role[,role...]`.
+    #[error("invalid default identity '{0}': expected user:project:role[,role...]")]
+    Identity(String),
+    /// Only one of `peer_listen` and `certs` was given.
+    #[error("a clustered node needs both --peer-listen and --certs")]
+    PartialCluster,
+    /// `peer_listen` is 0.0.0.0 or `::`.
+    #[error(
+        "--peer-listen {0} must name the address peers reach this node at, not an unspecified one"
+    )]
+    UnspecifiedPeerAddr(SocketAddr),
+    /// A name gossip carries is empty or too long.
+    #[error("--{what} '{value}' must be 1 to {MAX_LABEL} bytes")]
+    Label {
+        /// Which name.
+        what: &'static str,
+        /// The name given.
+        value: String,
+    },
+    /// The gossip periods are too short or out of order.
+    #[error(
+        "gossip timings: the probe period (--gossip-probe-ms, [gossip] probe) must be at least \
+         10ms and the suspect period at least as long"
+    )]
+    GossipTimings,
+}
+
+/// How a clustered node reaches its peers.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This node's name (its certificate's).
+    pub node_name: String,
+    /// The node-to-node QUIC address peers reach.
+    pub peer_listen: SocketAddr,
+    /// Directory with the CA and this node's certificate and key.
+    pub certs: PathBuf,
+    /// A member to join; `None` starts a new cluster.
+    pub join: Option<SocketAddr>,
+    /// Replication factor R of chunks.
+    pub replicas: usize,
+    /// Raft voters the cluster keeps (3 or 5).
+    pub max_voters: usize,
+    /// Log entries between Raft snapshots.
+    pub snapshot_logs: u64,
+    /// Failure domain this node advertises.
+    pub zone: String,
+    /// Placement weight this node advertises.
+    pub capacity: u64,
+    /// SWIM probe and suspicion periods.
+    pub gossip: GossipTimings,
+    /// The deliberately unsafe write-behind delay (chaos harness self-test), if on.
+    pub unsafe_write_behind: Option<Duration>,
+}
+
+/// The resolved configuration of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the node keeps its metadata and chunks.
+    pub data_dir: PathBuf,
+    /// Address of the Glance API.
+    pub listen: SocketAddr,
+    /// This node's Raft id.
+    pub node_id: u64,
+    /// The Glance API's settings.
+    pub api: ApiConfig,
+    /// The reaper's settings.
+    pub reaper: ReaperConfig,
+    /// The auditor's settings.
+    pub auditor: AuditorConfig,
+    /// The replicator's settings.
+    pub replicator: ReplicatorConfig,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// `None` for a standalone node.
+    pub cluster: Option<ClusterConfig>,
+    /// Old flat keys the file used, to warn about once logging is up.
+    pub renamed: Vec<Renamed>,
+}
+
+/// Where one worker setting may come from: its key, its value in the file, its flag's name
+/// and the flag's value.
+type SettingSources<'a> = (
+    &'static str,
+    &'a Option<file::SettingText>,
+    &'static str,
+    &'a Option<String>,
+);
+
+impl Config {
+    /// Resolves flags/env over the optional TOML file over the defaults.
+    pub fn load(cli: ServeOptions, path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (file, renamed) = match path {
+            None => (FileConfig::default(), Vec::new()),
+            Some(path) => file::read(path)?,
+        };
+        let (r, a, p) = (&file.replicator, &file.auditor, &file.reaper);
+        let replicator = worker_config(
+            "replicator",
+            ReplicatorConfig::set,
+            path,
+            &[
+                (
+                    "interval",
+                    &r.interval,
+                    "replicator-interval",
+                    &cli.replicator_interval,
+                ),
+                ("batch", &r.batch, "replicator-batch", &cli.replicator_batch),
+                (
+                    "handoff_grace",
+                    &r.handoff_grace,
+                    "handoff-grace",
+                    &cli.handoff_grace,
+                ),
+            ],
+        )?;
+        let auditor = worker_config(
+            "auditor",
+            AuditorConfig::set,
+            path,
+            &[
+                ("rate", &a.rate, "auditor-rate", &cli.auditor_rate),
+                ("period", &a.period, "auditor-period", &cli.auditor_period),
+            ],
+        )?;
+        let reaper = worker_config(
+            "reaper",
+            ReaperConfig::set,
+            path,
+            &[
+                (
+                    "interval",
+                    &p.interval,
+                    "reaper-interval",
+                    &cli.reaper_interval,
+                ),
+                ("grace", &p.grace, "reaper-grace", &cli.reaper_grace),
+                ("scrub_time", &p.scrub_time, "scrub-time", &cli.scrub_time),
+                (
+                    "upload_timeout",
+                    &p.upload_timeout,
+                    "upload-timeout",
+                    &cli.upload_timeout,
+                ),
+            ],
+        )?;
+        let cluster = match (
+            cli.peer_listen.or(file.peer_listen),
+            cli.certs.or(file.certs),
+        ) {
+            (None, None) => None,
+            (Some(peer_listen), Some(certs)) => {
+                if peer_listen.ip().is_unspecified() {
+                    return Err(ConfigError::UnspecifiedPeerAddr(peer_listen));
+                }
+                let gossip = GossipTimings {
+                    probe: cli
+                        .gossip_probe_ms
+                        .map_or(file.gossip.probe, Duration::from_millis),
+                    suspect: cli
+                        .gossip_suspect_ms
+                        .map_or(file.gossip.suspect, Duration::from_millis),
+                };
+                if gossip.probe < Duration::from_millis(10) || gossip.suspect < gossip.probe {
+                    return Err(ConfigError::GossipTimings);
+                }
+                Some(ClusterConfig {
+                    node_name: label("node-name", cli.node_name.unwrap_or(file.node_name))?,
+                    peer_listen,
+                    certs,
+                    join: cli.join.or(file.join),
+                    replicas: cli.replicas.unwrap_or(file.replicator.replicas),
+                    max_voters: cli.max_voters.unwrap_or(file.raft.max_voters).count(),
+                    snapshot_logs: cli.snapshot_logs.unwrap_or(file.raft.snapshot_logs),
+                    zone: label("zone", cli.zone.unwrap_or(file.zone))?,
+                    capacity: cli.capacity.unwrap_or(file.capacity),
+                    gossip,
+                    unsafe_write_behind: cli.unsafe_write_behind_ms.map(Duration::from_millis),
+                })
+            }
+            _ => return Err(ConfigError::PartialCluster),
+        };
+        let auth = match cli.default_identity.or(file.api.default_identity) {
+            None => AuthConfig::default(),
+            Some(s) => AuthConfig {
+                default_identity: Identity::from_token(&s).ok_or(ConfigError::Identity(s))?,
+            },
+        };
+        Ok(Config {
+            data_dir: cli.data_dir.unwrap_or(file.data_dir),
+            listen: cli.listen.unwrap_or(file.listen),
+            node_id: cli.node_id.unwrap_or(file.node_id),
+            api: ApiConfig {
+                auth,
+                max_json_body: cli.max_json_body.unwrap_or(file.api.max_json_body),
+                image_size_cap: cli.image_size_cap.unwrap_or(file.api.image_size_cap),
+                delayed_delete: cli.delayed_delete.unwrap_or(file.api.delayed_delete),
+            },
+            reaper,
+            auditor,
+            replicator,
+            log_format: cli.log_format.unwrap_or(file.log_format),
+            cluster,
+            renamed,
+        })
+    }
+
+    /// Warns about each old flat key the file used; call once logging is up.
+    pub fn warn_renamed_keys(&self) {
+        for renamed in &self.renamed {
+            tracing::warn!("config file: {renamed}");
+        }
+    }
+}
+
+/// A worker's config: its own defaults, then for each setting the flag's value or else the
+/// file's, through the worker's parser (the runtime API's).
+fn worker_config<C: Default>(
+    section: &str,
+    set: fn(&mut C, &str, &str) -> Result<(), WorkerError>,
+    path: Option<&Path>,
+    settings: &[SettingSources<'_>],
+) -> Result<C, ConfigError> {
+    let mut config = C::default();
+    for &(key, in_file, flag, given) in settings {
+        let (value, origin) = match (given, in_file) {
+            (Some(value), _) => (value.as_str(), format!("--{flag}")),
+            (None, Some(value)) => {
+                let file = path.map(|p| p.display().to_string()).unwrap_or_default();
+                (value.0.as_str(), format!("[{section}] {key} in {file}"))
+            }
+            (None, None) => continue,
+        };
+        set(&mut config, key, value).map_err(|source| ConfigError::Setting { origin, source })?;
+    }
+    Ok(config)
+}
+
+/// Checks a name gossip carries (it must fit an advert).
+fn label(what: &'static str, value: String) -> Result<String, ConfigError> {
+    if value.is_empty() || value.len() > MAX_LABEL {
+        return Err(ConfigError::Label { what, value });
+    }
+    Ok(value)
+}

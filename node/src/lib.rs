@@ -1,0 +1,20 @@
+//! Tessera's node: everything the `tessera` binary runs, as a library so that examples and
+//! tests reach the real code.
+//!
+//! It owns the configuration, the QUIC peer transport and what rides on it (Raft, chunk
+//! transfers, gossip), the wiring between `raft` and `replication`, the cluster orchestration
+//! behind the admin API, and the operator command line. `main.rs` only parses and dispatches.
+
+pub mod admin_cli;
+pub mod certs;
+pub mod cluster;
+pub mod cluster_status;
+// Its fields get their docs when the configuration is split into sections (issue 11).
+#[allow(missing_docs)]
+pub mod config;
+pub mod logging;
+pub mod malloc;
+pub mod orchestration;
+pub mod serve;
+pub mod transport;
+pub mod wiring;
