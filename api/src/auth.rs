@@ -68,7 +68,10 @@ pub async fn require_token(
     }
     let headers = req.headers();
     let header_value = |name: &str| headers.get(name).map(|v| v.to_str().map(str::to_string));
-    let sent = (header_value("x-auth-token"), header_value("x-service-token"));
+    let sent = (
+        header_value("x-auth-token"),
+        header_value("x-service-token"),
+    );
     let (token, service) = match sent {
         (Some(Ok(t)), Some(Ok(s))) => (t, Some(s)),
         (Some(Ok(t)), None) => (t, None),
@@ -94,11 +97,9 @@ pub async fn require_token(
             tracing::info!(%reason, "token refused");
             unauthorized(verifier.www_authenticate_uri())
         }
-        Err(TokenError::Unavailable(reason)) => {
-            ApiError::Unavailable(format!(
-                "The Keystone service is temporarily unavailable: {reason}"
-            ))
-            .into_response()
-        }
+        Err(TokenError::Unavailable(reason)) => ApiError::Unavailable(format!(
+            "The Keystone service is temporarily unavailable: {reason}"
+        ))
+        .into_response(),
     }
 }

@@ -3,11 +3,11 @@
 //! identity is the one [`crate::auth`] verified for this request, and nothing else. The rules
 //! about callers are the domain's [`Caller`].
 
+use crate::auth::{unauthorized, TokenVerifier, Verified};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use percent_encoding::percent_decode_str;
-use crate::auth::{unauthorized, TokenVerifier, Verified};
 use axum::response::Response;
+use percent_encoding::percent_decode_str;
 use std::ops::Deref;
 use std::sync::Arc;
 use tessera_domain::Caller;

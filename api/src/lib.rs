@@ -122,8 +122,8 @@ pub fn router(state: AppState) -> Router {
     let state = Shared { app: state, glance };
     // `Router::layer` wraps each route's handlers after method dispatch; nesting the routes
     // as a fallback service lets the layers below see every request before routing.
-    let mut router = Router::new()
-        .fallback_service(routes::routes().merge(admin::routes()).with_state(state));
+    let mut router =
+        Router::new().fallback_service(routes::routes().merge(admin::routes()).with_state(state));
     if let Some(verifier) = keystone {
         router = router.layer(axum::middleware::from_fn_with_state(
             verifier,

@@ -100,12 +100,22 @@ class Identities:
         return password_token(user, f"secret{user}", proj)
 
 
+def keystone_up() -> bool:
+    try:
+        return requests.get(KS, timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
 @pytest.fixture(scope="session")
 def identities():
     if not KEYSTONE_SH.exists():
         pytest.fail(f"{KEYSTONE_SH} is missing: the Keystone tests need ../shared/peer")
+    already = keystone_up()
     keystone("start")
-    return Identities()
+    yield Identities()
+    if not already:
+        keystone("stop")
 
 
 def _free_port() -> int:

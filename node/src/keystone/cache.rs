@@ -111,7 +111,8 @@ impl TokenCache {
     }
 
     /// Number of entries held (expired ones included until they are swept).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().map.len()
     }
 }
@@ -145,7 +146,10 @@ mod tests {
         assert!(c.get("b", 99.0).is_some());
         assert!(c.get("b", 100.0).is_none(), "kept past the token's expiry");
         c.put("c", Cached::Valid(info(50)), 60.0);
-        assert!(c.get("c", 60.0).is_none(), "an expired token is never cached");
+        assert!(
+            c.get("c", 60.0).is_none(),
+            "an expired token is never cached"
+        );
     }
 
     #[test]

@@ -8,13 +8,14 @@ mod cache;
 mod client;
 mod token;
 
-pub use cache::{Cached, TokenCache};
+use cache::{Cached, TokenCache};
 pub use client::{KeystoneClient, KeystoneError, ServiceCredentials};
 pub use token::TokenInfo;
 
 use client::now_secs;
 use tessera_api::auth::{TokenError, TokenVerifier};
 use tessera_api::Identity;
+use tessera_domain::Caller;
 
 /// How many tokens a node remembers.
 pub const TOKEN_CACHE_ENTRIES: usize = 10_000;
@@ -32,7 +33,11 @@ pub struct KeystoneAuth {
 impl KeystoneAuth {
     /// Checks tokens with `client`, keeping valid ones `token_cache_secs` at most; clients
     /// are sent to `www_authenticate_uri` for tokens.
-    pub fn new(client: KeystoneClient, token_cache_secs: f64, www_authenticate_uri: String) -> Self {
+    pub fn new(
+        client: KeystoneClient,
+        token_cache_secs: f64,
+        www_authenticate_uri: String,
+    ) -> Self {
         KeystoneAuth {
             client,
             cache: TokenCache::new(TOKEN_CACHE_ENTRIES, token_cache_secs, INVALID_TOKEN_SECS),
@@ -43,11 +48,11 @@ impl KeystoneAuth {
 
 /// The caller a token names, as the API sees it.
 fn identity(info: TokenInfo) -> Identity {
-    Identity {
+    Identity(Caller {
         user: info.user_id,
         project: info.project_id.unwrap_or_default(),
         roles: info.roles,
-    }
+    })
 }
 
 #[async_trait::async_trait]
