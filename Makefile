@@ -30,6 +30,9 @@ run: build
 test: build venv
 	$(CARGO) test --workspace
 	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/clients
+	# Keystone mode against a real Keystone (../shared/peer/tempest/keystone.sh, installed on
+	# first use): started and stopped by the suite.
+	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/keystone
 	$(VENV)/bin/pytest -q tests/cluster
 	tests/clients-on-cluster.sh
 	mkdir -p $(CHAOS_DIR)

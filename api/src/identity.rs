@@ -1,11 +1,13 @@
 //! Who is calling, as HTTP tells it. In `noauth` mode the token names the identity as
-//! `user:project:roles` (the convention of Glance's functional tests); Keystone will plug in
-//! behind the same type. The rules about callers are the domain's [`Caller`].
+//! `user:project:roles` (the convention of Glance's functional tests); in Keystone mode the
+//! identity is the one [`crate::auth`] verified for this request, and nothing else. The rules
+//! about callers are the domain's [`Caller`].
 
+use crate::auth::{unauthorized, TokenVerifier, Verified};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::response::Response;
 use percent_encoding::percent_decode_str;
-use std::convert::Infallible;
 use std::ops::Deref;
 use std::sync::Arc;
 use tessera_domain::Caller;
@@ -47,10 +49,22 @@ impl Identity {
 }
 
 /// How identities are established.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuthConfig {
-    /// Identity for a request without a parsable token.
+    /// Identity for a request without a parsable token (noauth mode only).
     pub default_identity: Identity,
+    /// Keystone mode: every request's token is checked by this verifier, and the noauth
+    /// conventions above grant nothing.
+    pub keystone: Option<Arc<dyn TokenVerifier>>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("default_identity", &self.default_identity)
+            .field("keystone", &self.keystone.is_some())
+            .finish()
+    }
 }
 
 impl Default for AuthConfig {
@@ -61,14 +75,24 @@ impl Default for AuthConfig {
                 project: "tessera-project".into(),
                 roles: vec!["admin".into(), "member".into(), "reader".into()],
             }),
+            keystone: None,
         }
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Identity {
-    type Rejection = Infallible;
+    type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(Verified(who)) = parts.extensions.get::<Verified>() {
+            return Ok(who.clone());
+        }
+        let auth = parts.extensions.get::<Arc<AuthConfig>>();
+        if let Some(verifier) = auth.and_then(|a| a.keystone.as_ref()) {
+            // Only reachable on a route the token check let through unverified: refuse
+            // rather than fall back to a default identity.
+            return Err(unauthorized(verifier.www_authenticate_uri()));
+        }
         let token = parts
             .headers
             .get("x-auth-token")
@@ -76,9 +100,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
             .and_then(Identity::from_token);
         Ok(match token {
             Some(id) => id,
-            None => parts
-                .extensions
-                .get::<Arc<AuthConfig>>()
+            None => auth
                 .map(|c| c.default_identity.clone())
                 .unwrap_or_else(|| AuthConfig::default().default_identity),
         })

@@ -5,6 +5,7 @@
 //! change of a record or its data is the domain's (`tessera_domain::Glance`); each domain
 //! failure is mapped to a Glance response in one place, [`error`].
 
+pub mod auth;
 pub mod error;
 pub mod identity;
 pub mod list;
@@ -117,11 +118,19 @@ pub fn router(state: AppState) -> Router {
         state.data.clone(),
         state.config.domain(),
     );
+    let keystone = auth.keystone.clone();
     let state = Shared { app: state, glance };
     // `Router::layer` wraps each route's handlers after method dispatch; nesting the routes
     // as a fallback service lets the layers below see every request before routing.
-    Router::new()
-        .fallback_service(routes::routes().merge(admin::routes()).with_state(state))
+    let mut router =
+        Router::new().fallback_service(routes::routes().merge(admin::routes()).with_state(state));
+    if let Some(verifier) = keystone {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            verifier,
+            auth::require_token,
+        ));
+    }
+    router
         .layer(axum::Extension(auth))
         .layer(axum::middleware::from_fn(methods::glance_methods))
         .layer(axum::middleware::from_fn(request_span::request_span))

@@ -12,6 +12,7 @@ pub mod cluster_status;
 // Its fields get their docs when the configuration is split into sections (issue 11).
 #[allow(missing_docs)]
 pub mod config;
+pub mod keystone;
 pub mod logging;
 pub mod malloc;
 pub mod orchestration;

@@ -6,16 +6,40 @@ use crate::cluster::{
     follow_membership, Addresses, Advert, Gossip, GossipReports, GossipTask, PeerHandler,
     QuicChunks, QuicRaft, INBOX,
 };
-use crate::config::{ClusterConfig, Config};
+use crate::config::{Auth, ClusterConfig, Config};
+use crate::keystone::{KeystoneAuth, KeystoneClient};
 use crate::orchestration::NodeAdmin;
 use crate::transport::{PeerTls, Transport};
 use crate::wiring::{MetaImageRecords, MetaLiveChunks};
 use anyhow::Context;
 use std::sync::Arc;
-use tessera_api::AppState;
+use tessera_api::{ApiConfig, AppState};
 use tessera_raft::{Meta, MetaConfig};
 use tessera_replication::{Auditor, Data, NodeInfo, QuorumConfig, Reaper, Replicator, Workers};
 use tokio::sync::{mpsc, watch};
+
+/// The API's settings with the node's way of identifying callers wired in.
+fn api_config(cfg: &Config) -> anyhow::Result<ApiConfig> {
+    let mut api = cfg.api.clone();
+    match &cfg.auth {
+        Auth::Noauth => tracing::warn!(
+            listen = %cfg.listen,
+            "auth mode noauth: the token names the caller, so anyone who reaches the API \
+             can act as any user, admin included; use --auth keystone in production"
+        ),
+        Auth::Keystone(k) => {
+            let client = KeystoneClient::new(k.credentials.clone(), k.http_timeout)
+                .context("setting up the Keystone client")?;
+            tracing::info!(auth_url = %k.credentials.auth_url, "auth mode keystone");
+            api.auth.keystone = Some(Arc::new(KeystoneAuth::new(
+                client,
+                k.token_cache_time.as_secs_f64(),
+                k.www_authenticate_uri.clone(),
+            )));
+        }
+    }
+    Ok(api)
+}
 
 /// Runs one node until a shutdown signal.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -45,7 +69,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let app = tessera_api::router(AppState {
         meta: meta.clone(),
         data,
-        config: Arc::new(cfg.api.clone()),
+        config: Arc::new(api_config(&cfg)?),
         admin: Arc::new(admin),
         workers: workers.clone(),
     });

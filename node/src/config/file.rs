@@ -53,6 +53,8 @@ pub struct FileConfig {
     pub auditor: AuditorSection,
     /// `[reaper]`: deleting what nothing references.
     pub reaper: ReaperSection,
+    /// `[auth]`: how callers are identified.
+    pub auth: AuthSection,
 }
 
 /// Zone of a node that names none.
@@ -79,6 +81,7 @@ impl Default for FileConfig {
             replicator: ReplicatorSection::default(),
             auditor: AuditorSection::default(),
             reaper: ReaperSection::default(),
+            auth: AuthSection::default(),
         }
     }
 }
@@ -106,6 +109,68 @@ impl Default for ApiSection {
             max_json_body: api.max_json_body,
             image_size_cap: api.image_size_cap,
             delayed_delete: api.delayed_delete,
+        }
+    }
+}
+
+/// How callers are identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Development: the token names the caller (`user:project:roles`), anyone may be admin.
+    #[default]
+    Noauth,
+    /// Production: tokens are validated with Keystone v3.
+    Keystone,
+}
+
+/// `[auth]`: the mode, and in Keystone mode the service credentials, named as in Glance's
+/// `[keystone_authtoken]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// `noauth` or `keystone`.
+    pub mode: AuthMode,
+    /// Accept `noauth` on an address other than loopback.
+    pub insecure_noauth: bool,
+    /// Keystone's URL, e.g. `http://keystone:5000/v3`.
+    pub auth_url: Option<String>,
+    /// Where clients are told to get tokens (`WWW-Authenticate`) [default: `auth_url`
+    /// without its `/v3`].
+    pub www_authenticate_uri: Option<String>,
+    /// The service user that validates tokens.
+    pub username: Option<String>,
+    /// Its password.
+    pub password: Option<String>,
+    /// The project of the service user's token.
+    pub project_name: Option<String>,
+    /// The service user's domain.
+    pub user_domain_name: String,
+    /// The project's domain.
+    pub project_domain_name: String,
+    /// How long a validated token is trusted before Keystone is asked again (never past the
+    /// token's expiry).
+    #[serde(deserialize_with = "duration")]
+    pub token_cache_time: Duration,
+    /// How long a call to Keystone may take.
+    #[serde(deserialize_with = "duration")]
+    pub http_timeout: Duration,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            mode: AuthMode::default(),
+            insecure_noauth: false,
+            auth_url: None,
+            www_authenticate_uri: None,
+            username: None,
+            password: None,
+            project_name: None,
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+            token_cache_time: Duration::from_secs(300),
+            http_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -5,7 +5,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::file::Voters;
+use super::file::{AuthMode, Voters};
 use crate::logging::LogFormat;
 
 /// Every option of `tessera serve`. Durations are seconds or a number with a unit (`250ms`,
@@ -21,6 +21,14 @@ pub struct ServeOptions {
     /// This node's Raft id [default: 1].
     #[arg(long, env = "TESSERA_NODE_ID")]
     pub node_id: Option<u64>,
+    /// How callers are identified: noauth (development: the token names the caller) or
+    /// keystone (tokens validated with Keystone; credentials in the file's [auth] section)
+    /// [default: noauth].
+    #[arg(long, env = "TESSERA_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+    /// Allow noauth on an address other than loopback (anyone who reaches it is admin).
+    #[arg(long, env = "TESSERA_INSECURE_NOAUTH")]
+    pub insecure_noauth: bool,
     /// Identity for requests without a noauth token, as user:project:roles
     /// [default: tessera-user:tessera-project:admin,member,reader].
     #[arg(long, env = "TESSERA_DEFAULT_IDENTITY")]

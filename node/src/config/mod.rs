@@ -38,8 +38,9 @@ use tessera_api::{ApiConfig, AuthConfig, Identity};
 use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
 
 use crate::cluster::{GossipTimings, MAX_LABEL};
+use crate::keystone::ServiceCredentials;
 use crate::logging::LogFormat;
-pub use file::{FileConfig, DEFAULT_CAPACITY, DEFAULT_ZONE};
+pub use file::{AuthMode, FileConfig, DEFAULT_CAPACITY, DEFAULT_ZONE};
 pub use flags::ServeOptions;
 use legacy::Renamed;
 
@@ -100,6 +101,15 @@ pub enum ConfigError {
         /// The name given.
         value: String,
     },
+    /// Keystone mode without one of its service credentials.
+    #[error("--auth keystone needs `{0}` in the config file's [auth] section")]
+    KeystoneSetting(&'static str),
+    /// noauth on an address others can reach.
+    #[error(
+        "--auth noauth makes anyone who reaches {0} an admin: listen on loopback, use \
+         --auth keystone, or pass --insecure-noauth ([auth] insecure_noauth = true)"
+    )]
+    NoauthListen(SocketAddr),
     /// The gossip periods are too short or out of order.
     #[error(
         "gossip timings: the probe period (--gossip-probe-ms, [gossip] probe) must be at least \
@@ -135,6 +145,28 @@ pub struct ClusterConfig {
     pub unsafe_write_behind: Option<Duration>,
 }
 
+/// How a node identifies callers.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// The token names the caller (development).
+    Noauth,
+    /// Tokens are validated with Keystone.
+    Keystone(KeystoneSettings),
+}
+
+/// Keystone mode's settings.
+#[derive(Debug, Clone)]
+pub struct KeystoneSettings {
+    /// The service user that validates tokens.
+    pub credentials: ServiceCredentials,
+    /// Where clients are told to get tokens.
+    pub www_authenticate_uri: String,
+    /// How long a validated token is trusted.
+    pub token_cache_time: Duration,
+    /// How long a call to Keystone may take.
+    pub http_timeout: Duration,
+}
+
 /// The resolved configuration of a node.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -146,6 +178,8 @@ pub struct Config {
     pub node_id: u64,
     /// The Glance API's settings.
     pub api: ApiConfig,
+    /// How callers are identified.
+    pub auth: Auth,
     /// The reaper's settings.
     pub reaper: ReaperConfig,
     /// The auditor's settings.
@@ -263,18 +297,30 @@ impl Config {
             }
             _ => return Err(ConfigError::PartialCluster),
         };
-        let auth = match cli.default_identity.or(file.api.default_identity) {
+        let api_auth = match cli.default_identity.or(file.api.default_identity.clone()) {
             None => AuthConfig::default(),
             Some(s) => AuthConfig {
                 default_identity: Identity::from_token(&s).ok_or(ConfigError::Identity(s))?,
+                keystone: None,
             },
+        };
+        let listen = cli.listen.unwrap_or(file.listen);
+        let mode = cli.auth.unwrap_or(file.auth.mode);
+        let insecure_noauth = cli.insecure_noauth || file.auth.insecure_noauth;
+        if mode == AuthMode::Noauth && !listen.ip().is_loopback() && !insecure_noauth {
+            return Err(ConfigError::NoauthListen(listen));
+        }
+        let auth = match mode {
+            AuthMode::Noauth => Auth::Noauth,
+            AuthMode::Keystone => Auth::Keystone(keystone_settings(file.auth)?),
         };
         Ok(Config {
             data_dir: cli.data_dir.unwrap_or(file.data_dir),
-            listen: cli.listen.unwrap_or(file.listen),
+            listen,
             node_id: cli.node_id.unwrap_or(file.node_id),
+            auth,
             api: ApiConfig {
-                auth,
+                auth: api_auth,
                 max_json_body: cli.max_json_body.unwrap_or(file.api.max_json_body),
                 image_size_cap: cli.image_size_cap.unwrap_or(file.api.image_size_cap),
                 delayed_delete: cli.delayed_delete.unwrap_or(file.api.delayed_delete),
@@ -317,6 +363,29 @@ fn worker_config<C: Default>(
         set(&mut config, key, value).map_err(|source| ConfigError::Setting { origin, source })?;
     }
     Ok(config)
+}
+
+/// Keystone mode's settings from `[auth]`, every credential present.
+fn keystone_settings(a: file::AuthSection) -> Result<KeystoneSettings, ConfigError> {
+    let need = |v: Option<String>, key| v.ok_or(ConfigError::KeystoneSetting(key));
+    let auth_url = need(a.auth_url, "auth_url")?;
+    let www_authenticate_uri = a.www_authenticate_uri.unwrap_or_else(|| {
+        let base = auth_url.trim_end_matches('/');
+        base.strip_suffix("/v3").unwrap_or(base).to_string()
+    });
+    Ok(KeystoneSettings {
+        credentials: ServiceCredentials {
+            username: need(a.username, "username")?,
+            password: need(a.password, "password")?,
+            project_name: need(a.project_name, "project_name")?,
+            user_domain_name: a.user_domain_name,
+            project_domain_name: a.project_domain_name,
+            auth_url,
+        },
+        www_authenticate_uri,
+        token_cache_time: a.token_cache_time,
+        http_timeout: a.http_timeout,
+    })
 }
 
 /// Checks a name gossip carries (it must fit an advert).

@@ -354,3 +354,47 @@ fn gossip_options_have_defaults_and_limits() {
     let err = load("[gossip]\nprobe = \"5ms\"\n", clustered()).unwrap_err();
     assert!(matches!(err, ConfigError::GossipTimings), "{err}");
 }
+
+#[test]
+fn noauth_stays_on_loopback_unless_told_otherwise() {
+    let open = flags(&["--listen", "0.0.0.0:9292"]).unwrap();
+    assert!(matches!(
+        Config::load(open, None),
+        Err(ConfigError::NoauthListen(_))
+    ));
+    let told = flags(&["--listen", "0.0.0.0:9292", "--insecure-noauth"]).unwrap();
+    assert!(matches!(
+        Config::load(told, None).unwrap().auth,
+        Auth::Noauth
+    ));
+    let in_file = load(
+        "listen = \"0.0.0.0:9292\"\n[auth]\ninsecure_noauth = true\n",
+        ServeOptions::default(),
+    );
+    assert!(in_file.is_ok());
+    assert!(flags(&["--auth", "keystnoe"]).is_err(), "closed set");
+}
+
+#[test]
+fn keystone_mode_needs_its_credentials_and_may_listen_anywhere() {
+    let full = "listen = \"0.0.0.0:9292\"\n[auth]\nmode = \"keystone\"\n\
+                auth_url = \"http://127.0.0.1:5000/v3/\"\nusername = \"glance\"\n\
+                password = \"pw\"\nproject_name = \"service\"\ntoken_cache_time = \"2m\"\n";
+    let Auth::Keystone(k) = load(full, ServeOptions::default()).unwrap().auth else {
+        panic!("keystone mode expected");
+    };
+    assert_eq!(k.www_authenticate_uri, "http://127.0.0.1:5000");
+    assert_eq!(k.credentials.user_domain_name, "Default");
+    assert_eq!(k.token_cache_time, Duration::from_secs(120));
+    let no_password = full.replace("password = \"pw\"\n", "");
+    assert!(matches!(
+        load(&no_password, ServeOptions::default()),
+        Err(ConfigError::KeystoneSetting("password"))
+    ));
+    // The flag switches a file's noauth to Keystone (and then needs the credentials).
+    let cli = flags(&["--auth", "keystone"]).unwrap();
+    assert!(matches!(
+        load("", cli),
+        Err(ConfigError::KeystoneSetting("auth_url"))
+    ));
+}

@@ -1,0 +1,88 @@
+//! Keystone mode: users' tokens validated against Keystone v3 with a service token, cached
+//! (bounded, never past a token's expiry), and turned into the caller's identity.
+//!
+//! Every node validates for itself; nothing a peer forwards carries a client's claim, since
+//! peers exchange Raft entries and chunks, not requests.
+
+mod cache;
+mod client;
+mod token;
+
+use cache::{Cached, TokenCache};
+pub use client::{KeystoneClient, KeystoneError, ServiceCredentials};
+pub use token::TokenInfo;
+
+use client::now_secs;
+use tessera_api::auth::{TokenError, TokenVerifier};
+use tessera_api::Identity;
+use tessera_domain::Caller;
+
+/// How many tokens a node remembers.
+pub const TOKEN_CACHE_ENTRIES: usize = 10_000;
+/// How long a refused token is remembered (seconds): long enough to absorb a retry storm,
+/// short enough that a token Keystone had not yet replicated is soon accepted.
+pub const INVALID_TOKEN_SECS: f64 = 10.0;
+
+/// Keystone token checking with a cache.
+pub struct KeystoneAuth {
+    client: KeystoneClient,
+    cache: TokenCache,
+    www_authenticate_uri: String,
+}
+
+impl KeystoneAuth {
+    /// Checks tokens with `client`, keeping valid ones `token_cache_secs` at most; clients
+    /// are sent to `www_authenticate_uri` for tokens.
+    pub fn new(
+        client: KeystoneClient,
+        token_cache_secs: f64,
+        www_authenticate_uri: String,
+    ) -> Self {
+        KeystoneAuth {
+            client,
+            cache: TokenCache::new(TOKEN_CACHE_ENTRIES, token_cache_secs, INVALID_TOKEN_SECS),
+            www_authenticate_uri,
+        }
+    }
+}
+
+/// The caller a token names, as the API sees it.
+fn identity(info: TokenInfo) -> Identity {
+    Identity(Caller {
+        user: info.user_id,
+        project: info.project_id.unwrap_or_default(),
+        roles: info.roles,
+    })
+}
+
+#[async_trait::async_trait]
+impl TokenVerifier for KeystoneAuth {
+    async fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        let now = now_secs();
+        let answer = match self.cache.get(token, now) {
+            Some(hit) => hit,
+            None => {
+                let fresh = match self.client.validate(token).await {
+                    Ok(info) => Cached::Valid(info),
+                    Err(KeystoneError::Invalid(reason)) => Cached::Invalid(reason),
+                    Err(e @ KeystoneError::Unavailable(_)) => {
+                        tracing::warn!(error = %e, "cannot validate a token");
+                        return Err(TokenError::Unavailable(e.to_string()));
+                    }
+                };
+                self.cache.put(token, fresh.clone(), now);
+                fresh
+            }
+        };
+        match answer {
+            // A cached entry never outlives the token, but the clock moved since: check.
+            Cached::Valid(info) if (info.expires_at as f64) > now_secs() => Ok(identity(info)),
+            Cached::Valid(_) => Err(TokenError::Invalid("The token has expired.".into())),
+            Cached::Invalid(reason) => Err(TokenError::Invalid(reason)),
+        }
+    }
+
+    fn www_authenticate_uri(&self) -> &str {
+        &self.www_authenticate_uri
+    }
+}
