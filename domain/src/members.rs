@@ -35,7 +35,7 @@ impl Glance {
         id: &str,
     ) -> Result<Vec<(String, Member)>, DomainError> {
         let img = write::load(&self.meta, id).await?;
-        access::check_member_read(who, &img)?;
+        self.access(who).check_member_read(&img, "get_members")?;
         Ok(visible(who, &img)
             .map(|(p, m)| (p.clone(), m.clone()))
             .collect())
@@ -49,7 +49,7 @@ impl Glance {
         member: &str,
     ) -> Result<Member, DomainError> {
         let img = write::load(&self.meta, id).await?;
-        access::check_member_read(who, &img)?;
+        self.access(who).check_member_read(&img, "get_member")?;
         let found = visible(who, &img)
             .find(|(p, _)| *p == member)
             .map(|(_, m)| m.clone());
@@ -65,7 +65,7 @@ impl Glance {
     ) -> Result<Member, DomainError> {
         let stamp = now();
         let img = write::modify(&self.meta, id, |img| {
-            access::check_owner_write(who, img, "add_member")?;
+            self.access(who).check_owner_write(img, "add_member")?;
             if img.visibility != Visibility::Shared {
                 return Err(DomainError::Forbidden(format!(
                     "Not allowed to create members for image {id}."
@@ -100,7 +100,7 @@ impl Glance {
     ) -> Result<Member, DomainError> {
         let stamp = now();
         let img = write::modify(&self.meta, id, |img| {
-            access::check_member_answer(who, img, member)?;
+            self.access(who).check_member_answer(img, member)?;
             let m = img
                 .members
                 .get_mut(member)
@@ -123,7 +123,7 @@ impl Glance {
         member: &str,
     ) -> Result<(), DomainError> {
         write::modify(&self.meta, id, |img| {
-            access::check_owner_write(who, img, "delete_member")?;
+            self.access(who).check_owner_write(img, "delete_member")?;
             img.members
                 .remove(member)
                 .map(|_| ())
