@@ -24,7 +24,7 @@ mod routes;
 use axum::extract::FromRef;
 use axum::Router;
 use std::sync::Arc;
-use tessera_domain::{Glance, Settings};
+use tessera_domain::{Glance, Policy, Settings};
 use tessera_raft::Meta;
 use tessera_replication::{Data, Workers};
 
@@ -46,6 +46,8 @@ pub struct ApiConfig {
     /// Glance's `delayed_delete`: a deleted image with data goes to `pending_delete` (hidden
     /// like a deleted one, data kept) until the reaper scrubs it.
     pub delayed_delete: bool,
+    /// The access rules in force: Glance's defaults, or an operator's policy file over them.
+    pub policy: Policy,
 }
 
 impl Default for ApiConfig {
@@ -55,6 +57,7 @@ impl Default for ApiConfig {
             max_json_body: 114_688,
             image_size_cap: 1 << 40,
             delayed_delete: false,
+            policy: Policy::default(),
         }
     }
 }
@@ -117,7 +120,8 @@ pub fn router(state: AppState) -> Router {
         state.meta.clone(),
         state.data.clone(),
         state.config.domain(),
-    );
+    )
+    .with_policy(state.config.policy.clone());
     let keystone = auth.keystone.clone();
     let state = Shared { app: state, glance };
     // `Router::layer` wraps each route's handlers after method dispatch; nesting the routes

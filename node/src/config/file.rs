@@ -99,6 +99,8 @@ pub struct ApiSection {
     pub image_size_cap: u64,
     /// Glance's delayed delete (see `[reaper] scrub_time`).
     pub delayed_delete: bool,
+    /// oslo.policy YAML file whose rules replace Glance's defaults by name.
+    pub policy_file: Option<PathBuf>,
 }
 
 impl Default for ApiSection {
@@ -109,6 +111,7 @@ impl Default for ApiSection {
             max_json_body: api.max_json_body,
             image_size_cap: api.image_size_cap,
             delayed_delete: api.delayed_delete,
+            policy_file: None,
         }
     }
 }
