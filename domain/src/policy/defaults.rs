@@ -74,6 +74,4 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("add_task", "rule:default"),
     ("modify_task", "rule:default"),
     ("tasks_api_access", "role:admin"),
-    // Tessera's own admin API.
-    ("tessera:admin", "role:admin"),
 ];
