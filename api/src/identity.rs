@@ -10,7 +10,7 @@ use axum::response::Response;
 use percent_encoding::percent_decode_str;
 use std::ops::Deref;
 use std::sync::Arc;
-use tessera_domain::Caller;
+use tessera_domain::{Caller, Scope};
 
 /// The caller of a request (an axum extractor); derefs to the domain's [`Caller`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,7 @@ impl Identity {
             user: user.to_string(),
             project: project.to_string(),
             roles,
+            scope: Scope::Project,
         }))
     }
 }
@@ -74,6 +75,7 @@ impl Default for AuthConfig {
                 user: "tessera-user".into(),
                 project: "tessera-project".into(),
                 roles: vec!["admin".into(), "member".into(), "reader".into()],
+                scope: Scope::Project,
             }),
             keystone: None,
         }

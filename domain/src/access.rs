@@ -3,11 +3,14 @@
 //! Glance passes (the image's owner as `project_id` and `owner`, its `visibility`, the
 //! caller's `member_id` and `member_status` when the image is shared with it).
 //!
+//! Every Glance image policy is for project-scoped tokens (`scope_types=['project']` with
+//! scope enforcement on): a system- or domain-scoped token passes none of them.
+//!
 //! Which images a caller can see at all (`ListQuery::can_view`, which listing uses too)
 //! comes first: an image the caller may not see is reported as missing (404), as Glance
 //! does; an image the caller sees but may not change gives 403 with Glance's text.
 
-use crate::caller::Caller;
+use crate::caller::{Caller, Scope};
 use crate::error::DomainError;
 use crate::policy::{Credentials, Policy, Target};
 use crate::service::Glance;
@@ -35,11 +38,18 @@ fn credentials(policy: &Policy, who: &Caller) -> Credentials {
             roles.push(implied.to_string());
         }
     }
+    let (system_scope, domain_id) = match &who.scope {
+        Scope::Project => (None, None),
+        Scope::Domain(domain) => (None, Some(domain.clone())),
+        Scope::System(system) => (Some(system.clone()), None),
+    };
     let mut creds = Credentials {
         user_id: who.user.clone(),
         project_id: who.project.clone(),
         roles,
-        ..Credentials::default()
+        is_admin: false,
+        system_scope,
+        domain_id,
     };
     creds.is_admin = policy.allows("context_is_admin", &creds, &Target::new());
     creds
@@ -77,9 +87,9 @@ impl<'a> Access<'a> {
         }
     }
 
-    /// Whether the caller passes policy `name` on `target`.
+    /// Whether the caller, project-scoped, passes policy `name` on `target`.
     fn allows(&self, name: &str, target: &Target) -> bool {
-        self.policy.allows(name, &self.creds, target)
+        self.who.scope == Scope::Project && self.policy.allows(name, &self.creds, target)
     }
 
     fn require(&self, name: &str, target: &Target) -> Result<(), DomainError> {
@@ -207,6 +217,7 @@ mod tests {
             user: format!("{project}-user"),
             project: project.into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            scope: Scope::Project,
         }
     }
 
@@ -415,6 +426,21 @@ mod tests {
         .is_ok());
         let bare_member = caller("own", &["member"]);
         assert!(check(&bare_member, |a| a.check_view(&shared)).is_ok());
+    }
+
+    #[test]
+    fn only_project_scoped_tokens_pass_image_policies() {
+        let public = image(Visibility::Public);
+        for scope in [Scope::System("all".into()), Scope::Domain("default".into())] {
+            let who = Caller {
+                scope,
+                project: String::new(),
+                ..admin()
+            };
+            assert!(is_403(check(&who, |a| a.check_create(None))));
+            assert!(is_403(check(&who, |a| a.check_reader("get_images"))));
+            assert!(is_404(check(&who, |a| a.check_view(&public))));
+        }
     }
 
     #[test]

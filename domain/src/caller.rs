@@ -12,6 +12,21 @@ pub struct Caller {
     pub project: String,
     /// Role names, lower case.
     pub roles: Vec<String>,
+    /// What the token is scoped to.
+    pub scope: Scope,
+}
+
+/// What a caller's token is scoped to. Glance's image policies are for project-scoped
+/// tokens only (scope enforcement on).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// A project: [`Caller::project`] (noauth callers are always project-scoped).
+    #[default]
+    Project,
+    /// A domain, by id.
+    Domain(String),
+    /// The whole deployment (Keystone's `system: {all: true}`, as `all`).
+    System(String),
 }
 
 impl Caller {

@@ -27,7 +27,7 @@ pub mod tags;
 pub mod upload;
 pub mod write;
 
-pub use caller::Caller;
+pub use caller::{Caller, Scope};
 pub use cluster_admin::ClusterAdmin;
 pub use download::ImageData;
 pub use error::DomainError;
