@@ -14,7 +14,7 @@ use crate::caller::{Caller, Scope};
 use crate::error::DomainError;
 use crate::policy::{Credentials, Policy, Target};
 use crate::service::Glance;
-use tessera_raft::{Image, ImageStatus, ListQuery};
+use tessera_raft::{Image, ImageStatus, ListQuery, Viewer};
 
 /// Glance's refusal text for a policy rule.
 pub fn refuse(action: &str) -> DomainError {
@@ -100,6 +100,19 @@ impl<'a> Access<'a> {
         }
     }
 
+    /// Whether the caller passes `context_is_admin` (Glance's `context.is_admin`).
+    pub fn is_admin(&self) -> bool {
+        self.creds.is_admin
+    }
+
+    /// The metadata layer's view of this caller: admins see every image.
+    pub fn viewer(&self) -> Viewer {
+        Viewer {
+            project: Some(self.who.project.clone()),
+            admin: self.creds.is_admin,
+        }
+    }
+
     /// The target Glance builds for `image` and this caller.
     fn image_target(&self, image: &Image) -> Target {
         let mut target = image.owner.as_deref().map(owned_by).unwrap_or_default();
@@ -114,7 +127,7 @@ impl<'a> Access<'a> {
 
     /// `get_image`: the caller may read the record, else the image does not exist for them.
     pub fn check_view(&self, image: &Image) -> Result<(), DomainError> {
-        if ListQuery::can_view(&self.who.viewer(), image)
+        if ListQuery::can_view(&self.viewer(), image)
             && self.allows("get_image", &self.image_target(image))
         {
             Ok(())
@@ -472,5 +485,22 @@ mod tests {
         assert!(is_404(a.check_view(&image(Visibility::Private))));
         let admin = admin();
         assert!(Access::new(&policy, &admin).check_create(None).is_ok());
+
+        // Who is admin (lists every image, gives images away) is `context_is_admin`.
+        std::fs::write(&path, "context_is_admin: role:boss\n").unwrap();
+        let policy = Policy::from_file(&path, crate::policy::RELOAD_CHECK).unwrap();
+        let boss = caller("own", &["boss", "member"]);
+        let before = image(Visibility::Private);
+        let mut given = before.clone();
+        given.owner = Some("else".into());
+        assert!(Access::new(&policy, &boss).is_admin());
+        assert!(Access::new(&policy, &boss).viewer().admin);
+        assert!(Access::new(&policy, &boss)
+            .check_changes(&before, &given)
+            .is_ok());
+        assert!(!Access::new(&policy, &admin).is_admin());
+        assert!(is_403(
+            Access::new(&policy, &admin).check_changes(&before, &given)
+        ));
     }
 }

@@ -74,8 +74,9 @@ impl Glance {
         E: From<DomainError>,
         F: FnOnce(Viewer) -> Result<ListQuery, E>,
     {
-        self.access(who).check_reader("get_images")?;
-        let query = query(who.viewer())?;
+        let access = self.access(who);
+        access.check_reader("get_images")?;
+        let query = query(access.viewer())?;
         Ok(self
             .meta
             .list_images(&query)

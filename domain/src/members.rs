@@ -12,8 +12,12 @@ fn no_member(id: &str, member: &str) -> DomainError {
 }
 
 /// Members a caller may see: all for the owner and admins, only itself for a member.
-fn visible<'a>(who: &'a Caller, img: &'a Image) -> impl Iterator<Item = (&'a String, &'a Member)> {
-    let all = who.is_admin() || access::owns(who, img);
+fn visible<'a>(
+    who: &'a Caller,
+    admin: bool,
+    img: &'a Image,
+) -> impl Iterator<Item = (&'a String, &'a Member)> {
+    let all = admin || access::owns(who, img);
     img.members
         .iter()
         .filter(move |(p, _)| all || **p == who.project)
@@ -35,8 +39,9 @@ impl Glance {
         id: &str,
     ) -> Result<Vec<(String, Member)>, DomainError> {
         let img = write::load(&self.meta, id).await?;
-        self.access(who).check_member_read(&img, "get_members")?;
-        Ok(visible(who, &img)
+        let access = self.access(who);
+        access.check_member_read(&img, "get_members")?;
+        Ok(visible(who, access.is_admin(), &img)
             .map(|(p, m)| (p.clone(), m.clone()))
             .collect())
     }
@@ -49,8 +54,9 @@ impl Glance {
         member: &str,
     ) -> Result<Member, DomainError> {
         let img = write::load(&self.meta, id).await?;
-        self.access(who).check_member_read(&img, "get_member")?;
-        let found = visible(who, &img)
+        let access = self.access(who);
+        access.check_member_read(&img, "get_member")?;
+        let found = visible(who, access.is_admin(), &img)
             .find(|(p, _)| *p == member)
             .map(|(_, m)| m.clone());
         found.ok_or_else(|| no_member(id, member))
