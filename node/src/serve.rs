@@ -13,6 +13,7 @@ use crate::wiring::{MetaImageRecords, MetaLiveChunks};
 use anyhow::Context;
 use std::sync::Arc;
 use tessera_api::AppState;
+use tessera_domain::Glance;
 use tessera_raft::{Meta, MetaConfig};
 use tessera_replication::{Auditor, Data, NodeInfo, QuorumConfig, Reaper, Replicator, Workers};
 use tokio::sync::{mpsc, watch};
@@ -43,8 +44,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         &workers,
     );
     let app = tessera_api::router(AppState {
-        meta: meta.clone(),
-        data,
+        glance: Glance::new(meta.clone(), data, cfg.api.domain()),
         config: Arc::new(cfg.api.clone()),
         admin: Arc::new(admin),
         workers: workers.clone(),

@@ -18,6 +18,7 @@ pub mod setting;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod verify;
 pub mod worker;
 
 pub use chunker::Chunker;
@@ -36,6 +37,7 @@ pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
 pub use quorum::{majority, QuorumConfig, RepairHint, RepairReason};
 pub use store::{write_file_atomic, ChunkEntry, ChunkStore, StoreTotals};
+pub use verify::{CopiesCheck, CopyProblem};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]
