@@ -24,7 +24,7 @@ pub mod types;
 pub use command::{Command, Outcome, Request};
 pub use error::MetaError;
 pub use forward::{serve_forward, ClusterStatus, ForwardReply, ForwardRequest, Role};
-pub use meta::{Meta, MetaConfig};
+pub use meta::{Meta, MetaConfig, DEFAULT_MAX_VOTERS, DEFAULT_SNAPSHOT_LOGS};
 pub use model::{DataRef, Image, ImageStatus, Member, MemberStatus, Visibility};
 pub use network::{serve_rpc, RaftReply, RaftRpc, RaftTransport, TransportError};
 pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, Viewer};
