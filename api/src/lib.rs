@@ -1,4 +1,5 @@
-//! Tessera's OpenStack Image API v2 (Glance) surface over axum.
+//! Tessera's OpenStack Image API v2 (Glance) surface over axum, and Tessera's own admin API
+//! (`/tessera/v1/...`, `/metrics`) over the node's [`tessera_domain::ClusterAdmin`] and workers.
 //!
 //! It does nothing but HTTP: routing, body parsing and limits, JSON schema validation, JSON
 //! patch, the Glance JSON view, headers and error rendering. Every Glance rule and every

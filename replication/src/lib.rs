@@ -1,4 +1,9 @@
-//! Tessera data layer: chunker, hash pipeline, content-addressed chunk store, manifests, reaper.
+//! Tessera data layer: the chunker and hash pipeline, the content-addressed chunk store,
+//! manifests, placement, quorum put/get across peers ([`quorum`]), the background loops
+//! (replicator, auditor, reaper, under [`loops`]) on the worker runtime ([`worker`], with its
+//! rate limiter) with their validated runtime settings ([`setting`]), and checking every copy
+//! of an image's chunks ([`verify`]). The in-memory peers and the peer transport test suite
+//! both implementations run are in `testing` (feature `testing`).
 //!
 //! Knows nothing of HTTP, QUIC or Raft: the node wires [`Data`] to the API, the metadata
 //! layer (through [`LiveChunks`]), gossip (a membership watch of [`NodeInfo`]) and the other
