@@ -115,9 +115,7 @@ async fn start_clustered(
     .context("opening the chunk store")?;
     let (gossip_tx, gossip_inbox) = mpsc::channel(INBOX);
     let handler = Arc::new(PeerHandler::new(data.chunk_service(), gossip_tx));
-    let serving = transport.clone();
-    let served = handler.clone();
-    tokio::spawn(async move { serving.serve(served).await });
+    transport.spawn_serve(handler.clone());
     // Before joining, so the members know this node by the time Raft adds it.
     let gossip = start_gossip(cfg, cluster, &transport, &addresses, &data, gossip_inbox);
 
