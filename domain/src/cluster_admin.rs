@@ -121,3 +121,57 @@ pub async fn manifest_to_verify(meta: &Meta, id: &str) -> Result<ChunkId, Domain
     };
     download::manifest_id(id, data)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_replication::CopyProblem;
+
+    /// `tessera chunks verify` and the cluster tests read these fields in this order.
+    #[test]
+    fn verify_reports_render_as_the_admin_api_always_did() {
+        let chunk = ChunkId::of(b"x");
+        let image = VerifyReport::Image(ImageCheck {
+            image_id: "img".into(),
+            copies: CopiesCheck {
+                chunks: 1,
+                copies: 2,
+                nodes: [
+                    ("1".to_string(), [("valid", 1)].into()),
+                    ("2".to_string(), [("unreachable", 1)].into()),
+                ]
+                .into(),
+                problems: vec![CopyProblem {
+                    chunk,
+                    node: 2,
+                    state: "unreachable",
+                    reason: Some("node 2 timed out".into()),
+                }],
+                ok: false,
+            },
+        });
+        assert_eq!(
+            serde_json::to_string(&image).unwrap(),
+            format!(
+                "{{\"image_id\":\"img\",\"chunks\":1,\"copies\":2,\
+                 \"nodes\":{{\"1\":{{\"valid\":1}},\"2\":{{\"unreachable\":1}}}},\
+                 \"problems\":[{{\"chunk\":\"{chunk}\",\"node\":2,\"state\":\"unreachable\",\
+                 \"reason\":\"node 2 timed out\"}}],\"ok\":false}}"
+            )
+        );
+        let node = VerifyReport::Node(NodeAudit {
+            node: 1,
+            summary: AuditSummary {
+                checked: 2,
+                bytes: 10,
+                corrupt: vec![],
+                missing: 0,
+            },
+            ok: true,
+        });
+        assert_eq!(
+            serde_json::to_string(&node).unwrap(),
+            "{\"node\":1,\"checked\":2,\"bytes\":10,\"corrupt\":[],\"missing\":0,\"ok\":true}"
+        );
+    }
+}
