@@ -27,12 +27,14 @@ rm -rf "$out" && mkdir -p "$out"
 work=$(mktemp -d /tmp/tessera-conformance.XXXXXX)
 if [ "${KEYSTONE:-shared}" = private ]; then
   # keystone.sh and tempest.sh keep their state under PEER_DIR: a private one that borrows
-  # the installed venvs (Tempest's workspace is then private too).
+  # the installed venvs (Tempest's workspace is then private too; a missing venv is
+  # installed there and goes away with the run).
   shared_peer=$PEER_DIR
   export PEER_DIR=$work/peer KS_PORT=${KS_PORT:-5001}
   mkdir -p "$PEER_DIR"
-  ln -s "$shared_peer/venv-ks" "$PEER_DIR/venv-ks"
-  ln -s "$shared_peer/venv-tempest" "$PEER_DIR/venv-tempest"
+  for venv in venv-ks venv-tempest; do
+    [ -d "$shared_peer/$venv" ] && ln -s "$shared_peer/$venv" "$PEER_DIR/$venv"
+  done
 fi
 keystone_url=http://127.0.0.1:${KS_PORT:-5000}/v3
 keystone_was_up=0
