@@ -11,7 +11,7 @@ TESTBED_BIN ?= $(or $(CARGO_TARGET_DIR),target)/debug/testbed
 # Where chaos reports go (a failing run also keeps its cluster dir under /tmp).
 CHAOS_DIR ?= $(or $(CARGO_TARGET_DIR),target)/chaos
 
-.PHONY: venv build run test test-clients lint bench chaos
+.PHONY: venv build run test test-clients lint bench chaos conformance
 
 venv: $(VENV)/.stamp
 
@@ -71,3 +71,9 @@ bench:
 chaos: build
 	mkdir -p $(CHAOS_DIR)
 	$(TESTBED_BIN) chaos --nodes 3 --duration 120 --seed 2026 --report $(CHAOS_DIR)/chaos.json
+
+# Tempest 47 + glance-tempest-plugin 0.17 against a 3-node cluster in Keystone mode, with the
+# peer scripts of ../shared/peer/tempest (Keystone started unless running; Tempest installed
+# on first use). About 15 minutes, not in CI. Writes target/conformance/summary.md.
+conformance: build
+	TESSERA_BIN=$(abspath $(TESSERA_BIN)) TESTBED_BIN=$(abspath $(TESTBED_BIN)) tests/conformance/run.sh

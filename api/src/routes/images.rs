@@ -146,6 +146,9 @@ pub async fn update(
         .map(str::trim)
         .unwrap_or("");
     if media != patch::V21 && media != patch::V20 {
+        // Consume what the client sent (bounded): a response that leaves the body unread makes
+        // the server drop the connection, and the client's next request on it fails.
+        let _unread = read_limited(body, config.max_json_body).await;
         return Err(ApiError::PatchMediaType(format!(
             "Unsupported Content-Type '{media}': use {}.",
             patch::V21
