@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from urllib3.util.retry import Retry
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -256,6 +257,14 @@ class Api:
         self.token = token
         self.s = requests.Session()
         self.s.headers["X-Auth-Token"] = token
+        # A server may close a kept-alive connection after refusing a request whose body it
+        # did not read (an upload refused up front); like real clients, retry an idempotent
+        # request that finds its pooled connection closed. Statuses are never retried.
+        retry = Retry(total=2, connect=2, read=2, status=0, other=0, redirect=0,
+                      allowed_methods=frozenset({"GET", "HEAD"}),
+                      raise_on_status=False)
+        adapter = requests.adapters.HTTPAdapter(max_retries=retry)
+        self.s.mount("http://", adapter)
 
     @property
     def url(self) -> str:
