@@ -155,6 +155,9 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => Self::Conflict(m),
             DomainError::Gone(m) => Self::Gone(m),
             DomainError::TooLarge(m) => Self::TooLarge(m),
+            e @ (DomainError::LimitExceeded(_) | DomainError::ImageLimitExceeded { .. }) => {
+                Self::TooLarge(e.to_string())
+            }
             DomainError::Unavailable(m) => Self::Unavailable(m),
             DomainError::Internal(m) => Self::Internal(m),
             DomainError::Meta(M::MarkerNotFound(m)) => {
@@ -243,6 +246,23 @@ mod tests {
             (DomainError::Gone("g".into()), StatusCode::GONE),
             (
                 DomainError::TooLarge("t".into()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                DomainError::LimitExceeded(tessera_domain::LimitExceeded::Properties {
+                    attempted: 2,
+                    maximum: 1,
+                }),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                DomainError::image_limit(
+                    "x",
+                    tessera_domain::LimitExceeded::Members {
+                        attempted: 2,
+                        maximum: 1,
+                    },
+                ),
                 StatusCode::PAYLOAD_TOO_LARGE,
             ),
             (

@@ -24,7 +24,7 @@ mod routes;
 use axum::extract::FromRef;
 use axum::Router;
 use std::sync::Arc;
-use tessera_domain::{Glance, Settings};
+use tessera_domain::{Glance, Quotas, Settings};
 use tessera_raft::Meta;
 use tessera_replication::{Data, Workers};
 
@@ -46,6 +46,8 @@ pub struct ApiConfig {
     /// Glance's `delayed_delete`: a deleted image with data goes to `pending_delete` (hidden
     /// like a deleted one, data kept) until the reaper scrubs it.
     pub delayed_delete: bool,
+    /// Glance's per-image quotas on properties, tags and members.
+    pub quotas: Quotas,
 }
 
 impl Default for ApiConfig {
@@ -55,6 +57,7 @@ impl Default for ApiConfig {
             max_json_body: 114_688,
             image_size_cap: 1 << 40,
             delayed_delete: false,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -65,6 +68,7 @@ impl ApiConfig {
         Settings {
             image_size_cap: self.image_size_cap,
             delayed_delete: self.delayed_delete,
+            quotas: self.quotas,
         }
     }
 }
