@@ -184,20 +184,8 @@ impl From<DomainError> for ApiError {
     }
 }
 
-// The layers' own errors reach a handler only through the admin endpoints; they take the
-// same road as a domain failure.
-impl From<tessera_raft::MetaError> for ApiError {
-    fn from(e: tessera_raft::MetaError) -> Self {
-        DomainError::from(e).into()
-    }
-}
-
-impl From<tessera_replication::DataError> for ApiError {
-    fn from(e: tessera_replication::DataError) -> Self {
-        DomainError::from(e).into()
-    }
-}
-
+// A worker's refusal reaches a handler from the workers endpoints; it takes the same road as
+// a domain failure.
 impl From<tessera_replication::WorkerError> for ApiError {
     fn from(e: tessera_replication::WorkerError) -> Self {
         DomainError::from(e).into()
@@ -219,7 +207,7 @@ mod tests {
             targets: vec![1, 2, 3],
         };
         assert_eq!(
-            ApiError::from(short).status(),
+            ApiError::from(DomainError::from(short)).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
         let gone = DataError::Unavailable {
@@ -228,14 +216,17 @@ mod tests {
             corrupt: 1,
         };
         assert_eq!(
-            ApiError::from(gone).status(),
+            ApiError::from(DomainError::from(gone)).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
         let marker = tessera_raft::MetaError::MarkerNotFound("m".into());
-        assert_eq!(ApiError::from(marker).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ApiError::from(DomainError::from(marker)).status(),
+            StatusCode::BAD_REQUEST
+        );
         let timeout = tessera_raft::MetaError::Timeout("no leader".into());
         assert_eq!(
-            ApiError::from(timeout).status(),
+            ApiError::from(DomainError::from(timeout)).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
         for (e, status) in [

@@ -1,4 +1,5 @@
-//! Tessera's OpenStack Image API v2 (Glance) surface over axum.
+//! Tessera's OpenStack Image API v2 (Glance) surface over axum, and Tessera's own admin API
+//! (`/tessera/v1/...`, `/metrics`) over the node's [`tessera_domain::ClusterAdmin`] and workers.
 //!
 //! It does nothing but HTTP: routing, body parsing and limits, JSON schema validation, JSON
 //! patch, the Glance JSON view, headers and error rendering. Every Glance rule and every
@@ -16,17 +17,14 @@ pub mod view;
 mod admin;
 mod body;
 mod methods;
-/// The compare-and-set write path, for the admin endpoints that still read records by it.
-pub use tessera_domain::write as ops;
 mod request_span;
 mod routes;
 
 use axum::extract::FromRef;
 use axum::Router;
 use std::sync::Arc;
-use tessera_domain::{Glance, Quotas, Settings};
-use tessera_raft::Meta;
-use tessera_replication::{Data, Workers};
+use tessera_domain::{ClusterAdmin, Glance, Quotas, Settings};
+use tessera_replication::Workers;
 
 pub use error::ApiError;
 pub use identity::{AuthConfig, Identity};
@@ -73,57 +71,24 @@ impl ApiConfig {
     }
 }
 
-/// What the node hands the API.
-#[derive(Clone)]
+/// What the node hands the API, and what every handler shares: each takes the part it needs
+/// (`State<Glance>`, `State<Arc<ApiConfig>>`, ...).
+#[derive(Clone, FromRef)]
 pub struct AppState {
-    /// The Raft-replicated metadata.
-    pub meta: Meta,
-    /// The chunk store.
-    pub data: Data,
+    /// The Glance service, for the Glance routes.
+    pub glance: Glance,
     /// The API's settings.
     pub config: Arc<ApiConfig>,
-    /// The node's cluster operations (status, leave, repair), for the admin endpoints.
-    pub admin: Arc<dyn tessera_domain::cluster_admin::ClusterAdmin>,
+    /// The node's cluster operations (status, leave, repair, verify), for the admin endpoints.
+    pub admin: Arc<dyn ClusterAdmin>,
     /// The node's background loops, for the admin endpoints and `/metrics`.
     pub workers: Workers,
-}
-
-/// What every handler shares: the node's state and the Glance service built on it once.
-/// Handlers take the part they need (`State<Glance>`, `State<Arc<ApiConfig>>`, ...).
-#[derive(Clone)]
-pub(crate) struct Shared {
-    app: AppState,
-    glance: Glance,
-}
-
-impl FromRef<Shared> for AppState {
-    fn from_ref(s: &Shared) -> Self {
-        s.app.clone()
-    }
-}
-
-impl FromRef<Shared> for Glance {
-    fn from_ref(s: &Shared) -> Self {
-        s.glance.clone()
-    }
-}
-
-impl FromRef<Shared> for Arc<ApiConfig> {
-    fn from_ref(s: &Shared) -> Self {
-        s.app.config.clone()
-    }
 }
 
 /// The whole Glance v2 router with request ids, spans and identity wired in.
 pub fn router(state: AppState) -> Router {
     let auth = Arc::new(state.config.auth.clone());
-    let glance = Glance::new(
-        state.meta.clone(),
-        state.data.clone(),
-        state.config.domain(),
-    );
     let keystone = auth.keystone.clone();
-    let state = Shared { app: state, glance };
     // `Router::layer` wraps each route's handlers after method dispatch; nesting the routes
     // as a fallback service lets the layers below see every request before routing.
     let mut router =

@@ -11,9 +11,10 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tessera_api::{router, ApiConfig, AppState};
 use tessera_domain::cluster_admin::{
-    ChunkTotals, ClusterAdmin, ClusterReport, LeaveReport, MemberReport,
+    manifest_to_verify, ChunkTotals, ClusterAdmin, ClusterReport, ImageCheck, LeaveReport,
+    MemberReport, NodeAudit, VerifyReport,
 };
-use tessera_domain::DomainError;
+use tessera_domain::{DomainError, Glance};
 use tessera_replication::{Auditor, AuditorConfig, Data, Workers};
 use tower::ServiceExt;
 
@@ -42,8 +43,7 @@ async fn node_with(config: ApiConfig, gossip: Option<FakeGossip>) -> Node {
     let data = Data::open(&dir.path().join("chunks")).unwrap();
     let workers = Workers::new();
     let app = router(AppState {
-        meta: meta.clone(),
-        data: data.clone(),
+        glance: Glance::new(meta.clone(), data.clone(), config.domain()),
         config: Arc::new(config),
         admin: Arc::new(FakeAdmin {
             meta: meta.clone(),
@@ -474,8 +474,8 @@ struct FakeGossip {
     down: bool,
 }
 
-/// The node's cluster status over one `Meta` and a fake gossip (the node's own assembly is
-/// tested in `tessera-node`); leave and repair are not offered here.
+/// The node's cluster status and verify over one `Meta` and a fake gossip (the node's own
+/// assembly is tested in `tessera-node`); leave and repair are not offered here.
 struct FakeAdmin {
     meta: tessera_raft::Meta,
     data: Data,
@@ -530,6 +530,20 @@ impl ClusterAdmin for FakeAdmin {
         Err(DomainError::Unavailable(
             "not offered by these tests".into(),
         ))
+    }
+    async fn verify(&self, image_id: Option<String>) -> Result<VerifyReport, DomainError> {
+        let Some(image_id) = image_id else {
+            let summary = self.data.audit_all().await?;
+            let ok = summary.corrupt.is_empty();
+            return Ok(VerifyReport::Node(NodeAudit {
+                node: self.data.self_id(),
+                summary,
+                ok,
+            }));
+        };
+        let manifest = manifest_to_verify(&self.meta, &image_id).await?;
+        let copies = self.data.check_manifest(manifest).await?;
+        Ok(VerifyReport::Image(ImageCheck { image_id, copies }))
     }
 }
 

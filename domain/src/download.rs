@@ -8,7 +8,7 @@ use crate::service::Glance;
 use crate::write;
 use bytes::Bytes;
 use futures::Stream;
-use tessera_raft::{Image, ImageStatus};
+use tessera_raft::{DataRef, Image, ImageStatus};
 use tessera_replication::{ChunkId, Data, DataError, Manifest};
 
 /// The data of an image, ready to be read in any range.
@@ -50,14 +50,18 @@ impl Glance {
         else {
             return Ok(None);
         };
-        let manifest_id: ChunkId = data.manifest.parse().map_err(|_| {
-            DomainError::Internal(format!("image {id} has a malformed manifest id"))
-        })?;
-        let manifest = self.data.manifest(&manifest_id).await?;
+        let manifest = self.data.manifest(&manifest_id(id, data)?).await?;
         Ok(Some(ImageData {
             image,
             manifest,
             data: self.data.clone(),
         }))
     }
+}
+
+/// The id of the manifest `data` (of image `id`) names.
+pub(crate) fn manifest_id(id: &str, data: &DataRef) -> Result<ChunkId, DomainError> {
+    data.manifest
+        .parse()
+        .map_err(|_| DomainError::Internal(format!("image {id} has a malformed manifest id")))
 }

@@ -4,9 +4,10 @@
 //! who may see and change what (Glance's default RBAC, visibility and membership), the
 //! compare-and-set write path over the Raft log with request-id deduplication, and the image
 //! operations themselves (records, members, tags, actions, data upload and download) behind
-//! one service handle, [`Glance`]. It returns [`DomainError`]s; `api` maps them to Glance
-//! responses in one place and does nothing but HTTP. Its per-image quotas are here
-//! too ([`quota`]); later tasks, imports, stores and metadefs will be.
+//! one service handle, [`Glance`]; and the cluster operations of the admin API, declared as
+//! [`ClusterAdmin`] for `node` to implement. It returns [`DomainError`]s; `api` maps them to
+//! Glance responses in one place and does nothing but HTTP. Its per-image quotas are here too
+//! ([`quota`]); later tasks, imports, stores and metadefs will be.
 //!
 //! It sits above `raft` (records, commands) and `replication` (chunk data) because an image
 //! operation such as an upload spans both, and below `api` so that the node's background

@@ -55,17 +55,7 @@ mod tests {
     use super::*;
     use ImageStatus::*;
 
-    const ALL: [ImageStatus; 9] = [
-        Queued,
-        Saving,
-        Uploading,
-        Importing,
-        Active,
-        Killed,
-        Deactivated,
-        PendingDelete,
-        Deleted,
-    ];
+    const ALL: [ImageStatus; 9] = ImageStatus::ALL;
 
     #[test]
     fn upload_path_and_its_failure() {

@@ -59,10 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let localhost: SocketAddr = "127.0.0.1:0".parse()?;
     let receiver = Transport::bind(localhost, tls("receiver")?)?;
     let sender = Transport::bind(localhost, tls("sender")?)?;
-    let serving = {
-        let receiver = receiver.clone();
-        tokio::spawn(async move { receiver.serve(Arc::new(Sink)).await })
-    };
+    let serving = receiver.spawn_serve(Arc::new(Sink));
     let to = receiver.local_addr();
 
     // Warm-up: the handshake is not part of the measurement.

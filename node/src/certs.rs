@@ -278,6 +278,8 @@ fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<(), CertErro
 }
 
 /// `tessera cluster init|cert`: certificate management for the node-to-node network.
+// The field docs are `--help` text, where `<node>` reads as a placeholder, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, clap::Subcommand)]
 pub enum CertCommand {
     /// Create a cluster CA and the first node's certificate.

@@ -9,8 +9,6 @@ pub mod admin_cli;
 pub mod certs;
 pub mod cluster;
 pub mod cluster_status;
-// Its fields get their docs when the configuration is split into sections (issue 11).
-#[allow(missing_docs)]
 pub mod config;
 pub mod keystone;
 pub mod logging;

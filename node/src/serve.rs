@@ -14,6 +14,7 @@ use crate::wiring::{MetaImageRecords, MetaLiveChunks};
 use anyhow::Context;
 use std::sync::Arc;
 use tessera_api::{ApiConfig, AppState};
+use tessera_domain::Glance;
 use tessera_raft::{Meta, MetaConfig};
 use tessera_replication::{Auditor, Data, NodeInfo, QuorumConfig, Reaper, Replicator, Workers};
 use tokio::sync::{mpsc, watch};
@@ -67,8 +68,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         &workers,
     );
     let app = tessera_api::router(AppState {
-        meta: meta.clone(),
-        data,
+        glance: Glance::new(meta.clone(), data, cfg.api.domain()),
         config: Arc::new(api_config(&cfg)?),
         admin: Arc::new(admin),
         workers: workers.clone(),
@@ -139,9 +139,7 @@ async fn start_clustered(
     .context("opening the chunk store")?;
     let (gossip_tx, gossip_inbox) = mpsc::channel(INBOX);
     let handler = Arc::new(PeerHandler::new(data.chunk_service(), gossip_tx));
-    let serving = transport.clone();
-    let served = handler.clone();
-    tokio::spawn(async move { serving.serve(served).await });
+    transport.spawn_serve(handler.clone());
     // Before joining, so the members know this node by the time Raft adds it.
     let gossip = start_gossip(cfg, cluster, &transport, &addresses, &data, gossip_inbox);
 

@@ -107,9 +107,7 @@ fn serve(tls: PeerTls) -> Endpoint {
         inner: PeerHandler::new(data.chunk_service(), gossip_tx),
         stalled,
     });
-    let serving = transport.clone();
-    let served: Arc<dyn Handler> = handler.clone();
-    tokio::spawn(async move { serving.serve(served).await });
+    transport.spawn_serve(handler.clone());
     Endpoint {
         transport,
         handler,

@@ -1,8 +1,12 @@
-//! Tessera metadata: Glance records, commands, a deterministic state machine, and openraft
-//! storage (log, vote, state machine) on sled.
+//! Tessera metadata: Glance records and commands, a deterministic state machine, openraft
+//! storage (log, vote, snapshots) on sled, and [`Meta`], the handle that proposes commands,
+//! serves linearizable reads, forwards both to the leader with retries, and changes
+//! membership (join, promote, leave).
 //!
 //! This crate knows nothing of HTTP, QUIC or the chunk store: it declares the transport trait
-//! it needs and the `node` crate implements it.
+//! it needs ([`network::RaftTransport`]) and the `node` crate implements it. The in-process
+//! transport and the transport test suite both implementations run are in `testing`
+//! (feature `testing`).
 
 pub mod command;
 pub mod db;
@@ -24,7 +28,7 @@ pub mod types;
 pub use command::{Command, Outcome, Request};
 pub use error::MetaError;
 pub use forward::{serve_forward, ClusterStatus, ForwardReply, ForwardRequest, Role};
-pub use meta::{Meta, MetaConfig};
+pub use meta::{Meta, MetaConfig, DEFAULT_MAX_VOTERS, DEFAULT_SNAPSHOT_LOGS};
 pub use model::{DataRef, Image, ImageStatus, Member, MemberStatus, Visibility};
 pub use network::{serve_rpc, RaftReply, RaftRpc, RaftTransport, TransportError};
 pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, Viewer};

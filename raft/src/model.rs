@@ -30,6 +30,19 @@ pub enum ImageStatus {
 }
 
 impl ImageStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [ImageStatus; 9] = [
+        Self::Queued,
+        Self::Saving,
+        Self::Uploading,
+        Self::Importing,
+        Self::Active,
+        Self::Killed,
+        Self::Deactivated,
+        Self::PendingDelete,
+        Self::Deleted,
+    ];
+
     /// The wire name Glance uses.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,18 +60,7 @@ impl ImageStatus {
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "queued" => Self::Queued,
-            "saving" => Self::Saving,
-            "uploading" => Self::Uploading,
-            "importing" => Self::Importing,
-            "active" => Self::Active,
-            "killed" => Self::Killed,
-            "deactivated" => Self::Deactivated,
-            "pending_delete" => Self::PendingDelete,
-            "deleted" => Self::Deleted,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The network seam: a transport trait this crate needs (the `node` crate implements it over
 //! QUIC) and openraft's network traits implemented on top of it. The in-process transport
-//! for tests is in [`crate::testing`].
+//! for tests is in `crate::testing` (feature `testing`).
 
 use crate::forward::{ForwardReply, ForwardRequest};
 use crate::types::{Node, NodeId, Raft, TypeConfig};

@@ -1,4 +1,9 @@
-//! Tessera data layer: chunker, hash pipeline, content-addressed chunk store, manifests, reaper.
+//! Tessera data layer: the chunker and hash pipeline, the content-addressed chunk store,
+//! manifests, placement, quorum put/get across peers ([`quorum`]), the background loops
+//! (replicator, auditor, reaper, under [`loops`]) on the worker runtime ([`worker`], with its
+//! rate limiter) with their validated runtime settings ([`setting`]), and checking every copy
+//! of an image's chunks ([`verify`]). The in-memory peers and the peer transport test suite
+//! both implementations run are in `testing` (feature `testing`).
 //!
 //! Knows nothing of HTTP, QUIC or Raft: the node wires [`Data`] to the API, the metadata
 //! layer (through [`LiveChunks`]), gossip (a membership watch of [`NodeInfo`]) and the other
@@ -18,6 +23,7 @@ pub mod setting;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod verify;
 pub mod worker;
 
 pub use chunker::Chunker;
@@ -36,6 +42,7 @@ pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
 pub use quorum::{majority, QuorumConfig, RepairHint, RepairReason};
 pub use store::{write_file_atomic, ChunkEntry, ChunkStore, StoreTotals};
+pub use verify::{CopiesCheck, CopyProblem};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
 #[cfg(test)]

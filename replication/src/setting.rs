@@ -14,8 +14,10 @@
 //!   or `TiB` (`33554432`, `32MiB`), at most [`MAX_BYTE_RATE`] (1 TiB/s);
 //! - a count is a whole number within the setting's bounds.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::worker::named;
 use crate::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
 
 /// Longest duration any setting takes: anything longer is a typo (or `1e300`).
@@ -232,6 +234,11 @@ fn unknown(worker: &str, key: &str, known: &str) -> WorkerError {
     }
 }
 
+/// A duration as a report shows it: seconds, which `set` accepts back.
+fn secs(d: Duration) -> String {
+    d.as_secs_f64().to_string()
+}
+
 /// At least a second: a shorter period would spin.
 const AT_LEAST_1S: DurationRange = DurationRange::at_least(Duration::from_secs(1));
 
@@ -248,6 +255,14 @@ impl AuditorConfig {
             _ => return Err(unknown("auditor", key, "rate, period")),
         }
         Ok(())
+    }
+
+    /// The settings `set` takes, with their current values.
+    pub fn settings(&self) -> BTreeMap<String, String> {
+        named([
+            ("rate", self.rate.to_string()),
+            ("period", secs(self.period)),
+        ])
     }
 }
 
@@ -270,6 +285,16 @@ impl ReaperConfig {
         };
         *field = range.parse(value).map_err(bad(key, value))?;
         Ok(())
+    }
+
+    /// The settings `set` takes, with their current values.
+    pub fn settings(&self) -> BTreeMap<String, String> {
+        named([
+            ("interval", secs(self.interval)),
+            ("grace", secs(self.grace)),
+            ("scrub_time", secs(self.scrub_time)),
+            ("upload_timeout", secs(self.upload_timeout)),
+        ])
     }
 }
 
@@ -296,6 +321,15 @@ impl ReplicatorConfig {
             _ => return Err(unknown("replicator", key, "interval, batch, handoff_grace")),
         }
         Ok(())
+    }
+
+    /// The settings `set` takes, with their current values.
+    pub fn settings(&self) -> BTreeMap<String, String> {
+        named([
+            ("interval", secs(self.interval)),
+            ("batch", self.batch.to_string()),
+            ("handoff_grace", secs(self.handoff_grace)),
+        ])
     }
 }
 

@@ -1,6 +1,7 @@
-//! `testbed`: starts and stops local clusters of real `tessera` processes. It drives them only
-//! through their command line, signals, HTTP and network namespaces; it imports no Tessera
-//! crate.
+//! `testbed`: starts and stops local clusters of real `tessera` processes and runs chaos
+//! runs against them (a workload under faults, its history checked for linearizability and
+//! against an image model); the `bench` binary measures them. It drives them only through
+//! their command line, signals, HTTP and network namespaces; it imports no Tessera crate.
 
 mod chaos;
 mod check;

@@ -12,12 +12,12 @@ mod workers;
 
 use crate::error::ApiError;
 use crate::identity::Identity;
-use crate::Shared;
+use crate::AppState;
 use axum::routing::{get, post, put};
 use axum::Router;
 
 /// Every admin route.
-pub(crate) fn routes() -> Router<Shared> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/tessera/v1/cluster", get(cluster::status))
         .route("/tessera/v1/cluster/leave", post(cluster::leave))

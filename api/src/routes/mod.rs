@@ -7,12 +7,12 @@ mod images;
 mod members;
 mod tags;
 
-use crate::Shared;
+use crate::AppState;
 use axum::routing::{get, post, put};
 use axum::Router;
 
 /// Every Glance v2 route this service answers.
-pub(crate) fn routes() -> Router<Shared> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(discovery::root))
         .route("/versions", get(discovery::versions))

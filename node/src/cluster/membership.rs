@@ -3,7 +3,7 @@
 //!
 //! A member gossip declares down stays in the view marked dead: placement leaves it out of
 //! the targets of new writes and of the read order, while the write quorum still counts it
-//! (see `tessera_replication::cluster`). A member gossip never heard from counts as alive
+//! (see `tessera_replication::quorum`). A member gossip never heard from counts as alive
 //! until gossip has settled (startup), then as dead. Zone and capacity come from the
 //! member's latest advert (kept while it is down), the defaults before one arrived. A node
 //! removed from Raft leaves the view whatever gossip says; gossip never adds one.

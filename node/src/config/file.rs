@@ -197,8 +197,9 @@ pub struct RaftSection {
 impl Default for RaftSection {
     fn default() -> Self {
         RaftSection {
-            max_voters: Voters::Three,
-            snapshot_logs: 5000,
+            max_voters: Voters::try_from(tessera_raft::DEFAULT_MAX_VOTERS as u64)
+                .expect("raft's default voter count is 3 or 5"),
+            snapshot_logs: tessera_raft::DEFAULT_SNAPSHOT_LOGS,
         }
     }
 }

@@ -1,14 +1,14 @@
-//! [`NodeAdmin`]: the node's [`ClusterAdmin`], handed to the API. Status is answered at once;
-//! leave and repair run as the `leave` and `repair` jobs.
+//! [`NodeAdmin`]: the node's [`ClusterAdmin`], handed to the API. Status and verify are
+//! answered at once; leave and repair run as the `leave` and `repair` jobs.
 
-use tessera_domain::cluster_admin::{ClusterAdmin, ClusterReport, LeaveReport};
+use tessera_domain::cluster_admin::{ClusterAdmin, ClusterReport, LeaveReport, VerifyReport};
 use tessera_domain::DomainError;
 use tessera_raft::Meta;
 use tessera_replication::{Data, RepairReport, Workers};
 use tracing::Instrument;
 
 use super::job::Job;
-use super::{leave, repair, status};
+use super::{leave, repair, status, verify};
 use crate::cluster::GossipReports;
 
 /// Cluster operations of one node.
@@ -55,6 +55,10 @@ impl ClusterAdmin for NodeAdmin {
         self.repair
             .run(run.instrument(tracing::info_span!("repair_pass")))
             .await
+    }
+
+    async fn verify(&self, image_id: Option<String>) -> Result<VerifyReport, DomainError> {
+        verify::verify(&self.meta, &self.data, image_id).await
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use tessera_domain::DomainError;
 use tessera_raft::Meta;
+use tessera_replication::worker::named;
 use tessera_replication::{Data, LiveChunks, RepairReport};
 
 use super::job::JobOutcome;
@@ -36,7 +37,7 @@ impl JobOutcome for RepairReport {
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
-        [
+        named([
             ("manifests", self.manifests),
             ("referenced", self.referenced),
             ("copies_checked", self.copies_checked),
@@ -45,9 +46,6 @@ impl JobOutcome for RepairReport {
             ("failed", self.failed),
             ("unavailable", self.unavailable.len() as u64),
             ("orphans", self.orphans),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        ])
     }
 }

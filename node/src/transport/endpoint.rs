@@ -251,6 +251,12 @@ impl Transport {
             .count()
     }
 
+    /// [`Transport::serve`] on a task of its own.
+    pub fn spawn_serve(&self, handler: Arc<dyn Handler>) -> tokio::task::JoinHandle<()> {
+        let transport = self.clone();
+        tokio::spawn(async move { transport.serve(handler).await })
+    }
+
     /// Accepts peer connections and answers their calls until [`Transport::close`].
     ///
     /// Every connection and every stream gets its own task, so one slow call blocks nothing.

@@ -69,9 +69,7 @@ fn serve_echo(transport: Transport) -> Node {
         calls: AtomicUsize::new(0),
         datagrams: tx,
     });
-    let server = transport.clone();
-    let handler: Arc<dyn Handler> = echo.clone();
-    tokio::spawn(async move { server.serve(handler).await });
+    transport.spawn_serve(echo.clone());
     Node {
         transport,
         echo,

@@ -46,6 +46,13 @@ pub struct MetaConfig {
     pub retry_backoff_ms: u64,
 }
 
+/// Voters a cluster keeps unless configured otherwise ([`MetaConfig::max_voters`]).
+pub const DEFAULT_MAX_VOTERS: usize = 3;
+
+/// Entries applied between automatic snapshots unless configured otherwise
+/// ([`MetaConfig::snapshot_logs`]).
+pub const DEFAULT_SNAPSHOT_LOGS: u64 = 5000;
+
 impl MetaConfig {
     /// A cluster node with default timings; set `bootstrap` on the first node.
     pub fn new(
@@ -60,8 +67,8 @@ impl MetaConfig {
             bootstrap: false,
             heartbeat_ms: 50,
             election_timeout_ms: 150,
-            max_voters: 3,
-            snapshot_logs: 5000,
+            max_voters: DEFAULT_MAX_VOTERS,
+            snapshot_logs: DEFAULT_SNAPSHOT_LOGS,
             max_in_snapshot_log_to_keep: 1000,
             request_timeout_ms: 10_000,
             attempt_timeout_ms: 3_000,

@@ -13,7 +13,7 @@ mod start;
 mod status;
 mod writes;
 
-pub use config::MetaConfig;
+pub use config::{MetaConfig, DEFAULT_MAX_VOTERS, DEFAULT_SNAPSHOT_LOGS};
 
 use crate::db::Db;
 use crate::error::MetaError;

@@ -20,7 +20,7 @@ use crate::id::ChunkId;
 use crate::quorum::{RepairHint, RepairReason};
 use crate::store::{write_file_atomic, ChunkEntry};
 use crate::worker::rate::TokenBucket;
-use crate::worker::{Step, Worker, WorkerError, WorkerReport};
+use crate::worker::{named, Step, Worker, WorkerError, WorkerReport};
 
 /// Chunks listed per step; a step also ends when the rate limit is reached.
 const BATCH: usize = 64;
@@ -373,19 +373,8 @@ impl Worker for Auditor {
             items: self.items,
             bytes: self.bytes,
             passes: self.passes,
-            counters: [
-                ("quarantined".to_string(), self.quarantined),
-                ("missing".to_string(), self.missing),
-            ]
-            .into(),
-            settings: [
-                ("rate".to_string(), self.config.rate.to_string()),
-                (
-                    "period".to_string(),
-                    self.config.period.as_secs_f64().to_string(),
-                ),
-            ]
-            .into(),
+            counters: named([("quarantined", self.quarantined), ("missing", self.missing)]),
+            settings: self.config.settings(),
         }
     }
 

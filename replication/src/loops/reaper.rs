@@ -18,7 +18,7 @@ use crate::data::Data;
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
 use crate::manifest::Manifest;
-use crate::worker::{Step, Worker, WorkerError, WorkerReport};
+use crate::worker::{named, Step, Worker, WorkerError, WorkerReport};
 
 /// Source of the manifests that must be kept (implemented by the node over the metadata layer).
 pub trait LiveChunks: Send + Sync {
@@ -318,32 +318,20 @@ impl<L: LiveChunks + 'static, R: ImageRecords + 'static> Worker for Reaper<L, R>
     }
 
     fn report(&self) -> WorkerReport {
-        let secs = |d: Duration| d.as_secs_f64().to_string();
         WorkerReport {
             queue_len: 0,
             progress: None,
             items: self.scanned,
             bytes: self.freed,
             passes: self.passes,
-            counters: [
+            counters: named([
                 ("deleted", self.deleted),
                 ("tmp_deleted", self.tmp_deleted),
                 ("kept_young", self.kept_young),
                 ("scrubbed", self.scrubbed),
                 ("requeued", self.requeued),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-            settings: [
-                ("interval", secs(self.config.interval)),
-                ("grace", secs(self.config.grace)),
-                ("scrub_time", secs(self.config.scrub_time)),
-                ("upload_timeout", secs(self.config.upload_timeout)),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+            ]),
+            settings: self.config.settings(),
         }
     }
 

@@ -102,6 +102,11 @@ pub struct WorkerReport {
     pub settings: BTreeMap<String, String>,
 }
 
+/// A report's counters or settings from `(name, value)` pairs.
+pub fn named<V, const N: usize>(pairs: [(&str, V); N]) -> BTreeMap<String, V> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 /// The full status of one worker, as `tessera workers list` and `/tessera/v1/workers` show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkerStatus {

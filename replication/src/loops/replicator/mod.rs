@@ -21,7 +21,7 @@ mod repair;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,7 +33,7 @@ use crate::data::Data;
 use crate::id::ChunkId;
 use crate::placement::NodeInfo;
 use crate::quorum::Quorum;
-use crate::worker::{Step, Worker, WorkerError, WorkerReport};
+use crate::worker::{named, Step, Worker, WorkerError, WorkerReport};
 
 use index::LocalIndex;
 use ops::Ensured;
@@ -305,7 +305,7 @@ impl Worker for Replicator {
 
     fn report(&self) -> WorkerReport {
         let c = &self.counters;
-        let counters: BTreeMap<String, u64> = [
+        let counters = named([
             ("repaired", c.repaired),
             ("pushed", c.pushed),
             ("handed_off", c.handed_off),
@@ -314,10 +314,7 @@ impl Worker for Replicator {
             ("failed", c.failed),
             ("gave_up", c.gave_up),
             ("queue_dropped", self.quorum.repairs.dropped()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        ]);
         WorkerReport {
             queue_len: self.quorum.repairs.len() as u64,
             progress: self.progress(),
@@ -325,17 +322,7 @@ impl Worker for Replicator {
             bytes: c.bytes,
             passes: c.passes,
             counters,
-            settings: [
-                ("interval", self.config.interval.as_secs_f64().to_string()),
-                ("batch", self.config.batch.to_string()),
-                (
-                    "handoff_grace",
-                    self.config.handoff_grace.as_secs_f64().to_string(),
-                ),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+            settings: self.config.settings(),
         }
     }
 
