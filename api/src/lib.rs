@@ -23,7 +23,7 @@ mod routes;
 use axum::extract::FromRef;
 use axum::Router;
 use std::sync::Arc;
-use tessera_domain::{ClusterAdmin, Glance, Settings};
+use tessera_domain::{ClusterAdmin, Glance, Quotas, Settings};
 use tessera_replication::Workers;
 
 pub use error::ApiError;
@@ -44,6 +44,8 @@ pub struct ApiConfig {
     /// Glance's `delayed_delete`: a deleted image with data goes to `pending_delete` (hidden
     /// like a deleted one, data kept) until the reaper scrubs it.
     pub delayed_delete: bool,
+    /// Glance's per-image quotas on properties, tags and members.
+    pub quotas: Quotas,
 }
 
 impl Default for ApiConfig {
@@ -53,6 +55,7 @@ impl Default for ApiConfig {
             max_json_body: 114_688,
             image_size_cap: 1 << 40,
             delayed_delete: false,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -63,6 +66,7 @@ impl ApiConfig {
         Settings {
             image_size_cap: self.image_size_cap,
             delayed_delete: self.delayed_delete,
+            quotas: self.quotas,
         }
     }
 }

@@ -75,8 +75,9 @@ def _default_bin() -> Path:
 class Server:
     """A server under test: external (TESSERA_URL) or a self-started Tessera node."""
 
-    def __init__(self, url: str | None):
+    def __init__(self, url: str | None, args: tuple[str, ...] = ()):
         self.external = url is not None
+        self.args = list(args)  # extra `serve` flags of a self-started node
         self.urls = [u.strip().rstrip("/") for u in url.split(",")] if url else []
         self._turn = itertools.count()
         self.proc: subprocess.Popen | None = None
@@ -116,7 +117,7 @@ class Server:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(self.bin), "serve", "--data-dir", str(self.data_dir),
-             "--listen", f"127.0.0.1:{self.port}"],
+             "--listen", f"127.0.0.1:{self.port}", *self.args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(self.tmp))
         log.close()
         self.wait_ready(timeout=60)
