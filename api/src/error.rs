@@ -70,13 +70,17 @@ impl ApiError {
     }
 }
 
+/// The title Glance (webob) gives `status`: the HTTP name, but 413 keeps its older one.
+fn title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    }
+}
+
 /// Renders Glance's error page for `status` with `reason`.
 pub fn error_page(status: StatusCode, reason: &str) -> String {
-    let title = format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("Error")
-    );
+    let title = format!("{} {}", status.as_u16(), title(status));
     let reason = reason
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -93,7 +97,7 @@ pub struct ErrorReason(pub String);
 /// Glance's JSON error document, sent to clients that ask for `application/json`
 /// (openstacksdk reads its `message`).
 pub fn error_json(status: StatusCode, reason: &str) -> serde_json::Value {
-    let title = status.canonical_reason().unwrap_or("Error");
+    let title = title(status);
     serde_json::json!({
         "message": reason,
         "code": format!("{} {title}", status.as_u16()),
@@ -155,6 +159,9 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => Self::Conflict(m),
             DomainError::Gone(m) => Self::Gone(m),
             DomainError::TooLarge(m) => Self::TooLarge(m),
+            e @ (DomainError::LimitExceeded(_) | DomainError::ImageLimitExceeded { .. }) => {
+                Self::TooLarge(e.to_string())
+            }
             DomainError::Unavailable(m) => Self::Unavailable(m),
             DomainError::Internal(m) => Self::Internal(m),
             DomainError::Meta(M::MarkerNotFound(m)) => {
@@ -237,6 +244,23 @@ mod tests {
                 StatusCode::PAYLOAD_TOO_LARGE,
             ),
             (
+                DomainError::LimitExceeded(tessera_domain::LimitExceeded::Properties {
+                    attempted: 2,
+                    maximum: 1,
+                }),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                DomainError::image_limit(
+                    "x",
+                    tessera_domain::LimitExceeded::Members {
+                        attempted: 2,
+                        maximum: 1,
+                    },
+                ),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
                 DomainError::Unavailable("u".into()),
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
@@ -261,6 +285,13 @@ mod tests {
             ApiError::from(DomainError::no_image("x")).to_string(),
             "No image found with ID x"
         );
+        let page = error_page(StatusCode::PAYLOAD_TOO_LARGE, "t");
+        assert!(
+            page.contains("<h1>413 Request Entity Too Large</h1>"),
+            "{page}"
+        );
+        let json = error_json(StatusCode::PAYLOAD_TOO_LARGE, "t");
+        assert_eq!(json["code"], "413 Request Entity Too Large");
         let page = error_page(StatusCode::NOT_FOUND, "No image <x>");
         assert!(page.contains("<h1>404 Not Found</h1>") && page.contains("No image &lt;x&gt;"));
     }

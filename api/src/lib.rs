@@ -23,7 +23,7 @@ mod routes;
 use axum::extract::FromRef;
 use axum::Router;
 use std::sync::Arc;
-use tessera_domain::{ClusterAdmin, Glance, Policy, Settings};
+use tessera_domain::{ClusterAdmin, Glance, Policy, Quotas, Settings};
 use tessera_replication::Workers;
 
 pub use error::ApiError;
@@ -46,6 +46,8 @@ pub struct ApiConfig {
     pub delayed_delete: bool,
     /// The access rules in force: Glance's defaults, or an operator's policy file over them.
     pub policy: Policy,
+    /// Glance's per-image quotas on properties, tags and members.
+    pub quotas: Quotas,
 }
 
 impl Default for ApiConfig {
@@ -56,6 +58,7 @@ impl Default for ApiConfig {
             image_size_cap: 1 << 40,
             delayed_delete: false,
             policy: Policy::default(),
+            quotas: Quotas::default(),
         }
     }
 }
@@ -66,6 +69,7 @@ impl ApiConfig {
         Settings {
             image_size_cap: self.image_size_cap,
             delayed_delete: self.delayed_delete,
+            quotas: self.quotas,
         }
     }
 }

@@ -137,6 +137,12 @@ pub fn parse_query(raw: &str, viewer: Viewer) -> Result<ListQuery, ApiError> {
             }
             "size_min" => f.size_min = Some(parse_u64(k, v)?),
             "size_max" => f.size_max = Some(parse_u64(k, v)?),
+            // Glance filters its own columns exactly, not as custom properties.
+            "size" => {
+                let n = parse_u64(k, v)?;
+                f.size_min = Some(n);
+                f.size_max = Some(n);
+            }
             "container_format" => f.container_formats = Some(values(v)),
             "disk_format" => f.disk_formats = Some(values(v)),
             "os_hidden" => f.os_hidden = Some(parse_bool(k, v)?),
@@ -219,6 +225,14 @@ mod tests {
         );
         assert_eq!((q.limit, q.marker.as_deref()), (5, Some("m")));
         assert_eq!(q.sort, vec![(SortKey::CreatedAt, SortDir::Desc)]);
+        // `size` is the image's own field, matched exactly (Tempest's list-by-size test).
+        let q = parse_query("size=42", Viewer::default()).unwrap();
+        assert_eq!(
+            (q.filters.size_min, q.filters.size_max),
+            (Some(42), Some(42))
+        );
+        assert!(q.filters.properties.is_empty());
+        assert!(parse_query("size=big", Viewer::default()).is_err());
     }
 
     #[test]

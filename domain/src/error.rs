@@ -1,5 +1,6 @@
 //! Why a domain operation failed, in terms a Glance client understands.
 
+use crate::quota::LimitExceeded;
 use tessera_raft::MetaError;
 use tessera_replication::{DataError, WorkerError};
 
@@ -24,6 +25,18 @@ pub enum DomainError {
     /// A size limit was exceeded (413).
     #[error("{0}")]
     TooLarge(String),
+    /// A create or an update would pass a per-image limit (413).
+    #[error(transparent)]
+    LimitExceeded(#[from] LimitExceeded),
+    /// Adding one tag or member to `image` would pass its limit (413; Glance's message for
+    /// these calls names the image).
+    #[error("Image {} limit exceeded for image {image}: {source}:", .source.noun())]
+    ImageLimitExceeded {
+        /// The image.
+        image: String,
+        /// The limit passed.
+        source: LimitExceeded,
+    },
     /// The cluster cannot serve this now; retry (503).
     #[error("{0}")]
     Unavailable(String),
@@ -42,6 +55,14 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// A limit passed by adding one tag or member to `image`.
+    pub fn image_limit(image: &str, source: LimitExceeded) -> Self {
+        Self::ImageLimitExceeded {
+            image: image.to_string(),
+            source,
+        }
+    }
+
     /// 404 for an image the caller may not see or that does not exist (Glance does not tell
     /// the two apart).
     pub fn no_image(id: &str) -> Self {

@@ -55,6 +55,10 @@ impl Glance {
         if new.owner.is_none() {
             image.owner = Some(who.project.clone());
         }
+        self.settings
+            .quotas
+            .check_new_image(&image)
+            .map_err(DomainError::from)?;
         let stored = write::create(&self.meta, image).await?;
         tracing::info!(image_id = %stored.id, "image created");
         Ok(stored)
@@ -85,7 +89,8 @@ impl Glance {
     }
 
     /// Changes the client-settable fields of `id` with `apply` (a JSON patch, say), under
-    /// `modify_image` and the owner and visibility rules; retried on a concurrent change.
+    /// `modify_image`, the owner and visibility rules and the per-image quotas; retried on a
+    /// concurrent change.
     pub async fn update<E, F>(&self, who: &Caller, id: &str, mut apply: F) -> Result<Image, E>
     where
         E: From<DomainError>,
@@ -97,6 +102,10 @@ impl Glance {
             let before = img.clone();
             apply(img)?;
             access.check_changes(&before, img)?;
+            self.settings
+                .quotas
+                .check_update(&before, img)
+                .map_err(DomainError::from)?;
             // Only the service moves an image through its lifecycle.
             img.status = before.status;
             Ok(())

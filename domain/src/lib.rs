@@ -6,8 +6,8 @@
 //! operations themselves (records, members, tags, actions, data upload and download) behind
 //! one service handle, [`Glance`]; and the cluster operations of the admin API, declared as
 //! [`ClusterAdmin`] for `node` to implement. It returns [`DomainError`]s; `api` maps them to
-//! Glance responses in one place and does nothing but HTTP. Later tasks, imports, stores,
-//! metadefs and quotas belong here too.
+//! Glance responses in one place and does nothing but HTTP. Its per-image quotas are here too
+//! ([`quota`]); later tasks, imports, stores and metadefs will be.
 //!
 //! It sits above `raft` (records, commands) and `replication` (chunk data) because an image
 //! operation such as an upload spans both, and below `api` so that the node's background
@@ -23,6 +23,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod members;
 pub mod policy;
+pub mod quota;
 pub mod service;
 pub mod tags;
 pub mod upload;
@@ -34,4 +35,5 @@ pub use download::ImageData;
 pub use error::DomainError;
 pub use images::{Deleted, NewImage};
 pub use policy::Policy;
+pub use quota::{LimitExceeded, Quotas};
 pub use service::{Glance, Settings};

@@ -62,7 +62,8 @@ impl Glance {
         found.ok_or_else(|| no_member(id, member))
     }
 
-    /// Shares `id` (a `shared` image) with project `member`, pending its answer.
+    /// Shares `id` (a `shared` image) with project `member`, pending its answer, within the
+    /// member quota (counted first, as Glance does).
     pub async fn add_member(
         &self,
         who: &Caller,
@@ -72,6 +73,10 @@ impl Glance {
         let stamp = now();
         let img = write::modify(&self.meta, id, |img| {
             self.access(who).check_owner_write(img, "add_member")?;
+            self.settings
+                .quotas
+                .check_new_member(img)
+                .map_err(|e| DomainError::image_limit(id, e))?;
             if img.visibility != Visibility::Shared {
                 return Err(DomainError::Forbidden(format!(
                     "Not allowed to create members for image {id}."

@@ -2,12 +2,15 @@
 //! data and the domain settings), cheap to clone.
 
 use crate::policy::Policy;
+use crate::quota::Quotas;
 use tessera_raft::Meta;
 use tessera_replication::Data;
 
 /// Settings of the Glance rules that an operator chooses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
+    /// Per-image limits on properties, tags and members.
+    pub quotas: Quotas,
     /// Largest image accepted (Glance's `image_size_cap`).
     pub image_size_cap: u64,
     /// Glance's `delayed_delete`: a deleted image with data goes to `pending_delete` (hidden
@@ -18,6 +21,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            quotas: Quotas::default(),
             image_size_cap: 1 << 40,
             delayed_delete: false,
         }

@@ -9,7 +9,8 @@ use crate::write;
 pub const MAX_TAG_LEN: usize = 255;
 
 impl Glance {
-    /// Tags `id` with `tag` (a no-op if it has it).
+    /// Tags `id` with `tag` (a no-op if it has it), within the tag quota: like Glance, an
+    /// image already over a lowered quota refuses even a tag it has.
     pub async fn add_tag(&self, who: &Caller, id: &str, tag: &str) -> Result<(), DomainError> {
         if tag.chars().count() > MAX_TAG_LEN {
             return Err(DomainError::Invalid(format!(
@@ -19,7 +20,10 @@ impl Glance {
         write::modify(&self.meta, id, |img| {
             self.access(who).check_owner_write(img, "modify_image")?;
             img.tags.insert(tag.to_string());
-            Ok::<_, DomainError>(())
+            self.settings
+                .quotas
+                .check_tags(&img.tags)
+                .map_err(|e| DomainError::image_limit(id, e))
         })
         .await?;
         Ok(())

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from urllib3.util.retry import Retry
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -74,8 +75,9 @@ def _default_bin() -> Path:
 class Server:
     """A server under test: external (TESSERA_URL) or a self-started Tessera node."""
 
-    def __init__(self, url: str | None):
+    def __init__(self, url: str | None, args: tuple[str, ...] = ()):
         self.external = url is not None
+        self.args = list(args)  # extra `serve` flags of a self-started node
         self.urls = [u.strip().rstrip("/") for u in url.split(",")] if url else []
         self._turn = itertools.count()
         self.proc: subprocess.Popen | None = None
@@ -115,7 +117,7 @@ class Server:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(self.bin), "serve", "--data-dir", str(self.data_dir),
-             "--listen", f"127.0.0.1:{self.port}"],
+             "--listen", f"127.0.0.1:{self.port}", *self.args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(self.tmp))
         log.close()
         self.wait_ready(timeout=60)
@@ -256,6 +258,14 @@ class Api:
         self.token = token
         self.s = requests.Session()
         self.s.headers["X-Auth-Token"] = token
+        # A server may close a kept-alive connection after refusing a request whose body it
+        # did not read (an upload refused up front); like real clients, retry an idempotent
+        # request that finds its pooled connection closed. Statuses are never retried.
+        retry = Retry(total=2, connect=2, read=2, status=0, other=0, redirect=0,
+                      allowed_methods=frozenset({"GET", "HEAD"}),
+                      raise_on_status=False)
+        adapter = requests.adapters.HTTPAdapter(max_retries=retry)
+        self.s.mount("http://", adapter)
 
     @property
     def url(self) -> str:

@@ -11,6 +11,7 @@ use tessera_replication::Data;
 pub struct Node {
     pub glance: Glance,
     pub meta: Meta,
+    pub data: Data,
     _dir: tempfile::TempDir,
 }
 
@@ -25,8 +26,9 @@ pub async fn node_with(settings: Settings) -> Node {
     let meta = Meta::open(&dir.path().join("meta"), 1).await.unwrap();
     let data = Data::open(&dir.path().join("chunks")).unwrap();
     Node {
-        glance: Glance::new(meta.clone(), data, settings),
+        glance: Glance::new(meta.clone(), data.clone(), settings),
         meta,
+        data,
         _dir: dir,
     }
 }

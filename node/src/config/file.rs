@@ -101,6 +101,12 @@ pub struct ApiSection {
     pub delayed_delete: bool,
     /// oslo.policy YAML file whose rules replace Glance's defaults by name.
     pub policy_file: Option<PathBuf>,
+    /// Extra properties per image; negative: unlimited.
+    pub image_property_quota: i64,
+    /// Tags per image; negative: unlimited.
+    pub image_tag_quota: i64,
+    /// Members per image; negative: unlimited.
+    pub image_member_quota: i64,
 }
 
 impl Default for ApiSection {
@@ -112,6 +118,9 @@ impl Default for ApiSection {
             image_size_cap: api.image_size_cap,
             delayed_delete: api.delayed_delete,
             policy_file: None,
+            image_property_quota: api.quotas.image_property_quota,
+            image_tag_quota: api.quotas.image_tag_quota,
+            image_member_quota: api.quotas.image_member_quota,
         }
     }
 }

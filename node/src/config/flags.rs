@@ -43,6 +43,25 @@ pub struct ServeOptions {
     /// Largest image in bytes [default: 1099511627776].
     #[arg(long, env = "TESSERA_IMAGE_SIZE_CAP")]
     pub image_size_cap: Option<u64>,
+    /// Extra properties an image may have (Glance's image_property_quota); negative:
+    /// unlimited [default: 128].
+    #[arg(
+        long,
+        env = "TESSERA_IMAGE_PROPERTY_QUOTA",
+        allow_negative_numbers = true
+    )]
+    pub image_property_quota: Option<i64>,
+    /// Tags an image may have (image_tag_quota); negative: unlimited [default: 128].
+    #[arg(long, env = "TESSERA_IMAGE_TAG_QUOTA", allow_negative_numbers = true)]
+    pub image_tag_quota: Option<i64>,
+    /// Projects an image may be shared with (image_member_quota); negative: unlimited
+    /// [default: 128].
+    #[arg(
+        long,
+        env = "TESSERA_IMAGE_MEMBER_QUOTA",
+        allow_negative_numbers = true
+    )]
+    pub image_member_quota: Option<i64>,
     /// Time between reaper passes over unreferenced chunks, at least 1s; like every
     /// duration, seconds or a number with a unit: 250ms, 30s, 10m, 1d [default: 5m].
     #[arg(long, env = "TESSERA_REAPER_INTERVAL")]

@@ -7,7 +7,7 @@
 //! - top level: `data_dir`, `listen`, `node_id`, `node_name`, `peer_listen`, `certs`,
 //!   `join`, `zone`, `capacity`, `log_format` (`text` or `json`);
 //! - `[api]`: `default_identity`, `max_json_body`, `image_size_cap`, `delayed_delete`,
-//!   `policy_file`;
+//!   `policy_file`, `image_property_quota`, `image_tag_quota`, `image_member_quota`;
 //! - `[raft]`: `max_voters` (3 or 5), `snapshot_logs`;
 //! - `[gossip]`: `probe`, `suspect`;
 //! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use tessera_api::{ApiConfig, AuthConfig, Identity};
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
+use tessera_domain::Quotas;
 use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
 
 use crate::cluster::{GossipTimings, MAX_LABEL};
@@ -334,6 +335,15 @@ impl Config {
                 image_size_cap: cli.image_size_cap.unwrap_or(file.api.image_size_cap),
                 delayed_delete: cli.delayed_delete.unwrap_or(file.api.delayed_delete),
                 policy,
+                quotas: Quotas {
+                    image_property_quota: cli
+                        .image_property_quota
+                        .unwrap_or(file.api.image_property_quota),
+                    image_tag_quota: cli.image_tag_quota.unwrap_or(file.api.image_tag_quota),
+                    image_member_quota: cli
+                        .image_member_quota
+                        .unwrap_or(file.api.image_member_quota),
+                },
             },
             reaper,
             auditor,

@@ -60,6 +60,7 @@ fn flags_override_file_override_defaults() {
     assert_eq!(d.replicator, ReplicatorConfig::default());
     assert_eq!(d.log_format, LogFormat::Text);
     assert!(!d.api.delayed_delete);
+    assert_eq!(d.api.quotas, tessera_domain::Quotas::default());
     assert_eq!(d.data_dir, PathBuf::from("./data"));
     assert!(d.cluster.is_none());
     assert!(d.renamed.is_empty());
@@ -82,6 +83,9 @@ fn every_section_is_read() {
         [api]
         max_json_body = 2048
         delayed_delete = true
+        image_property_quota = 5
+        image_tag_quota = -1
+        image_member_quota = 0
         [raft]
         max_voters = 5
         snapshot_logs = 100
@@ -107,6 +111,15 @@ fn every_section_is_read() {
     assert_eq!(c.node_id, 4);
     assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!((c.api.max_json_body, c.api.delayed_delete), (2048, true));
+    let q = c.api.quotas;
+    assert_eq!(
+        (
+            q.image_property_quota,
+            q.image_tag_quota,
+            q.image_member_quota
+        ),
+        (5, -1, 0)
+    );
     assert_eq!(c.replicator.interval, secs(30));
     assert_eq!(c.replicator.batch, 8);
     assert_eq!(c.replicator.handoff_grace, secs(600));
@@ -415,4 +428,18 @@ fn a_policy_file_is_loaded_and_a_broken_one_refused() {
         e.contains("bad.yaml, line 2: rule \"add_image\" at column"),
         "{e}"
     );
+}
+
+#[test]
+fn a_quota_flag_wins_over_the_file_and_may_be_negative() {
+    let file = "[api]\nimage_tag_quota = 3\nimage_member_quota = 4\n";
+    let c = load(file, flags(&["--image-tag-quota", "-1"]).unwrap()).unwrap();
+    assert_eq!(
+        (
+            c.api.quotas.image_tag_quota,
+            c.api.quotas.image_member_quota
+        ),
+        (-1, 4)
+    );
+    assert_eq!(c.api.quotas.image_property_quota, 128);
 }
