@@ -3,7 +3,6 @@ a change is picked up without a restart, a broken change keeps the rules in forc
 logged), and a broken file refuses to start, naming the rule and its line."""
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,9 +29,8 @@ def write(path: Path, text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def policy_file():
-    d = tempfile.mkdtemp(prefix="tessera-policy-")
-    path = Path(d) / "policy.yaml"
+def policy_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("policy") / "policy.yaml"
     write(path, '"add_image": "role:admin"\n')
     return path
 
@@ -71,9 +69,8 @@ def test_the_file_overrides_a_default_and_changes_apply_live(policy_node, policy
     assert create(policy_node, admin).status_code == 403, "a good file after a bad applies"
 
 
-def test_a_broken_file_refuses_to_start(identities):
-    d = tempfile.mkdtemp(prefix="tessera-policy-")
-    path = Path(d) / "policy.yaml"
+def test_a_broken_file_refuses_to_start(identities, tmp_path):
+    path = tmp_path / "policy.yaml"
     write(path, '# ops\n"get_image": ""\n"add_image": "role:admin or or role:member"\n')
     with pytest.raises(RuntimeError) as refused:
         Node(["--policy-file", str(path)])
