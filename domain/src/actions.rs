@@ -1,6 +1,5 @@
 //! Image actions: deactivate (data downloads refused to non-admins) and reactivate.
 
-use crate::access;
 use crate::caller::Caller;
 use crate::error::DomainError;
 use crate::lifecycle;
@@ -44,7 +43,7 @@ impl Glance {
         to: ImageStatus,
     ) -> Result<(), DomainError> {
         write::modify(&self.meta, id, |img| {
-            access::check_owner_write(who, img, action)?;
+            self.access(who).check_owner_write(img, action)?;
             if img.status == to {
                 return Ok(());
             }

@@ -1,7 +1,6 @@
 //! Image data out: the caller's right to the bytes and the manifest-driven byte stream of a
 //! range. Which range a request names is `api`'s business.
 
-use crate::access;
 use crate::caller::Caller;
 use crate::error::DomainError;
 use crate::service::Glance;
@@ -42,7 +41,7 @@ impl Glance {
     /// uploaded). Deactivated images serve their data to admins only.
     pub async fn download(&self, who: &Caller, id: &str) -> Result<Option<ImageData>, DomainError> {
         let image = write::load(&self.meta, id).await?;
-        access::check_download(who, &image)?;
+        self.access(who).check_download(&image)?;
         let Some(data) = image
             .data
             .as_ref()

@@ -1,7 +1,6 @@
 //! Image records: create, show, list, update and delete (with Glance's delayed delete to
 //! `pending_delete`).
 
-use crate::access;
 use crate::caller::Caller;
 use crate::error::DomainError;
 use crate::lifecycle;
@@ -43,10 +42,11 @@ impl Glance {
         E: From<DomainError>,
         F: FnOnce(Image) -> Result<Image, E>,
     {
-        access::check_create(who, new.owner)?;
+        let access = self.access(who);
+        access.check_create(new.owner)?;
         let id = new.id?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         if let Some(v) = new.visibility {
-            access::check_visibility_change(who, v)?;
+            access.check_visibility(new.owner, v)?;
         }
         let template = Image::new(id.clone(), Some(who.project.clone()), now());
         let mut image = build(template)?;
@@ -67,7 +67,7 @@ impl Glance {
     /// The image `id` as the caller may see it.
     pub async fn show(&self, who: &Caller, id: &str) -> Result<Image, DomainError> {
         let img = write::load(&self.meta, id).await?;
-        access::check_view(who, &img)?;
+        self.access(who).check_view(&img)?;
         Ok(img)
     }
 
@@ -78,8 +78,9 @@ impl Glance {
         E: From<DomainError>,
         F: FnOnce(Viewer) -> Result<ListQuery, E>,
     {
-        access::check_reader(who, "get_images")?;
-        let query = query(who.viewer())?;
+        let access = self.access(who);
+        access.check_reader("get_images")?;
+        let query = query(access.viewer())?;
         Ok(self
             .meta
             .list_images(&query)
@@ -96,10 +97,11 @@ impl Glance {
         F: FnMut(&mut Image) -> Result<(), E>,
     {
         write::modify(&self.meta, id, |img| {
-            access::check_owner_write(who, img, "modify_image")?;
+            let access = self.access(who);
+            access.check_owner_write(img, "modify_image")?;
             let before = img.clone();
             apply(img)?;
-            access::check_changes(who, &before, img)?;
+            access.check_changes(&before, img)?;
             self.settings
                 .quotas
                 .check_update(&before, img)
@@ -115,7 +117,7 @@ impl Glance {
     /// `pending_delete` for the reaper.
     pub async fn delete(&self, who: &Caller, id: &str) -> Result<Deleted, DomainError> {
         let check = |img: &Image| {
-            access::check_owner_write(who, img, "delete_image")?;
+            self.access(who).check_owner_write(img, "delete_image")?;
             if img.protected {
                 return Err(DomainError::Forbidden(format!(
                     "Image {id} is protected and cannot be deleted."

@@ -12,8 +12,12 @@ fn no_member(id: &str, member: &str) -> DomainError {
 }
 
 /// Members a caller may see: all for the owner and admins, only itself for a member.
-fn visible<'a>(who: &'a Caller, img: &'a Image) -> impl Iterator<Item = (&'a String, &'a Member)> {
-    let all = who.is_admin() || access::owns(who, img);
+fn visible<'a>(
+    who: &'a Caller,
+    admin: bool,
+    img: &'a Image,
+) -> impl Iterator<Item = (&'a String, &'a Member)> {
+    let all = admin || access::owns(who, img);
     img.members
         .iter()
         .filter(move |(p, _)| all || **p == who.project)
@@ -35,8 +39,9 @@ impl Glance {
         id: &str,
     ) -> Result<Vec<(String, Member)>, DomainError> {
         let img = write::load(&self.meta, id).await?;
-        access::check_member_read(who, &img)?;
-        Ok(visible(who, &img)
+        let access = self.access(who);
+        access.check_member_read(&img, "get_members")?;
+        Ok(visible(who, access.is_admin(), &img)
             .map(|(p, m)| (p.clone(), m.clone()))
             .collect())
     }
@@ -49,8 +54,9 @@ impl Glance {
         member: &str,
     ) -> Result<Member, DomainError> {
         let img = write::load(&self.meta, id).await?;
-        access::check_member_read(who, &img)?;
-        let found = visible(who, &img)
+        let access = self.access(who);
+        access.check_member_read(&img, "get_member")?;
+        let found = visible(who, access.is_admin(), &img)
             .find(|(p, _)| *p == member)
             .map(|(_, m)| m.clone());
         found.ok_or_else(|| no_member(id, member))
@@ -66,7 +72,7 @@ impl Glance {
     ) -> Result<Member, DomainError> {
         let stamp = now();
         let img = write::modify(&self.meta, id, |img| {
-            access::check_owner_write(who, img, "add_member")?;
+            self.access(who).check_owner_write(img, "add_member")?;
             self.settings
                 .quotas
                 .check_new_member(img)
@@ -105,7 +111,7 @@ impl Glance {
     ) -> Result<Member, DomainError> {
         let stamp = now();
         let img = write::modify(&self.meta, id, |img| {
-            access::check_member_answer(who, img, member)?;
+            self.access(who).check_member_answer(img, member)?;
             let m = img
                 .members
                 .get_mut(member)
@@ -128,7 +134,7 @@ impl Glance {
         member: &str,
     ) -> Result<(), DomainError> {
         write::modify(&self.meta, id, |img| {
-            access::check_owner_write(who, img, "delete_member")?;
+            self.access(who).check_owner_write(img, "delete_member")?;
             img.members
                 .remove(member)
                 .map(|_| ())

@@ -1,6 +1,7 @@
 //! The domain's service handle: what every Glance operation needs (the metadata, the chunk
 //! data and the domain settings), cheap to clone.
 
+use crate::policy::Policy;
 use crate::quota::Quotas;
 use tessera_raft::Meta;
 use tessera_replication::Data;
@@ -36,16 +37,24 @@ pub struct Glance {
     pub(crate) meta: Meta,
     pub(crate) data: Data,
     pub(crate) settings: Settings,
+    pub(crate) policy: Policy,
 }
 
 impl Glance {
-    /// The service over this node's metadata and chunk data.
+    /// The service over this node's metadata and chunk data, under Glance's default
+    /// access rules.
     pub fn new(meta: Meta, data: Data, settings: Settings) -> Self {
         Glance {
             meta,
             data,
             settings,
+            policy: Policy::default(),
         }
+    }
+
+    /// The same service under `policy`.
+    pub fn with_policy(self, policy: Policy) -> Self {
+        Glance { policy, ..self }
     }
 
     /// The replicated metadata.

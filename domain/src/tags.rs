@@ -1,6 +1,5 @@
 //! Image tags: added (idempotently) and removed one at a time.
 
-use crate::access;
 use crate::caller::Caller;
 use crate::error::DomainError;
 use crate::service::Glance;
@@ -19,7 +18,7 @@ impl Glance {
             )));
         }
         write::modify(&self.meta, id, |img| {
-            access::check_owner_write(who, img, "modify_image")?;
+            self.access(who).check_owner_write(img, "modify_image")?;
             img.tags.insert(tag.to_string());
             self.settings
                 .quotas
@@ -33,7 +32,7 @@ impl Glance {
     /// Removes `tag` from `id`; 404 when the image does not have it.
     pub async fn remove_tag(&self, who: &Caller, id: &str, tag: &str) -> Result<(), DomainError> {
         write::modify(&self.meta, id, |img| {
-            access::check_owner_write(who, img, "modify_image")?;
+            self.access(who).check_owner_write(img, "modify_image")?;
             if img.tags.remove(tag) {
                 Ok(())
             } else {

@@ -2,7 +2,6 @@
 //! size cap and any announced size, then `active`, or back to `queued` on any failure so the
 //! upload can be retried.
 
-use crate::access;
 use crate::caller::Caller;
 use crate::error::DomainError;
 use crate::lifecycle;
@@ -31,7 +30,7 @@ impl Glance {
         E: Display + Send + 'static,
     {
         write::modify(&self.meta, id, |img| {
-            access::check_owner_write(who, img, "upload_image")?;
+            self.access(who).check_owner_write(img, "upload_image")?;
             lifecycle::check(img.status, ImageStatus::Saving)?;
             if img.disk_format.is_none() || img.container_format.is_none() {
                 return Err(DomainError::Invalid(

@@ -68,7 +68,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         &workers,
     );
     let app = tessera_api::router(AppState {
-        glance: Glance::new(meta.clone(), data, cfg.api.domain()),
+        glance: Glance::new(meta.clone(), data, cfg.api.domain())
+            .with_policy(cfg.api.policy.clone()),
         config: Arc::new(api_config(&cfg)?),
         admin: Arc::new(admin),
         workers: workers.clone(),

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use tessera_domain::{Caller, Glance, Settings};
+use tessera_domain::{Caller, Glance, Scope, Settings};
 use tessera_raft::Meta;
 use tessera_replication::Data;
 
@@ -39,5 +39,6 @@ pub fn caller(project: &str, roles: &[&str]) -> Caller {
         user: format!("{project}-user"),
         project: project.into(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        scope: Scope::Project,
     }
 }

@@ -99,6 +99,8 @@ pub struct ApiSection {
     pub image_size_cap: u64,
     /// Glance's delayed delete (see `[reaper] scrub_time`).
     pub delayed_delete: bool,
+    /// oslo.policy YAML file whose rules replace Glance's defaults by name.
+    pub policy_file: Option<PathBuf>,
     /// Extra properties per image; negative: unlimited.
     pub image_property_quota: i64,
     /// Tags per image; negative: unlimited.
@@ -115,6 +117,7 @@ impl Default for ApiSection {
             max_json_body: api.max_json_body,
             image_size_cap: api.image_size_cap,
             delayed_delete: api.delayed_delete,
+            policy_file: None,
             image_property_quota: api.quotas.image_property_quota,
             image_tag_quota: api.quotas.image_tag_quota,
             image_member_quota: api.quotas.image_member_quota,

@@ -33,6 +33,10 @@ pub struct ServeOptions {
     /// [default: tessera-user:tessera-project:admin,member,reader].
     #[arg(long, env = "TESSERA_DEFAULT_IDENTITY")]
     pub default_identity: Option<String>,
+    /// oslo.policy YAML file (`"rule_name": "rule string"`) whose rules replace Glance's
+    /// default access rules by name; reloaded when it changes.
+    #[arg(long, env = "TESSERA_POLICY_FILE")]
+    pub policy_file: Option<PathBuf>,
     /// Largest JSON request body in bytes [default: 114688].
     #[arg(long, env = "TESSERA_MAX_JSON_BODY")]
     pub max_json_body: Option<usize>,

@@ -7,7 +7,7 @@
 //! - top level: `data_dir`, `listen`, `node_id`, `node_name`, `peer_listen`, `certs`,
 //!   `join`, `zone`, `capacity`, `log_format` (`text` or `json`);
 //! - `[api]`: `default_identity`, `max_json_body`, `image_size_cap`, `delayed_delete`,
-//!   `image_property_quota`, `image_tag_quota`, `image_member_quota`;
+//!   `policy_file`, `image_property_quota`, `image_tag_quota`, `image_member_quota`;
 //! - `[raft]`: `max_voters` (3 or 5), `snapshot_logs`;
 //! - `[gossip]`: `probe`, `suspect`;
 //! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tessera_api::{ApiConfig, AuthConfig, Identity};
+use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
 use tessera_domain::Quotas;
 use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
 
@@ -112,6 +113,9 @@ pub enum ConfigError {
          --auth keystone, or pass --insecure-noauth ([auth] insecure_noauth = true)"
     )]
     NoauthListen(SocketAddr),
+    /// The policy file is unreadable or has a rule that does not parse.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     /// The gossip periods are too short or out of order.
     #[error(
         "gossip timings: the probe period (--gossip-probe-ms, [gossip] probe) must be at least \
@@ -316,6 +320,10 @@ impl Config {
             AuthMode::Noauth => Auth::Noauth,
             AuthMode::Keystone => Auth::Keystone(keystone_settings(file.auth)?),
         };
+        let policy = match cli.policy_file.or(file.api.policy_file) {
+            None => Policy::default(),
+            Some(path) => Policy::from_file(&path, RELOAD_CHECK)?,
+        };
         Ok(Config {
             data_dir: cli.data_dir.unwrap_or(file.data_dir),
             listen,
@@ -326,6 +334,7 @@ impl Config {
                 max_json_body: cli.max_json_body.unwrap_or(file.api.max_json_body),
                 image_size_cap: cli.image_size_cap.unwrap_or(file.api.image_size_cap),
                 delayed_delete: cli.delayed_delete.unwrap_or(file.api.delayed_delete),
+                policy,
                 quotas: Quotas {
                     image_property_quota: cli
                         .image_property_quota

@@ -413,6 +413,24 @@ fn keystone_mode_needs_its_credentials_and_may_listen_anywhere() {
 }
 
 #[test]
+fn a_policy_file_is_loaded_and_a_broken_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "\"add_image\": \"role:admin\"\n").unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "get_image: ''\n\"add_image\": \"role:admin or (\"\n").unwrap();
+    let file = format!("[api]\npolicy_file = {:?}\n", good.display().to_string());
+    let c = load(&file, ServeOptions::default()).unwrap();
+    assert!(format!("{:?}", c.api.policy).contains("good.yaml"));
+    let cli = flags(&["--policy-file", bad.to_str().unwrap()]).unwrap();
+    let e = load(&file, cli).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.yaml, line 2: rule \"add_image\" at column"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_quota_flag_wins_over_the_file_and_may_be_negative() {
     let file = "[api]\nimage_tag_quota = 3\nimage_member_quota = 4\n";
     let c = load(file, flags(&["--image-tag-quota", "-1"]).unwrap()).unwrap();

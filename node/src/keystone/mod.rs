@@ -15,7 +15,7 @@ pub use token::TokenInfo;
 use client::now_secs;
 use tessera_api::auth::{TokenError, TokenVerifier};
 use tessera_api::Identity;
-use tessera_domain::Caller;
+use tessera_domain::{Caller, Scope};
 
 /// How many tokens a node remembers.
 pub const TOKEN_CACHE_ENTRIES: usize = 10_000;
@@ -52,6 +52,11 @@ fn identity(info: TokenInfo) -> Identity {
         user: info.user_id,
         project: info.project_id.unwrap_or_default(),
         roles: info.roles,
+        scope: match (info.system_all, info.domain_id) {
+            (true, _) => Scope::System("all".into()),
+            (false, Some(domain)) => Scope::Domain(domain),
+            (false, None) => Scope::Project,
+        },
     })
 }
 
@@ -84,5 +89,38 @@ impl TokenVerifier for KeystoneAuth {
 
     fn www_authenticate_uri(&self) -> &str {
         &self.www_authenticate_uri
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(project: Option<&str>, domain: Option<&str>, system_all: bool) -> TokenInfo {
+        TokenInfo {
+            user_id: "u".into(),
+            user_name: "n".into(),
+            user_domain_id: "default".into(),
+            project_id: project.map(Into::into),
+            project_name: project.map(Into::into),
+            project_domain_id: project.map(|_| "default".into()),
+            domain_id: domain.map(Into::into),
+            system_all,
+            roles: vec!["admin".into()],
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn the_token_scope_reaches_the_caller() {
+        let project = identity(info(Some("p"), None, false));
+        assert_eq!(
+            (project.project.as_str(), &project.scope),
+            ("p", &Scope::Project)
+        );
+        let domain = identity(info(None, Some("d"), false));
+        assert_eq!(domain.scope, Scope::Domain("d".into()));
+        let system = identity(info(None, None, true));
+        assert_eq!(system.scope, Scope::System("all".into()));
     }
 }

@@ -1,0 +1,77 @@
+//! Glance's default rules (2025, `enforce_new_defaults` and scope enforcement on): the
+//! secure-RBAC personas project admin, member and reader. The check strings are Glance's,
+//! word for word, so an operator's policy file reads the same here as there.
+
+/// `role:member and project_id:%(project_id)s`
+const PROJECT_MEMBER: &str = "role:member and project_id:%(project_id)s";
+/// A member of the owning project, or admin.
+const ADMIN_OR_PROJECT_MEMBER: &str = "role:admin or (role:member and project_id:%(project_id)s)";
+/// A reader of the owning project, or admin.
+const ADMIN_OR_PROJECT_READER: &str = "role:admin or (role:reader and project_id:%(project_id)s)";
+
+/// Every default rule, by name.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    // Used for a policy the set does not name.
+    ("default", ""),
+    ("context_is_admin", "role:admin"),
+    // Glance's persona rules, for operators' files to refer to.
+    ("admin", "role:admin"),
+    ("project_member", PROJECT_MEMBER),
+    (
+        "project_reader",
+        "role:reader and project_id:%(project_id)s",
+    ),
+    ("admin_or_project_member", ADMIN_OR_PROJECT_MEMBER),
+    ("admin_or_project_reader", ADMIN_OR_PROJECT_READER),
+    // Images.
+    (
+        "add_image",
+        "role:admin or (role:member and project_id:%(project_id)s and project_id:%(owner)s)",
+    ),
+    ("delete_image", ADMIN_OR_PROJECT_MEMBER),
+    (
+        "get_image",
+        "role:admin or (role:reader and (project_id:%(project_id)s or \
+         project_id:%(member_id)s or \"community\":%(visibility)s or \
+         \"public\":%(visibility)s or \"shared\":%(visibility)s))",
+    ),
+    ("get_images", ADMIN_OR_PROJECT_READER),
+    ("modify_image", ADMIN_OR_PROJECT_MEMBER),
+    ("publicize_image", "role:admin"),
+    ("communitize_image", ADMIN_OR_PROJECT_MEMBER),
+    (
+        "download_image",
+        "role:admin or (role:member and (project_id:%(project_id)s or \
+         project_id:%(member_id)s or \"community\":%(visibility)s or \
+         \"public\":%(visibility)s or \"shared\":%(visibility)s))",
+    ),
+    ("upload_image", ADMIN_OR_PROJECT_MEMBER),
+    ("delete_image_location", "role:admin"),
+    ("get_image_location", ADMIN_OR_PROJECT_READER),
+    ("set_image_location", ADMIN_OR_PROJECT_MEMBER),
+    ("deactivate", ADMIN_OR_PROJECT_MEMBER),
+    ("reactivate", ADMIN_OR_PROJECT_MEMBER),
+    ("copy_image", "role:admin"),
+    ("manage_image_cache", "role:admin"),
+    // Image members.
+    ("add_member", ADMIN_OR_PROJECT_MEMBER),
+    ("delete_member", ADMIN_OR_PROJECT_MEMBER),
+    (
+        "get_member",
+        "role:admin or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)",
+    ),
+    (
+        "get_members",
+        "role:admin or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)",
+    ),
+    (
+        "modify_member",
+        "role:admin or (role:member and project_id:%(member_id)s)",
+    ),
+    // Tasks.
+    ("get_task", "rule:default"),
+    ("get_tasks", "rule:default"),
+    ("add_task", "rule:default"),
+    ("modify_task", "rule:default"),
+    ("tasks_api_access", "role:admin"),
+];
