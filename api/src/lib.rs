@@ -48,6 +48,8 @@ pub struct ApiConfig {
     pub policy: Policy,
     /// Glance's per-image quotas on properties, tags and members.
     pub quotas: Quotas,
+    /// Glance's property protections, if a file sets them.
+    pub protections: Option<std::sync::Arc<tessera_domain::Protections>>,
 }
 
 impl Default for ApiConfig {
@@ -59,6 +61,7 @@ impl Default for ApiConfig {
             delayed_delete: false,
             policy: Policy::default(),
             quotas: Quotas::default(),
+            protections: None,
         }
     }
 }

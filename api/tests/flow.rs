@@ -43,7 +43,8 @@ async fn node_with(config: ApiConfig, gossip: Option<FakeGossip>) -> Node {
     let data = Data::open(&dir.path().join("chunks")).unwrap();
     let workers = Workers::new();
     let app = router(AppState {
-        glance: Glance::new(meta.clone(), data.clone(), config.domain()),
+        glance: Glance::new(meta.clone(), data.clone(), config.domain())
+            .with_protections(config.protections.clone()),
         config: Arc::new(config),
         admin: Arc::new(FakeAdmin {
             meta: meta.clone(),
@@ -743,4 +744,67 @@ async fn workers_endpoints_metrics_and_verify() {
         verify(format!("?image_id={id}")).await.json()["problems"][0]["state"],
         "missing"
     );
+}
+
+#[tokio::test]
+async fn protected_properties_are_refused_and_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("property-protections.conf");
+    std::fs::write(
+        &path,
+        "[^x_admin_]\ncreate = admin\nread = admin\nupdate = admin\ndelete = admin\n\n\
+         [.*]\ncreate = @\nread = @\nupdate = @\ndelete = @\n",
+    )
+    .unwrap();
+    let protections =
+        tessera_domain::Protections::from_file(&path, tessera_domain::protection::Format::Roles)
+            .unwrap();
+    let config = ApiConfig {
+        protections: Some(Arc::new(protections)),
+        ..ApiConfig::default()
+    };
+    let n = node_with(config, None).await;
+
+    let refused = create(&n, ALICE, json!({"name": "a", "x_admin_k": "1"})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let text = String::from_utf8_lossy(&refused.body).to_string();
+    assert!(
+        text.contains("Attribute 'x_admin_k' is reserved."),
+        "{text}"
+    );
+
+    let made = create(
+        &n,
+        ADMIN,
+        json!({"name": "b", "owner": "projA", "x_admin_k": "1", "os_distro": "debian"}),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let id = made.json()["id"].as_str().unwrap().to_string();
+    let uri = format!("/v2/images/{id}");
+
+    // Alice owns the image but may not read the property: it is not there for her.
+    let seen = get(&n, ALICE, &uri).await.json();
+    assert_eq!(seen["os_distro"], "debian");
+    assert!(seen.get("x_admin_k").is_none(), "{seen}");
+    let listed = get(&n, ALICE, "/v2/images").await.json();
+    assert!(listed["images"][0].get("x_admin_k").is_none(), "{listed}");
+
+    let add = json!([{"op": "add", "path": "/x_admin_k", "value": "2"}]);
+    assert_eq!(
+        patch(&n, ALICE, &id, add).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Her other changes keep the property she cannot see.
+    let ops = json!([{"op": "replace", "path": "/os_distro", "value": "ubuntu"}]);
+    let changed = patch(&n, ALICE, &id, ops).await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert!(changed.json().get("x_admin_k").is_none());
+    let admin_view = get(&n, ADMIN, &uri).await.json();
+    assert_eq!(
+        (&admin_view["x_admin_k"], &admin_view["os_distro"]),
+        (&json!("1"), &json!("ubuntu"))
+    );
+    let remove = json!([{"op": "remove", "path": "/x_admin_k"}]);
+    assert_eq!(patch(&n, ADMIN, &id, remove).await.status, StatusCode::OK);
 }

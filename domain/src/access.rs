@@ -31,7 +31,7 @@ pub fn owns(who: &Caller, image: &Image) -> bool {
 /// What a policy rule knows of `who`: the roles Keystone's default role inference implies
 /// too (admin implies member, member implies reader), and `is_admin` from
 /// `context_is_admin`, as Glance's request context has it.
-fn credentials(policy: &Policy, who: &Caller) -> Credentials {
+pub(crate) fn credentials(policy: &Policy, who: &Caller) -> Credentials {
     let mut roles = who.roles.clone();
     for (role, implied) in [("admin", "member"), ("member", "reader")] {
         if roles.iter().any(|r| r == role) && !roles.iter().any(|r| r == implied) {

@@ -55,19 +55,22 @@ impl Glance {
         if new.owner.is_none() {
             image.owner = Some(who.project.clone());
         }
+        self.check_created_properties(who, &image)?;
         self.settings
             .quotas
             .check_new_image(&image)
             .map_err(DomainError::from)?;
-        let stored = write::create(&self.meta, image).await?;
+        let mut stored = write::create(&self.meta, image).await?;
         tracing::info!(image_id = %stored.id, "image created");
+        self.hide_unreadable(who, &mut stored);
         Ok(stored)
     }
 
     /// The image `id` as the caller may see it.
     pub async fn show(&self, who: &Caller, id: &str) -> Result<Image, DomainError> {
-        let img = write::load(&self.meta, id).await?;
+        let mut img = write::load(&self.meta, id).await?;
         self.access(who).check_view(&img)?;
+        self.hide_unreadable(who, &mut img);
         Ok(img)
     }
 
@@ -81,11 +84,15 @@ impl Glance {
         let access = self.access(who);
         access.check_reader("get_images")?;
         let query = query(access.viewer())?;
-        Ok(self
+        let mut page = self
             .meta
             .list_images(&query)
             .await
-            .map_err(DomainError::from)?)
+            .map_err(DomainError::from)?;
+        for img in &mut page {
+            self.hide_unreadable(who, img);
+        }
+        Ok(page)
     }
 
     /// Changes the client-settable fields of `id` with `apply` (a JSON patch, say), under
@@ -96,11 +103,19 @@ impl Glance {
         E: From<DomainError>,
         F: FnMut(&mut Image) -> Result<(), E>,
     {
-        write::modify(&self.meta, id, |img| {
+        let mut stored = write::modify(&self.meta, id, |img| {
             let access = self.access(who);
             access.check_owner_write(img, "modify_image")?;
             let before = img.clone();
+            // The change applies to what the caller sees: a property it may not read is
+            // absent to it (as in Glance), and kept unless the change creates it anew.
+            let hidden = self.hide_unreadable(who, img);
+            let seen = img.properties.clone();
             apply(img)?;
+            self.check_property_changes(who, &seen, &img.properties)?;
+            for (k, v) in hidden {
+                img.properties.entry(k).or_insert(v);
+            }
             access.check_changes(&before, img)?;
             self.settings
                 .quotas
@@ -108,9 +123,11 @@ impl Glance {
                 .map_err(DomainError::from)?;
             // Only the service moves an image through its lifecycle.
             img.status = before.status;
-            Ok(())
+            Ok::<(), E>(())
         })
-        .await
+        .await?;
+        self.hide_unreadable(who, &mut stored);
+        Ok(stored)
     }
 
     /// Deletes `id`: removes the record, or with delayed delete moves an image with data to

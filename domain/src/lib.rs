@@ -7,7 +7,7 @@
 //! one service handle, [`Glance`]; and the cluster operations of the admin API, declared as
 //! [`ClusterAdmin`] for `node` to implement. It returns [`DomainError`]s; `api` maps them to
 //! Glance responses in one place and does nothing but HTTP. Its per-image quotas are here too
-//! ([`quota`]); later tasks, imports, stores and metadefs will be.
+//! ([`quota`]), and property protections ([`protection`]); later tasks, imports, stores and metadefs will be.
 //!
 //! It sits above `raft` (records, commands) and `replication` (chunk data) because an image
 //! operation such as an upload spans both, and below `api` so that the node's background
@@ -23,6 +23,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod members;
 pub mod policy;
+pub mod protection;
 pub mod quota;
 pub mod service;
 pub mod tags;
@@ -35,5 +36,6 @@ pub use download::ImageData;
 pub use error::DomainError;
 pub use images::{Deleted, NewImage};
 pub use policy::Policy;
+pub use protection::Protections;
 pub use quota::{LimitExceeded, Quotas};
 pub use service::{Glance, Settings};

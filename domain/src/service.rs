@@ -1,7 +1,10 @@
 //! The domain's service handle: what every Glance operation needs (the metadata, the chunk
 //! data and the domain settings), cheap to clone.
 
+use std::sync::Arc;
+
 use crate::policy::Policy;
+use crate::protection::Protections;
 use crate::quota::Quotas;
 use tessera_raft::Meta;
 use tessera_replication::Data;
@@ -38,6 +41,7 @@ pub struct Glance {
     pub(crate) data: Data,
     pub(crate) settings: Settings,
     pub(crate) policy: Policy,
+    pub(crate) protections: Option<Arc<Protections>>,
 }
 
 impl Glance {
@@ -49,12 +53,21 @@ impl Glance {
             data,
             settings,
             policy: Policy::default(),
+            protections: None,
         }
     }
 
     /// The same service under `policy`.
     pub fn with_policy(self, policy: Policy) -> Self {
         Glance { policy, ..self }
+    }
+
+    /// The same service with property protections (none: every property is open).
+    pub fn with_protections(self, protections: Option<Arc<Protections>>) -> Self {
+        Glance {
+            protections,
+            ..self
+        }
     }
 
     /// The replicated metadata.

@@ -69,7 +69,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     let app = tessera_api::router(AppState {
         glance: Glance::new(meta.clone(), data, cfg.api.domain())
-            .with_policy(cfg.api.policy.clone()),
+            .with_policy(cfg.api.policy.clone())
+            .with_protections(cfg.api.protections.clone()),
         config: Arc::new(api_config(&cfg)?),
         admin: Arc::new(admin),
         workers: workers.clone(),

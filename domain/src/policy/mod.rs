@@ -83,6 +83,14 @@ impl Policy {
         check.is_some_and(|c| eval::passes(c, &rules, creds, target))
     }
 
+    /// Whether `creds` pass the rule `name` on `target`, with no fallback: a rule the
+    /// rules lack fails, as a `rule:` check of it does.
+    pub fn passes_rule(&self, name: &str, creds: &Credentials, target: &Target) -> bool {
+        self.reload_if_changed();
+        let rules = self.rules.read().unwrap_or_else(|e| e.into_inner()).clone();
+        eval::passes(&Check::Rule(name.to_string()), &rules, creds, target)
+    }
+
     /// Reloads the file if it is due for a look and changed since the last one.
     fn reload_if_changed(&self) {
         let Some(watch) = &self.watch else {

@@ -101,6 +101,10 @@ pub struct ApiSection {
     pub delayed_delete: bool,
     /// oslo.policy YAML file whose rules replace Glance's defaults by name.
     pub policy_file: Option<PathBuf>,
+    /// Glance's property protection file (INI; sections are property-name expressions).
+    pub property_protection_file: Option<PathBuf>,
+    /// How that file names who may act: `roles` (default) or `policies`.
+    pub property_protection_rule_format: RuleFormat,
     /// Extra properties per image; negative: unlimited.
     pub image_property_quota: i64,
     /// Tags per image; negative: unlimited.
@@ -118,11 +122,25 @@ impl Default for ApiSection {
             image_size_cap: api.image_size_cap,
             delayed_delete: api.delayed_delete,
             policy_file: None,
+            property_protection_file: None,
+            property_protection_rule_format: RuleFormat::default(),
             image_property_quota: api.quotas.image_property_quota,
             image_tag_quota: api.quotas.image_tag_quota,
             image_member_quota: api.quotas.image_member_quota,
         }
     }
+}
+
+/// How a property protection file names who may act (Glance's
+/// `property_protection_rule_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleFormat {
+    /// Comma-separated role names, `@` (anyone) or `!` (no one).
+    #[default]
+    Roles,
+    /// One policy rule name of the policy in force.
+    Policies,
 }
 
 /// How callers are identified.

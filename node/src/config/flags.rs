@@ -5,7 +5,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::file::{AuthMode, Voters};
+use super::file::{AuthMode, RuleFormat, Voters};
 use crate::logging::LogFormat;
 
 /// Every option of `tessera serve`. Durations are seconds or a number with a unit (`250ms`,
@@ -37,6 +37,13 @@ pub struct ServeOptions {
     /// default access rules by name; reloaded when it changes.
     #[arg(long, env = "TESSERA_POLICY_FILE")]
     pub policy_file: Option<PathBuf>,
+    /// Glance's property protection file: INI sections named by property-name regular
+    /// expressions, each with `create`, `read`, `update` and `delete`.
+    #[arg(long, env = "TESSERA_PROPERTY_PROTECTION_FILE")]
+    pub property_protection_file: Option<PathBuf>,
+    /// How the property protection file names who may act [default: roles].
+    #[arg(long, env = "TESSERA_PROPERTY_PROTECTION_RULE_FORMAT")]
+    pub property_protection_rule_format: Option<RuleFormat>,
     /// Largest JSON request body in bytes [default: 114688].
     #[arg(long, env = "TESSERA_MAX_JSON_BODY")]
     pub max_json_body: Option<usize>,

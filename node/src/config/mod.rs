@@ -7,7 +7,8 @@
 //! - top level: `data_dir`, `listen`, `node_id`, `node_name`, `peer_listen`, `certs`,
 //!   `join`, `zone`, `capacity`, `log_format` (`text` or `json`);
 //! - `[api]`: `default_identity`, `max_json_body`, `image_size_cap`, `delayed_delete`,
-//!   `policy_file`, `image_property_quota`, `image_tag_quota`, `image_member_quota`;
+//!   `policy_file`, `property_protection_file`, `property_protection_rule_format`,
+//!   `image_property_quota`, `image_tag_quota`, `image_member_quota`;
 //! - `[raft]`: `max_voters` (3 or 5), `snapshot_logs`;
 //! - `[gossip]`: `probe`, `suspect`;
 //! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
@@ -33,17 +34,19 @@ mod tests;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_api::{ApiConfig, AuthConfig, Identity};
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
-use tessera_domain::Quotas;
+use tessera_domain::protection::{Format, ProtectionError};
+use tessera_domain::{Protections, Quotas};
 use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
 
 use crate::cluster::{GossipTimings, MAX_LABEL};
 use crate::keystone::ServiceCredentials;
 use crate::logging::LogFormat;
-pub use file::{AuthMode, FileConfig, DEFAULT_CAPACITY, DEFAULT_ZONE};
+pub use file::{AuthMode, FileConfig, RuleFormat, DEFAULT_CAPACITY, DEFAULT_ZONE};
 pub use flags::ServeOptions;
 use legacy::Renamed;
 
@@ -116,6 +119,9 @@ pub enum ConfigError {
     /// The policy file is unreadable or has a rule that does not parse.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The property protection file is unreadable or contradicts itself.
+    #[error(transparent)]
+    Protection(#[from] ProtectionError),
     /// The gossip periods are too short or out of order.
     #[error(
         "gossip timings: the probe period (--gossip-probe-ms, [gossip] probe) must be at least \
@@ -324,6 +330,20 @@ impl Config {
             None => Policy::default(),
             Some(path) => Policy::from_file(&path, RELOAD_CHECK)?,
         };
+        let format = match cli
+            .property_protection_rule_format
+            .unwrap_or(file.api.property_protection_rule_format)
+        {
+            RuleFormat::Roles => Format::Roles,
+            RuleFormat::Policies => Format::Policies,
+        };
+        let protections = match cli
+            .property_protection_file
+            .or(file.api.property_protection_file)
+        {
+            None => None,
+            Some(path) => Some(Arc::new(Protections::from_file(&path, format)?)),
+        };
         Ok(Config {
             data_dir: cli.data_dir.unwrap_or(file.data_dir),
             listen,
@@ -335,6 +355,7 @@ impl Config {
                 image_size_cap: cli.image_size_cap.unwrap_or(file.api.image_size_cap),
                 delayed_delete: cli.delayed_delete.unwrap_or(file.api.delayed_delete),
                 policy,
+                protections,
                 quotas: Quotas {
                     image_property_quota: cli
                         .image_property_quota

@@ -443,3 +443,25 @@ fn a_quota_flag_wins_over_the_file_and_may_be_negative() {
     );
     assert_eq!(c.api.quotas.image_property_quota, 128);
 }
+
+#[test]
+fn a_property_protection_file_is_loaded_and_a_contradictory_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.conf");
+    std::fs::write(&good, "[.*]\ncreate=@\nread=@\nupdate=@\ndelete=@\n").unwrap();
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "[^x_]\ncreate=@,!\nread=@\nupdate=@\ndelete=@\n").unwrap();
+    let file = format!(
+        "[api]\nproperty_protection_file = {:?}\nproperty_protection_rule_format = \"policies\"\n",
+        good.display().to_string()
+    );
+    assert!(load(&file, ServeOptions::default())
+        .unwrap()
+        .api
+        .protections
+        .is_some());
+    let cli = flags(&["--property-protection-file", bad.to_str().unwrap()]).unwrap();
+    let e = load("", cli).unwrap_err().to_string();
+    assert!(e.contains("bad.conf, section [^x_]: create = @,!"), "{e}");
+    assert!(flags(&["--property-protection-rule-format", "nope"]).is_err());
+}
