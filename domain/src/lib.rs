@@ -17,6 +17,7 @@ pub mod access;
 pub mod actions;
 pub mod caller;
 pub mod cluster_admin;
+pub mod docs;
 pub mod download;
 pub mod error;
 pub mod images;

@@ -4,6 +4,7 @@
 //! read an image, compute the new record (stamping times themselves) and propose it with the
 //! revision they read: apply is a deterministic compare-and-set.
 
+use crate::docs::{Doc, DocConflict, DocOp};
 use crate::model::Image;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,11 @@ pub enum Command {
         /// The revision the writer read.
         expect: u64,
     },
+    /// Apply every document operation, or none if any precondition fails.
+    Docs {
+        /// The operations, checked and applied in order.
+        ops: Vec<DocOp>,
+    },
 }
 
 /// The deterministic outcome of applying a command.
@@ -53,4 +59,9 @@ pub enum Outcome {
     Exists,
     /// The stored revision differs from `expect`; carries the current record.
     Conflict(Image),
+    /// A document batch applied: each operation's document after it (`None`: deleted or
+    /// absent).
+    Docs(Vec<Option<Doc>>),
+    /// A document batch did not apply.
+    DocConflict(DocConflict),
 }

@@ -30,10 +30,12 @@ pub struct SmTrees {
     pub idx_name: sled::Tree,
     /// field(tag) + ord(created_at) + id, one key per tag.
     pub idx_tag: sled::Tree,
+    /// kind + NUL + id -> (revision, body): every record that is not an image.
+    pub docs: sled::Tree,
 }
 
 /// Names of the state machine trees, in the order of [`SmTrees::all`].
-pub const SM_TREE_NAMES: [&str; 11] = [
+pub const SM_TREE_NAMES: [&str; 12] = [
     "sm_images",
     "sm_dedup",
     "sm_dedup_age",
@@ -45,6 +47,7 @@ pub const SM_TREE_NAMES: [&str; 11] = [
     "idx_visibility",
     "idx_name",
     "idx_tag",
+    "sm_docs",
 ];
 
 impl SmTrees {
@@ -62,11 +65,12 @@ impl SmTrees {
             idx_visibility: t(8)?,
             idx_name: t(9)?,
             idx_tag: t(10)?,
+            docs: t(11)?,
         })
     }
 
     /// Every tree, in the order of [`SM_TREE_NAMES`].
-    pub fn all(&self) -> [sled::Tree; 11] {
+    pub fn all(&self) -> [sled::Tree; 12] {
         [
             self.images.clone(),
             self.dedup.clone(),
@@ -79,6 +83,7 @@ impl SmTrees {
             self.idx_visibility.clone(),
             self.idx_name.clone(),
             self.idx_tag.clone(),
+            self.docs.clone(),
         ]
     }
 }

@@ -9,6 +9,7 @@
 //! [`RaftTransport::forward`]: crate::network::RaftTransport::forward
 
 use crate::command::{Outcome, Request};
+use crate::docs::Doc;
 use crate::error::MetaError;
 use crate::meta::Meta;
 use crate::model::Image;
@@ -28,6 +29,11 @@ pub enum ForwardRequest {
     ListImages(ListQuery),
     /// Every manifest id referenced by an image (leader only).
     LiveManifests,
+    /// Linearizable read of one document: (kind, id) (leader only).
+    GetDoc(String, String),
+    /// Linearizable read of the documents of a kind whose ids start with a prefix: (kind,
+    /// prefix) (leader only).
+    ListDocs(String, String),
     /// Add a node as learner, then promote it to voter if voters are short (leader only).
     Join {
         /// The joining node's id.
@@ -55,6 +61,10 @@ pub enum ForwardReply {
     ListImages(Result<Vec<Image>, MetaError>),
     /// Answer to [`ForwardRequest::LiveManifests`].
     LiveManifests(Result<Vec<String>, MetaError>),
+    /// Answer to [`ForwardRequest::GetDoc`].
+    GetDoc(Result<Option<Doc>, MetaError>),
+    /// Answer to [`ForwardRequest::ListDocs`].
+    ListDocs(Result<Vec<Doc>, MetaError>),
     /// Answer to [`ForwardRequest::Join`].
     Join(Result<(), MetaError>),
     /// Answer to [`ForwardRequest::Leave`].
@@ -71,6 +81,8 @@ impl ForwardRequest {
             Self::GetImage(_) => "get_image",
             Self::ListImages(_) => "list_images",
             Self::LiveManifests => "live_manifests",
+            Self::GetDoc(..) => "get_doc",
+            Self::ListDocs(..) => "list_docs",
             Self::Join { .. } => "join",
             Self::Leave { .. } => "leave",
             Self::Status => "status",
@@ -86,6 +98,8 @@ impl ForwardReply {
             Self::GetImage(r) => r.as_ref().err(),
             Self::ListImages(r) => r.as_ref().err(),
             Self::LiveManifests(r) => r.as_ref().err(),
+            Self::GetDoc(r) => r.as_ref().err(),
+            Self::ListDocs(r) => r.as_ref().err(),
             Self::Join(r) | Self::Leave(r) => r.as_ref().err(),
             Self::Status(r) => r.as_ref().err(),
         }
@@ -98,6 +112,8 @@ impl ForwardReply {
             ForwardRequest::GetImage(_) => Self::GetImage(Err(e)),
             ForwardRequest::ListImages(_) => Self::ListImages(Err(e)),
             ForwardRequest::LiveManifests => Self::LiveManifests(Err(e)),
+            ForwardRequest::GetDoc(..) => Self::GetDoc(Err(e)),
+            ForwardRequest::ListDocs(..) => Self::ListDocs(Err(e)),
             ForwardRequest::Join { .. } => Self::Join(Err(e)),
             ForwardRequest::Leave { .. } => Self::Leave(Err(e)),
             ForwardRequest::Status => Self::Status(Err(e)),

@@ -10,6 +10,7 @@
 
 pub mod command;
 pub mod db;
+pub mod docs;
 pub mod durable;
 pub mod error;
 pub mod forward;
@@ -26,6 +27,7 @@ pub mod testing;
 pub mod types;
 
 pub use command::{Command, Outcome, Request};
+pub use docs::{Change, Doc, DocConflict, DocOp, Expect};
 pub use error::MetaError;
 pub use forward::{serve_forward, ClusterStatus, ForwardReply, ForwardRequest, Role};
 pub use meta::{Meta, MetaConfig, DEFAULT_MAX_VOTERS, DEFAULT_SNAPSHOT_LOGS};

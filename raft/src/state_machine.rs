@@ -6,6 +6,7 @@
 
 use crate::command::{Command, Outcome, Request};
 use crate::db::{Db, SmTrees};
+use crate::docs::{self, Change, Doc, DocConflict, DocOp};
 use crate::error::StoreError;
 use crate::index::{index_keys, ord_i64};
 use crate::model::Image;
@@ -32,6 +33,7 @@ const IMAGES: usize = 0;
 const DEDUP: usize = 1;
 const DEDUP_AGE: usize = 2;
 const META: usize = 3;
+const DOCS: usize = 11;
 
 /// Writes computed for one entry: (tree position, key, Some(value) to insert / None to
 /// remove), committed in order inside one transaction.
@@ -160,6 +162,7 @@ impl StateMachine {
                     Outcome::Applied(None)
                 }
             },
+            Command::Docs { ops: batch } => apply_docs(t, batch, ops)?,
         };
         self.record_request(req, &outcome, ops)?;
         Ok(outcome)
@@ -215,6 +218,83 @@ impl StateMachine {
             Err(TransactionError::Abort(())) => Err(StoreError::Aborted),
         }
     }
+}
+
+/// Reads one document.
+pub fn get_doc(t: &SmTrees, kind: &str, id: &str) -> Result<Option<Doc>, StoreError> {
+    t.docs
+        .get(docs::key(kind, id))?
+        .map(|v| to_doc(kind, id, &v))
+        .transpose()
+}
+
+/// Every document of `kind` whose id starts with `prefix`, in id order.
+pub fn list_docs(t: &SmTrees, kind: &str, prefix: &str) -> Result<Vec<Doc>, StoreError> {
+    let head = docs::key(kind, "").len();
+    let mut out = Vec::new();
+    for kv in t.docs.scan_prefix(docs::key(kind, prefix)) {
+        let (k, v) = kv?;
+        let id = String::from_utf8_lossy(k.get(head..).unwrap_or_default());
+        out.push(to_doc(kind, &id, &v)?);
+    }
+    Ok(out)
+}
+
+fn to_doc(kind: &str, id: &str, v: &[u8]) -> Result<Doc, StoreError> {
+    let stored: docs::Stored = dec(v)?;
+    Ok(Doc {
+        kind: kind.into(),
+        id: id.into(),
+        revision: stored.revision,
+        body: stored.body,
+    })
+}
+
+/// Checks every precondition of `batch` (each against the state the operations before it
+/// leave), then writes all of it, or nothing.
+fn apply_docs(t: &SmTrees, batch: &[DocOp], ops: &mut Ops) -> Result<Outcome, StoreError> {
+    use std::collections::BTreeMap;
+    // Keys this batch already changed: later operations see their new state.
+    let mut pending: BTreeMap<Vec<u8>, Option<Doc>> = BTreeMap::new();
+    let mut results = Vec::with_capacity(batch.len());
+    for (index, op) in batch.iter().enumerate() {
+        let k = docs::key(&op.kind, &op.id);
+        let current = match pending.get(&k) {
+            Some(c) => c.clone(),
+            None => get_doc(t, &op.kind, &op.id)?,
+        };
+        if !docs::holds(op.expect, current.as_ref()) {
+            return Ok(Outcome::DocConflict(DocConflict { index, current }));
+        }
+        let after = match &op.change {
+            Change::Keep => current,
+            Change::Delete => None,
+            Change::Put(body) => Some(Doc {
+                kind: op.kind.clone(),
+                id: op.id.clone(),
+                revision: current.map_or(1, |c| c.revision + 1),
+                body: body.clone(),
+            }),
+        };
+        if op.change != Change::Keep {
+            pending.insert(k, after.clone());
+        }
+        results.push(after);
+    }
+    for (k, doc) in pending {
+        match doc {
+            Some(d) => ops.put(
+                DOCS,
+                k,
+                enc(&docs::Stored {
+                    revision: d.revision,
+                    body: d.body,
+                })?,
+            ),
+            None => ops.del(DOCS, k),
+        }
+    }
+    Ok(Outcome::Docs(results))
 }
 
 /// Stores `new` (replacing `old`, if any) and moves its index keys.

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tessera_raft::{
-    ClusterStatus, Command, Filters, ForwardReply, ForwardRequest, Image, ListQuery,
-    LocalTransport, Meta, MetaConfig, NodeId, Outcome, RaftTransport, Request, Role,
+    Change, ClusterStatus, Command, DocOp, Expect, Filters, ForwardReply, ForwardRequest, Image,
+    ListQuery, LocalTransport, Meta, MetaConfig, NodeId, Outcome, RaftTransport, Request, Role,
 };
 
 fn all() -> ListQuery {
@@ -193,6 +193,30 @@ async fn write_through_follower_is_visible_through_another() {
         .await
         .unwrap();
     assert!(matches!(reply, ForwardReply::Status(Ok(s)) if s.role == Role::Leader));
+
+    // Documents take the same path: written through one follower, read through another.
+    let docs = Request {
+        request_id: "d1".into(),
+        stamped_at: 1,
+        command: Command::Docs {
+            ops: vec![DocOp::new(
+                "task",
+                "t1",
+                Expect::Absent,
+                Change::Put(b"{}".to_vec()),
+            )],
+        },
+    };
+    assert!(matches!(
+        c.meta(f[0]).propose(docs).await.unwrap(),
+        Outcome::Docs(_)
+    ));
+    let doc = c.meta(f[1]).get_doc("task", "t1").await.unwrap().unwrap();
+    assert_eq!((doc.revision, doc.body.as_slice()), (1, &b"{}"[..]));
+    assert_eq!(
+        c.meta(f[1]).list_docs("task", "t").await.unwrap(),
+        vec![doc]
+    );
     c.stop_all().await;
 }
 

@@ -9,9 +9,11 @@ use openraft::RaftSnapshotBuilder;
 use tessera_raft::db::Db;
 use tessera_raft::index::list_images;
 use tessera_raft::log_store::LogStore;
-use tessera_raft::state_machine::{StateMachine, DEDUP_TTL_SECS};
+use tessera_raft::state_machine::{get_doc, list_docs, StateMachine, DEDUP_TTL_SECS};
 use tessera_raft::types::{StorageError, TypeConfig};
-use tessera_raft::{Command, ImageStatus, ListQuery, Outcome, Viewer, Visibility};
+use tessera_raft::{
+    Change, Command, DocOp, Expect, ImageStatus, ListQuery, Outcome, Viewer, Visibility,
+};
 
 struct Builder;
 
@@ -310,4 +312,84 @@ async fn snapshot_build_install_roundtrip() {
         .unwrap()
         .unwrap();
     assert_eq!(cur.meta, snap.meta);
+}
+
+fn put(kind: &str, id: &str, expect: Expect, body: &[u8]) -> DocOp {
+    DocOp::new(kind, id, expect, Change::Put(body.to_vec()))
+}
+
+#[tokio::test]
+async fn doc_batches_apply_whole_or_not_at_all() {
+    let (_d, db) = fresh_db();
+    let mut a = Applier::new(&db);
+    let ops = vec![
+        put("ns", "a", Expect::Absent, b"A"),
+        put("prop", "a/x", Expect::Absent, b"X"),
+    ];
+    let Outcome::Docs(after) = a.cmd("d1", 100, Command::Docs { ops }).await else {
+        panic!("batch refused")
+    };
+    assert_eq!(
+        after
+            .iter()
+            .map(|d| d.as_ref().map(|d| d.revision))
+            .collect::<Vec<_>>(),
+        [Some(1), Some(1)]
+    );
+
+    // The second operation's precondition fails: the first is not applied either.
+    let ops = vec![
+        put("prop", "a/y", Expect::Absent, b"Y"),
+        DocOp::new("ns", "a", Expect::Revision(7), Change::Keep),
+    ];
+    let Outcome::DocConflict(c) = a.cmd("d2", 101, Command::Docs { ops }).await else {
+        panic!("stale precondition applied")
+    };
+    assert_eq!((c.index, c.current.map(|d| d.revision)), (1, Some(1)));
+    assert_eq!(get_doc(&db.sm, "prop", "a/y").unwrap(), None);
+
+    // Later operations see earlier ones of the same batch; a kind is its own namespace.
+    let ops = vec![
+        put("ns", "a", Expect::Revision(1), b"A2"),
+        put("ns", "a", Expect::Revision(2), b"A3"),
+        put("nsx", "a", Expect::Absent, b"other kind"),
+        DocOp::new("prop", "a/x", Expect::Present, Change::Delete),
+    ];
+    assert!(matches!(
+        a.cmd("d3", 102, Command::Docs { ops }).await,
+        Outcome::Docs(_)
+    ));
+    let ns = get_doc(&db.sm, "ns", "a").unwrap().unwrap();
+    assert_eq!((ns.revision, ns.body.as_slice()), (3, &b"A3"[..]));
+    assert_eq!(list_docs(&db.sm, "prop", "a/").unwrap(), vec![]);
+    assert_eq!(list_docs(&db.sm, "ns", "").unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn docs_travel_with_snapshots() {
+    let (_d1, db1) = fresh_db();
+    let mut a = Applier::new(&db1);
+    let ops = (0..5)
+        .map(|i| put("task", &format!("t{i}"), Expect::Absent, &[i]))
+        .collect();
+    assert!(matches!(
+        a.cmd("d1", 100, Command::Docs { ops }).await,
+        Outcome::Docs(_)
+    ));
+    let snap =
+        a.sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+    let (_d2, db2) = fresh_db();
+    StateMachine::new(db2.clone())
+        .install_snapshot(&snap.meta, snap.snapshot)
+        .await
+        .unwrap();
+    assert_eq!(
+        list_docs(&db2.sm, "task", "").unwrap(),
+        list_docs(&db1.sm, "task", "").unwrap()
+    );
+    assert_eq!(list_docs(&db2.sm, "task", "t3").unwrap()[0].body, vec![3]);
 }

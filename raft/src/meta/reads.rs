@@ -3,6 +3,7 @@
 
 use super::{mismatch, Meta};
 use crate::db::SmTrees;
+use crate::docs::Doc;
 use crate::error::MetaError;
 use crate::forward::{ForwardReply, ForwardRequest};
 use crate::index;
@@ -40,6 +41,35 @@ impl Meta {
             ForwardReply::LiveManifests(r) => r,
             _ => Err(mismatch()),
         }
+    }
+
+    /// Linearizable read of one document.
+    pub async fn get_doc(&self, kind: &str, id: &str) -> Result<Option<Doc>, MetaError> {
+        match self
+            .route(ForwardRequest::GetDoc(kind.into(), id.into()), None)
+            .await?
+        {
+            ForwardReply::GetDoc(r) => r,
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Linearizable read of every document of `kind` whose id starts with `prefix`, in id
+    /// order.
+    pub async fn list_docs(&self, kind: &str, prefix: &str) -> Result<Vec<Doc>, MetaError> {
+        match self
+            .route(ForwardRequest::ListDocs(kind.into(), prefix.into()), None)
+            .await?
+        {
+            ForwardReply::ListDocs(r) => r,
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Documents of `kind` under `prefix` in this node's state machine, without checking
+    /// leadership (may be stale on a follower); for background loops.
+    pub fn list_docs_local(&self, kind: &str, prefix: &str) -> Result<Vec<Doc>, MetaError> {
+        Ok(state_machine::list_docs(&self.inner.db.sm, kind, prefix)?)
     }
 
     /// Reads one image from this node's state machine without checking leadership (may be

@@ -166,6 +166,13 @@ impl Meta {
             ForwardRequest::LiveManifests => {
                 ForwardReply::LiveManifests(self.read(state_machine::live_manifests).await)
             }
+            ForwardRequest::GetDoc(kind, id) => {
+                ForwardReply::GetDoc(self.read(|t| state_machine::get_doc(t, &kind, &id)).await)
+            }
+            ForwardRequest::ListDocs(kind, prefix) => ForwardReply::ListDocs(
+                self.read(|t| state_machine::list_docs(t, &kind, &prefix))
+                    .await,
+            ),
             ForwardRequest::Join { node_id, addr } => {
                 ForwardReply::Join(self.join_local(node_id, addr).await)
             }
