@@ -22,6 +22,7 @@ pub mod download;
 pub mod error;
 pub mod images;
 pub mod lifecycle;
+pub mod limits;
 pub mod members;
 pub mod policy;
 pub mod protection;

@@ -135,7 +135,7 @@ def tessera_bin() -> Path:
 class Node:
     """One `tessera serve` in Keystone mode on a fresh data dir."""
 
-    def __init__(self, extra: list[str] | None = None):
+    def __init__(self, extra: list[str] | None = None, config: str = ""):
         self.dir = tempfile.mkdtemp(prefix="tessera-ks-")
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -153,6 +153,7 @@ project_name = "service"
 user_domain_name = "Default"
 project_domain_name = "Default"
 token_cache_time = "300s"
+{config}
 """)
         self.log = open(Path(self.dir) / "node.log", "wb")
         self.proc = subprocess.Popen([str(tessera_bin()), "serve", "--config", str(cfg),

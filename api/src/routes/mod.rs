@@ -19,6 +19,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/healthcheck", get(discovery::healthcheck))
         .route("/v2/schemas/{name}", get(discovery::schema))
         .route("/v2/info/stores", get(discovery::stores))
+        .route("/v2/info/usage", get(discovery::usage))
         .route("/v2/images", get(images::list).post(images::create))
         .route(
             "/v2/images/{id}",
