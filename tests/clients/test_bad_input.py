@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ALICE, READER, random_image_bytes
+from conftest import ALICE, PROJ_A, PROJ_B, READER, random_image_bytes
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 
@@ -55,7 +55,7 @@ def test_create_returns_201_location_and_request_id(alice, cleanup, run_id):
     _assert_request_id(r)
     assert r.headers["Location"].endswith(f"/v2/images/{img['id']}")
     assert r.headers["Content-Type"].startswith("application/json")
-    assert img["status"] == "queued" and img["owner"] == "projA"
+    assert img["status"] == "queued" and img["owner"] == PROJ_A
     assert img["self"] == f"/v2/images/{img['id']}"
     assert img["file"] == f"/v2/images/{img['id']}/file"
     assert img["schema"] == "/v2/schemas/image"
@@ -410,16 +410,16 @@ def test_tags_and_members_errors(alice, bob, image):
     assert alice.put(f"/v2/images/{iid}/tags/ok").status_code == 204
     assert alice.put(f"/v2/images/{iid}/tags/ok").status_code == 204  # idempotent
     assert alice.show(iid)["tags"] == ["ok"]
-    r = alice.post(f"/v2/images/{iid}/members", json={"member": "projB"})
+    r = alice.post(f"/v2/images/{iid}/members", json={"member": PROJ_B})
     assert r.status_code == 200 and r.json()["status"] == "pending"
     assert alice.post(f"/v2/images/{iid}/members",
-                      json={"member": "projB"}).status_code == 409
+                      json={"member": PROJ_B}).status_code == 409
     # only the member may change its status
-    assert alice.put(f"/v2/images/{iid}/members/projB",
+    assert alice.put(f"/v2/images/{iid}/members/{PROJ_B}",
                      json={"status": "accepted"}).status_code == 403
-    assert bob.put(f"/v2/images/{iid}/members/projB",
+    assert bob.put(f"/v2/images/{iid}/members/{PROJ_B}",
                    json={"status": "bogus"}).status_code == 400
-    r = bob.put(f"/v2/images/{iid}/members/projB", json={"status": "accepted"})
+    r = bob.put(f"/v2/images/{iid}/members/{PROJ_B}", json={"status": "accepted"})
     assert r.status_code == 200 and r.json()["status"] == "accepted"
 
 
