@@ -429,3 +429,23 @@ def test_every_v2_response_has_request_id(alice, image):
               alice.get(f"/v2/images/{uuid.uuid4()}")):
         _assert_request_id(r)
         assert r.headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_a_range_ending_at_the_largest_integer_is_clamped_to_the_image(alice, cleanup, run_id):
+    data = random_image_bytes(100_000)
+    r = alice.post("/v2/images", json={"name": f"{run_id}-bigrange", "disk_format": "raw",
+                                        "container_format": "bare"})
+    cleanup.append(r.json()["id"])
+    iid = r.json()["id"]
+    assert alice.put(f"/v2/images/{iid}/file", data=data,
+                     headers={"Content-Type": "application/octet-stream"}).status_code == 204
+    r = alice.get(f"/v2/images/{iid}/file", headers={"Range": "bytes=0-18446744073709551615"})
+    assert r.status_code == 206, r.text
+    assert r.headers["Content-Range"] == "bytes 0-99999/100000"
+    assert r.content == data
+
+
+def test_a_time_filter_cut_inside_a_character_is_a_400_not_a_dropped_connection(alice):
+    r = alice.get("/v2/images", params={"created_at": "gte:2023-11-1\u00e9"})
+    assert r.status_code == 400, r.text
+    assert "Unable to parse datetime" in r.text
