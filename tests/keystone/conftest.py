@@ -75,7 +75,7 @@ def tessera_bin() -> Path:
 class Node:
     """One `tessera serve` in Keystone mode on a fresh data dir."""
 
-    def __init__(self, extra: list[str] | None = None, config: str = ""):
+    def __init__(self, extra: list[str] | None = None, config: str = "", auth_url: str = KS):
         self.dir = tempfile.mkdtemp(prefix="tessera-ks-")
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -86,7 +86,7 @@ listen = "127.0.0.1:{self.port}"
 
 [auth]
 mode = "keystone"
-auth_url = "{KS}"
+auth_url = "{auth_url}"
 username = "glance"
 password = "secretglance"
 project_name = "service"
