@@ -30,7 +30,7 @@ class FaultyKeystone:
 
             def _relay(self, method: str):
                 if proxy.mode == "slow":
-                    time.sleep(4)  # the node's http_timeout is 1 s
+                    time.sleep(12)  # the node's http_timeout is 5 s
                 if proxy.mode == "garbage" and method == "GET":
                     body = b"\x00not json{"
                     self.send_response(200)
@@ -80,7 +80,7 @@ class FaultyKeystone:
 def faulty(identities):
     proxy = FaultyKeystone()
     # [auth] http_timeout: a Keystone slower than this is treated as down.
-    node = Node(auth_url=proxy.url, config='http_timeout = "1s"')
+    node = Node(auth_url=proxy.url, config='http_timeout = "5s"')
     yield proxy, node
     node.stop()
     proxy.close()
