@@ -1,0 +1,76 @@
+//! Glance's metadata definitions API (`/v2/metadefs/...`): HTTP only, over the domain's
+//! metadef operations.
+
+mod namespaces;
+mod objects;
+mod parse;
+mod properties;
+mod resource_types;
+mod tags;
+pub(crate) mod view;
+
+use crate::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Every metadef route.
+pub(crate) fn routes() -> Router<AppState> {
+    const NS: &str = "/v2/metadefs/namespaces/{namespace}";
+    Router::new()
+        .route("/v2/metadefs/resource_types", get(resource_types::list))
+        .route(
+            "/v2/metadefs/namespaces",
+            get(namespaces::list).post(namespaces::create),
+        )
+        .route(
+            NS,
+            get(namespaces::show)
+                .put(namespaces::update)
+                .delete(namespaces::remove),
+        )
+        .route(
+            &format!("{NS}/resource_types"),
+            get(resource_types::associations).post(resource_types::associate),
+        )
+        .route(
+            &format!("{NS}/resource_types/{{name}}"),
+            axum::routing::delete(resource_types::dissociate),
+        )
+        .route(
+            &format!("{NS}/objects"),
+            get(objects::list)
+                .post(objects::create)
+                .delete(objects::remove_all),
+        )
+        .route(
+            &format!("{NS}/objects/{{name}}"),
+            get(objects::show)
+                .put(objects::update)
+                .delete(objects::remove),
+        )
+        .route(
+            &format!("{NS}/properties"),
+            get(properties::list)
+                .post(properties::create)
+                .delete(properties::remove_all),
+        )
+        .route(
+            &format!("{NS}/properties/{{name}}"),
+            get(properties::show)
+                .put(properties::update)
+                .delete(properties::remove),
+        )
+        .route(
+            &format!("{NS}/tags"),
+            get(tags::list)
+                .post(tags::create_many)
+                .delete(tags::remove_all),
+        )
+        .route(
+            &format!("{NS}/tags/{{name}}"),
+            post(tags::create)
+                .get(tags::show)
+                .put(tags::update)
+                .delete(tags::remove),
+        )
+}
