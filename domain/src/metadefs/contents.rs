@@ -255,15 +255,15 @@ impl Glance {
         Ok(n.properties.into_iter().collect())
     }
 
-    /// One property; with `resource_type`, `name` carries that association's prefix, which
-    /// is stripped (404 if it does not start with it).
+    /// One property and its name; with `resource_type`, `name` carries that association's
+    /// prefix, which is stripped (404 if it does not start with it).
     pub async fn property(
         &self,
         who: &Caller,
         ns: &str,
         name: &str,
         resource_type: Option<&str>,
-    ) -> Result<PropertyDef, DomainError> {
+    ) -> Result<(String, PropertyDef), DomainError> {
         let n = self.readable(who, ns, "get_metadef_property").await?;
         let mut key = name;
         if let Some(rt) = resource_type {
@@ -287,7 +287,7 @@ impl Glance {
         }
         n.properties
             .get(key)
-            .cloned()
+            .map(|def| (key.to_string(), def.clone()))
             .ok_or_else(|| no_property(ns, key))
     }
 

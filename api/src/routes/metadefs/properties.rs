@@ -31,6 +31,13 @@ async fn definition(
     Ok((name, doc))
 }
 
+/// One property as Glance shows it alone: its definition with its name.
+fn named(name: &str, def: &Map<String, Value>) -> Value {
+    let mut v = property_json(def);
+    v["name"] = json!(name);
+    v
+}
+
 /// `GET .../properties`.
 pub async fn list(
     State(glance): State<Glance>,
@@ -68,10 +75,10 @@ pub async fn show(
         .find(|(k, _)| k == "resource_type")
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.is_empty());
-    let def = glance
+    let (name, def) = glance
         .property(&who, &ns, &name, resource_type.as_deref())
         .await?;
-    Ok(Json(property_json(&def)))
+    Ok(Json(named(&name, &def)))
 }
 
 /// `PUT .../properties/{property}` (the body's name renames it).
