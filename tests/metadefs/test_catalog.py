@@ -46,6 +46,10 @@ def test_export_then_load_into_an_empty_cluster_round_trips(tessera, cluster, tm
     out = tessera_cli("load", str(tmp_path), url=tessera.urls[2])
     assert out.count(" created") == len(before) - 1, out
     after = catalog(tessera)
+    # A resource type no namespace uses is not in any file (Glance's export loses it too).
+    used = {a["name"] for k, ns in before.items() if k != "resource_types"
+            for a in ns["associations"]["resource_type_associations"]}
+    before["resource_types"] = [t for t in before["resource_types"] if t["name"] in used]
     diff = differences(after, before)
     assert not diff, "\n".join(diff[:60])
     # Loading again changes nothing unless asked to merge.
