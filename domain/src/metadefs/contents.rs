@@ -3,6 +3,7 @@
 
 use super::model::{Namespace, Object, PropertyDef, Tag};
 use super::namespaces::{protected, NewObject};
+use super::page::Paging;
 use super::store::{self, Change};
 use crate::caller::Caller;
 use crate::error::DomainError;
@@ -362,33 +363,25 @@ impl Glance {
         q: &TagQuery,
     ) -> Result<Vec<Tag>, DomainError> {
         let n = self.readable(who, ns, "get_metadef_tags").await?;
-        let mut tags: Vec<(usize, Tag)> = n.tags.into_iter().enumerate().collect();
-        tags.sort_by(|(i, a), (j, b)| {
+        let tags: Vec<(usize, Tag)> = n.tags.into_iter().enumerate().collect();
+        let order = |(i, a): &(usize, Tag), (j, b): &(usize, Tag)| {
             let primary = match q.sort {
                 TagSort::CreatedAt => a.created_at.cmp(&b.created_at),
                 TagSort::UpdatedAt => a.updated_at.cmp(&b.updated_at),
                 TagSort::Name => a.name.cmp(&b.name),
             };
-            let o = primary.then(a.created_at.cmp(&b.created_at)).then(i.cmp(j));
-            if q.descending {
-                o.reverse()
-            } else {
-                o
-            }
-        });
-        let start = match &q.marker {
-            None => 0,
-            Some(m) => {
-                tags.iter()
-                    .position(|(_, t)| &t.name == m)
-                    .ok_or_else(|| no_tag(ns, m))?
-                    + 1
-            }
+            primary.then(a.created_at.cmp(&b.created_at)).then(i.cmp(j))
         };
-        Ok(tags
+        let paging = Paging {
+            order: &order,
+            descending: q.descending,
+            marker: q.marker.as_deref(),
+            name: &|(_, t): &(usize, Tag)| t.name.as_str(),
+            limit: q.limit.unwrap_or(usize::MAX),
+        };
+        Ok(paging
+            .apply(tags, |m| no_tag(ns, m))?
             .into_iter()
-            .skip(start)
-            .take(q.limit.unwrap_or(usize::MAX))
             .map(|(_, t)| t)
             .collect())
     }

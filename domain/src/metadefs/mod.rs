@@ -11,6 +11,7 @@ pub mod contents;
 pub mod files;
 pub mod model;
 pub mod namespaces;
+mod page;
 pub mod property;
 pub mod resource_types;
 pub(crate) mod store;

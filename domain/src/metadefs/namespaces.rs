@@ -3,6 +3,7 @@
 
 use super::access::no_namespace;
 use super::model::{Association, Namespace, Object, PropertyDef, Tag, Visibility};
+use super::page::Paging;
 use super::store::{self, Change};
 use crate::caller::Caller;
 use crate::docs;
@@ -246,18 +247,24 @@ impl Glance {
             namespace: name.clone(),
         };
         let types: Vec<&str> = ns.associations.iter().map(|a| a.name.as_str()).collect();
-        let mut ops = vec![docs::put(&name, Expect::Absent, &ns)?];
-        ops.extend(store::resource_type_ops(&self.meta, &types, false).await?);
-        match docs::write(&self.meta, ops).await? {
-            docs::Written::Applied(_) => {
-                tracing::info!(namespace = %name, "metadef namespace created");
-                Ok(ns)
+        for _ in 0..store::RESOURCE_TYPE_ATTEMPTS {
+            let mut ops = vec![docs::put(&name, Expect::Absent, &ns)?];
+            ops.extend(store::resource_type_ops(&self.meta, &types, false).await?);
+            match docs::write(&self.meta, ops).await? {
+                docs::Written::Applied(_) => {
+                    tracing::info!(namespace = %name, "metadef namespace created");
+                    return Ok(ns);
+                }
+                docs::Written::Conflict(c) if c.index == 0 => {
+                    return Err(duplicate_namespace(&name))
+                }
+                // A resource type appeared (or went) meanwhile: read them again.
+                docs::Written::Conflict(_) => {}
             }
-            docs::Written::Conflict(c) if c.index == 0 => Err(duplicate_namespace(&name)),
-            docs::Written::Conflict(_) => Err(DomainError::Conflict(format!(
-                "A resource type of namespace {name} changed concurrently; retry."
-            ))),
         }
+        Err(DomainError::Conflict(format!(
+            "The resource types of namespace {name} are changing too often; retry."
+        )))
     }
 
     /// The namespaces the caller sees, filtered, sorted and paged as Glance does.
@@ -269,7 +276,7 @@ impl Glance {
         let access = self.metadef_access(who);
         access.require("get_metadef_namespaces")?;
         access.require("list_metadef_resource_types")?;
-        let mut all: Vec<Namespace> = store::all(&self.meta)
+        let all: Vec<Namespace> = store::all(&self.meta)
             .await?
             .into_iter()
             .filter(|ns| access.can_view(ns))
@@ -282,24 +289,14 @@ impl Glance {
                         .any(|a| q.resource_types.contains(&a.name))
             })
             .collect();
-        all.sort_by(|a, b| {
-            let o = compare(a, b, q.sort);
-            if q.descending {
-                o.reverse()
-            } else {
-                o
-            }
-        });
-        let start = match &q.marker {
-            None => 0,
-            Some(m) => {
-                all.iter()
-                    .position(|ns| &ns.namespace == m)
-                    .ok_or_else(|| no_namespace(m))?
-                    + 1
-            }
+        let paging = Paging {
+            order: &|a, b| compare(a, b, q.sort),
+            descending: q.descending,
+            marker: q.marker.as_deref(),
+            name: &|ns: &Namespace| ns.namespace.as_str(),
+            limit: q.limit,
         };
-        let namespaces: Vec<Namespace> = all.into_iter().skip(start).take(q.limit).collect();
+        let namespaces = paging.apply(all, no_namespace)?;
         let next = (q.limit > 0 && namespaces.len() == q.limit)
             .then(|| namespaces.last().map(|n| n.namespace.clone()))
             .flatten();

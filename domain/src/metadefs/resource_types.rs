@@ -11,9 +11,6 @@ use crate::error::DomainError;
 use crate::service::Glance;
 use crate::write::now;
 
-/// Attempts of an association against concurrent creations of its resource type.
-const ASSOCIATE_ATTEMPTS: usize = 3;
-
 pub(crate) fn duplicate_association(namespace: &str, name: &str) -> DomainError {
     DomainError::Conflict(format!(
         "The metadata definition resource-type association of resource-type={name} to \
@@ -66,7 +63,7 @@ impl Glance {
         new: NewAssociation,
     ) -> Result<Association, DomainError> {
         let access = self.metadef_access(who);
-        for _ in 0..ASSOCIATE_ATTEMPTS {
+        for _ in 0..store::RESOURCE_TYPE_ATTEMPTS {
             let types = store::resource_type_ops(&self.meta, &[new.name.as_str()], false).await?;
             let done = store::change_batch(&self.meta, ns, |n| {
                 access.check(n, "add_metadef_resource_type_association")?;

@@ -25,6 +25,9 @@ pub(crate) async fn all(meta: &Meta) -> Result<Vec<Namespace>, DomainError> {
         .collect())
 }
 
+/// Attempts of a write that creates resource types against concurrent creations of them.
+pub(crate) const RESOURCE_TYPE_ATTEMPTS: usize = 3;
+
 /// What a change of a namespace does to the store besides rewriting it.
 pub(crate) struct Change<T> {
     /// What the operation returns.

@@ -9,9 +9,26 @@ mod resource_types;
 mod tags;
 pub(crate) mod view;
 
+use crate::error::ApiError;
+use crate::identity::Identity;
 use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
+use tessera_domain::metadefs::Contents;
+use tessera_domain::Glance;
+
+/// `DELETE .../objects|properties|tags`: every record of one kind in the namespace.
+async fn remove_all(
+    State(glance): State<Glance>,
+    who: Identity,
+    Path(ns): Path<String>,
+    what: Contents,
+) -> Result<StatusCode, ApiError> {
+    glance.delete_contents(&who, &ns, what).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
 
 /// Every metadef route.
 pub(crate) fn routes() -> Router<AppState> {
@@ -40,7 +57,7 @@ pub(crate) fn routes() -> Router<AppState> {
             &format!("{NS}/objects"),
             get(objects::list)
                 .post(objects::create)
-                .delete(objects::remove_all),
+                .delete(|g, w, p| remove_all(g, w, p, Contents::Objects)),
         )
         .route(
             &format!("{NS}/objects/{{name}}"),
@@ -52,7 +69,7 @@ pub(crate) fn routes() -> Router<AppState> {
             &format!("{NS}/properties"),
             get(properties::list)
                 .post(properties::create)
-                .delete(properties::remove_all),
+                .delete(|g, w, p| remove_all(g, w, p, Contents::Properties)),
         )
         .route(
             &format!("{NS}/properties/{{name}}"),
@@ -64,7 +81,7 @@ pub(crate) fn routes() -> Router<AppState> {
             &format!("{NS}/tags"),
             get(tags::list)
                 .post(tags::create_many)
-                .delete(tags::remove_all),
+                .delete(|g, w, p| remove_all(g, w, p, Contents::Tags)),
         )
         .route(
             &format!("{NS}/tags/{{name}}"),

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tessera_domain::metadefs::Contents;
 use tessera_domain::Glance;
 
 /// `GET .../objects` (Glance accepts paging parameters here and ignores them).
@@ -91,15 +90,5 @@ pub async fn remove(
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     glance.delete_object(&who, &ns, &name).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `DELETE .../objects`: every object of the namespace.
-pub async fn remove_all(
-    State(glance): State<Glance>,
-    who: Identity,
-    Path(ns): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    glance.delete_contents(&who, &ns, Contents::Objects).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use tessera_domain::metadefs::Contents;
 use tessera_domain::Glance;
 
 /// A property body: its name and its definition as stored (name included, as Glance
@@ -103,17 +102,5 @@ pub async fn remove(
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     glance.delete_property(&who, &ns, &name).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `DELETE .../properties`: every property of the namespace.
-pub async fn remove_all(
-    State(glance): State<Glance>,
-    who: Identity,
-    Path(ns): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    glance
-        .delete_contents(&who, &ns, Contents::Properties)
-        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

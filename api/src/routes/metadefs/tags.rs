@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tessera_domain::metadefs::{Contents, TagQuery, TagSort};
+use tessera_domain::metadefs::{TagQuery, TagSort};
 use tessera_domain::Glance;
 use tessera_raft::SortDir;
 
@@ -144,15 +144,5 @@ pub async fn remove(
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     glance.delete_tag(&who, &ns, &name).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `DELETE .../tags`: every tag of the namespace.
-pub async fn remove_all(
-    State(glance): State<Glance>,
-    who: Identity,
-    Path(ns): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    glance.delete_contents(&who, &ns, Contents::Tags).await?;
     Ok(StatusCode::NO_CONTENT)
 }
