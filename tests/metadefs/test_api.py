@@ -14,6 +14,7 @@ from conftest import ADMIN
 
 ALICE = "alice:projA:member,reader"
 BOB = "bob:projB:member,reader"
+READER = "rita:projB:reader"
 NS = "/v2/metadefs/namespaces"
 P1 = f"{NS}/tessera-md-1"
 P2 = f"{NS}/tessera-md-2"
@@ -55,6 +56,15 @@ STEPS = [
     (ALICE, "GET", P2, None, {}),
     (ALICE, "PUT", P2, {"namespace": "tessera-md-2", "visibility": "public"}, {}),
     (ALICE, "POST", f"{P2}/tags/nope", None, {}),
+    # Owned by another project: its members see it, others do not, in lists too.
+    (ADMIN, "POST", NS, {"namespace": "tessera-md-bob", "owner": "projB"}, {}),
+    (BOB, "GET", f"{NS}/tessera-md-bob", None, {}),
+    (ALICE, "GET", f"{NS}/tessera-md-bob", None, {}),
+    (BOB, "GET", f"{NS}?visibility=private", None, {}),
+    (ALICE, "GET", f"{NS}?visibility=private", None, {}),
+    (READER, "GET", f"{NS}?sort_key=namespace&sort_dir=asc&limit=100", None, {}),
+    (READER, "POST", f"{NS}/tessera-md-bob/tags/x", None, {}),
+    (ADMIN, "DELETE", f"{NS}/tessera-md-bob", None, {}),
     # Properties.
     (ADMIN, "POST", f"{P1}/properties", PROPERTY, {}),
     (ADMIN, "POST", f"{P1}/properties", PROPERTY, {}),
