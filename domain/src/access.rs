@@ -88,7 +88,7 @@ impl<'a> Access<'a> {
     }
 
     /// Whether the caller, project-scoped, passes policy `name` on `target`.
-    fn allows(&self, name: &str, target: &Target) -> bool {
+    pub(crate) fn allows(&self, name: &str, target: &Target) -> bool {
         self.who.scope == Scope::Project && self.policy.allows(name, &self.creds, target)
     }
 

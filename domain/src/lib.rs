@@ -7,7 +7,8 @@
 //! one service handle, [`Glance`]; and the cluster operations of the admin API, declared as
 //! [`ClusterAdmin`] for `node` to implement. It returns [`DomainError`]s; `api` maps them to
 //! Glance responses in one place and does nothing but HTTP. Its per-image quotas are here too
-//! ([`quota`]), and property protections ([`protection`]); later tasks, imports, stores and metadefs will be.
+//! ([`quota`]), and property protections ([`protection`]), and the metadata definitions catalog
+//! ([`metadefs`]); later tasks, imports and stores will be.
 //!
 //! It sits above `raft` (records, commands) and `replication` (chunk data) because an image
 //! operation such as an upload spans both, and below `api` so that the node's background
@@ -24,6 +25,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod limits;
 pub mod members;
+pub mod metadefs;
 pub mod policy;
 pub mod protection;
 pub mod quota;

@@ -1,19 +1,21 @@
 //! Tessera's own admin API, outside Glance's (admin only): the cluster (`/tessera/v1/cluster`,
 //! `.../cluster/leave`), chunk maintenance (`/tessera/v1/chunks/repair|verify`), the
-//! background workers (`/tessera/v1/workers...`) and `/metrics`.
+//! background workers (`/tessera/v1/workers...`), Glance's metadef files
+//! (`/tessera/v1/metadefs...`) and `/metrics`.
 //!
 //! Handlers parse, call the node's [`tessera_domain::cluster_admin::ClusterAdmin`] or worker
 //! handles, and render; the operations themselves live in `node`.
 
 mod chunks;
 mod cluster;
+mod metadefs;
 mod metrics;
 mod workers;
 
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::AppState;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 /// Every admin route.
@@ -31,6 +33,11 @@ pub(crate) fn routes() -> Router<AppState> {
             "/tessera/v1/workers/{name}/settings/{key}",
             put(workers::set),
         )
+        .route(
+            "/tessera/v1/metadefs/files",
+            get(metadefs::export).post(metadefs::load),
+        )
+        .route("/tessera/v1/metadefs", delete(metadefs::unload))
         .route("/metrics", get(metrics::metrics))
 }
 

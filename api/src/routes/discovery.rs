@@ -73,6 +73,13 @@ pub async fn schema(Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(doc.clone()))
 }
 
+/// `GET /v2/schemas/metadefs/{name}`.
+pub async fn metadef_schema(Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    crate::metadef_schema::document(&name)
+        .map(|d| Json(d.clone()))
+        .ok_or_else(|| ApiError::NotFound(format!("No schema named metadefs/{name}.")))
+}
+
 /// `GET /v2/info/stores`: the one replicated store.
 pub async fn stores() -> Json<Value> {
     Json(

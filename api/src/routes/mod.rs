@@ -5,6 +5,7 @@ mod data;
 mod discovery;
 mod images;
 mod members;
+mod metadefs;
 mod tags;
 
 use crate::AppState;
@@ -18,6 +19,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/versions", get(discovery::versions))
         .route("/healthcheck", get(discovery::healthcheck))
         .route("/v2/schemas/{name}", get(discovery::schema))
+        .route(
+            "/v2/schemas/metadefs/{name}",
+            get(discovery::metadef_schema),
+        )
         .route("/v2/info/stores", get(discovery::stores))
         .route("/v2/info/usage", get(discovery::usage))
         .route("/v2/images", get(images::list).post(images::create))
@@ -53,5 +58,6 @@ pub(crate) fn routes() -> Router<AppState> {
                 .put(members::answer)
                 .delete(members::remove),
         )
+        .merge(metadefs::routes())
         .fallback(discovery::not_found)
 }
