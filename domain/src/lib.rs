@@ -7,7 +7,8 @@
 //! one service handle, [`Glance`]; and the cluster operations of the admin API, declared as
 //! [`ClusterAdmin`] for `node` to implement. It returns [`DomainError`]s; `api` maps them to
 //! Glance responses in one place and does nothing but HTTP. Its per-image quotas are here too
-//! ([`quota`]), and property protections ([`protection`]); later tasks, imports, stores and metadefs will be.
+//! ([`quota`]), property protections ([`protection`]), tasks and their executor ([`tasks`]) and the
+//! interoperable import ([`import`]); later stores and metadefs will be.
 //!
 //! It sits above `raft` (records, commands) and `replication` (chunk data) because an image
 //! operation such as an upload spans both, and below `api` so that the node's background
@@ -21,6 +22,7 @@ pub mod docs;
 pub mod download;
 pub mod error;
 pub mod images;
+pub mod import;
 pub mod lifecycle;
 pub mod members;
 pub mod policy;
@@ -28,6 +30,7 @@ pub mod protection;
 pub mod quota;
 pub mod service;
 pub mod tags;
+pub mod tasks;
 pub mod upload;
 pub mod write;
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::import::ImportConfig;
 use crate::policy::Policy;
 use crate::protection::Protections;
 use crate::quota::Quotas;
@@ -42,6 +43,7 @@ pub struct Glance {
     pub(crate) settings: Settings,
     pub(crate) policy: Policy,
     pub(crate) protections: Option<Arc<Protections>>,
+    pub(crate) import: Arc<ImportConfig>,
 }
 
 impl Glance {
@@ -54,6 +56,7 @@ impl Glance {
             settings,
             policy: Policy::default(),
             protections: None,
+            import: Arc::default(),
         }
     }
 
@@ -68,6 +71,19 @@ impl Glance {
             protections,
             ..self
         }
+    }
+
+    /// The same service offering the import methods of `import`.
+    pub fn with_import(self, import: ImportConfig) -> Self {
+        Glance {
+            import: Arc::new(import),
+            ..self
+        }
+    }
+
+    /// The import methods offered.
+    pub fn import_config(&self) -> &ImportConfig {
+        &self.import
     }
 
     /// The replicated metadata.

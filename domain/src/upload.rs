@@ -106,7 +106,11 @@ impl Glance {
     }
 
     /// Streams `body` into the chunk store, enforcing the size cap and any announced size.
-    async fn ingest<S, E>(&self, body: S, announced: Option<u64>) -> Result<Ingested, DomainError>
+    pub(crate) async fn ingest<S, E>(
+        &self,
+        body: S,
+        announced: Option<u64>,
+    ) -> Result<Ingested, DomainError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display + Send,
@@ -144,8 +148,13 @@ impl Glance {
 
     /// Puts a `saving` image back to `queued` after a failed upload, so it can be retried.
     async fn back_to_queued(&self, id: &str) {
+        self.revert_to_queued(id, ImageStatus::Saving).await;
+    }
+
+    /// Puts an image still in `from` back to `queued` after its data failed to arrive.
+    pub(crate) async fn revert_to_queued(&self, id: &str, from: ImageStatus) {
         let reverted = write::modify(&self.meta, id, |img| {
-            if img.status == ImageStatus::Saving {
+            if img.status == from {
                 lifecycle::advance(img, ImageStatus::Queued)?;
             }
             Ok::<_, DomainError>(())

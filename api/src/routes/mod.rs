@@ -4,8 +4,10 @@ mod actions;
 mod data;
 mod discovery;
 mod images;
+mod import;
 mod members;
 mod tags;
+mod tasks;
 
 use crate::AppState;
 use axum::routing::{get, post, put};
@@ -19,6 +21,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/healthcheck", get(discovery::healthcheck))
         .route("/v2/schemas/{name}", get(discovery::schema))
         .route("/v2/info/stores", get(discovery::stores))
+        .route("/v2/info/import", get(import::info))
+        .route("/v2/tasks", get(tasks::list))
+        .route("/v2/tasks/{id}", get(tasks::show).delete(tasks::remove))
+        .route("/v2/images/{id}/stage", put(import::stage))
+        .route("/v2/images/{id}/import", post(import::import))
+        .route("/v2/images/{id}/tasks", get(tasks::for_image))
         .route("/v2/images", get(images::list).post(images::create))
         .route(
             "/v2/images/{id}",

@@ -53,6 +53,8 @@ pub struct FileConfig {
     pub auditor: AuditorSection,
     /// `[reaper]`: deleting what nothing references.
     pub reaper: ReaperSection,
+    /// `[task]`: the task executor (Glance's `[task]` section).
+    pub task: TaskSection,
     /// `[auth]`: how callers are identified.
     pub auth: AuthSection,
 }
@@ -81,6 +83,7 @@ impl Default for FileConfig {
             replicator: ReplicatorSection::default(),
             auditor: AuditorSection::default(),
             reaper: ReaperSection::default(),
+            task: TaskSection::default(),
             auth: AuthSection::default(),
         }
     }
@@ -328,6 +331,16 @@ pub struct ReaperSection {
     pub scrub_time: Option<SettingText>,
     /// Time after which an unfinished upload goes back to queued.
     pub upload_timeout: Option<SettingText>,
+}
+
+/// `[task]`: the task executor's settings (checked and defaulted by `ExecutorConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskSection {
+    /// How long a node's claim on a task holds without renewal.
+    pub lease: Option<SettingText>,
+    /// Glance's `task_time_to_live`: how long a finished task is kept.
+    pub time_to_live: Option<SettingText>,
 }
 
 /// A worker setting as the file writes it (a string, or a bare number), kept as text so it

@@ -40,6 +40,7 @@ use std::time::Duration;
 use tessera_api::{ApiConfig, AuthConfig, Identity};
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
 use tessera_domain::protection::{Format, ProtectionError};
+use tessera_domain::tasks::ExecutorConfig;
 use tessera_domain::{Protections, Quotas};
 use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
 
@@ -198,6 +199,8 @@ pub struct Config {
     pub auditor: AuditorConfig,
     /// The replicator's settings.
     pub replicator: ReplicatorConfig,
+    /// The task executor's settings.
+    pub tasks: ExecutorConfig,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// `None` for a standalone node.
@@ -270,6 +273,21 @@ impl Config {
                     &p.upload_timeout,
                     "upload-timeout",
                     &cli.upload_timeout,
+                ),
+            ],
+        )?;
+        let t = &file.task;
+        let tasks = worker_config(
+            "task",
+            ExecutorConfig::set,
+            path,
+            &[
+                ("lease", &t.lease, "task-lease", &cli.task_lease),
+                (
+                    "time_to_live",
+                    &t.time_to_live,
+                    "task-time-to-live",
+                    &cli.task_time_to_live,
                 ),
             ],
         )?;
@@ -369,6 +387,7 @@ impl Config {
             reaper,
             auditor,
             replicator,
+            tasks,
             log_format: cli.log_format.unwrap_or(file.log_format),
             cluster,
             renamed,
