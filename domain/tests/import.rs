@@ -91,9 +91,15 @@ async fn stage_then_import_activates_with_the_staged_bytes() {
         .await
         .unwrap();
     let img = g.show(&alice(), &id).await.unwrap();
-    assert_eq!((img.status, img.size), (ImageStatus::Uploading, Some(300_000)));
+    assert_eq!(
+        (img.status, img.size),
+        (ImageStatus::Uploading, Some(300_000))
+    );
     // Staging twice is refused in Glance's words.
-    let again = g.stage(&alice(), &id, body(vec![1]), None).await.unwrap_err();
+    let again = g
+        .stage(&alice(), &id, body(vec![1]), None)
+        .await
+        .unwrap_err();
     assert_eq!(
         again.to_string(),
         "Image status transition from uploading to uploading is not allowed"
@@ -120,8 +126,14 @@ async fn stage_then_import_activates_with_the_staged_bytes() {
     // The stage is released once the image holds the data.
     assert!(docs::get::<Staged>(&n.meta, &id).await.unwrap().is_none());
     // Importing into an active image is refused.
-    let e = g.import_image(&alice(), &id, direct(), None).await.unwrap_err();
-    assert_eq!(e.to_string(), "Image with status active cannot be target for import");
+    let e = g
+        .import_image(&alice(), &id, direct(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Image with status active cannot be target for import"
+    );
     workers.shutdown();
 }
 
@@ -130,17 +142,25 @@ async fn a_held_lock_refuses_a_second_import_and_a_stale_one_is_broken() {
     let n = node().await;
     let g = &n.glance;
     let id = queued(g).await;
-    g.stage(&alice(), &id, body(vec![1; 10]), None).await.unwrap();
+    g.stage(&alice(), &id, body(vec![1; 10]), None)
+        .await
+        .unwrap();
     // No executor: the first task stays pending and holds the lock.
     let first = g.import_image(&alice(), &id, direct(), None).await.unwrap();
-    let e = g.import_image(&alice(), &id, direct(), None).await.unwrap_err();
+    let e = g
+        .import_image(&alice(), &id, direct(), None)
+        .await
+        .unwrap_err();
     assert!(matches!(e, DomainError::Conflict(_)));
     assert_eq!(e.to_string(), "Image has active task");
     // Once its task record is gone the lock is stale and a new import takes it.
     let t = docs::get::<Task>(&n.meta, &first).await.unwrap().unwrap();
-    docs::write(&n.meta, vec![docs::remove::<Task>(&first, Expect::Revision(t.revision))])
-        .await
-        .unwrap();
+    docs::write(
+        &n.meta,
+        vec![docs::remove::<Task>(&first, Expect::Revision(t.revision))],
+    )
+    .await
+    .unwrap();
     let second = g.import_image(&alice(), &id, direct(), None).await.unwrap();
     assert_ne!(first, second);
     let img = g.show(&alice(), &id).await.unwrap();
@@ -152,7 +172,9 @@ async fn a_taken_over_claim_is_fenced_and_the_new_node_finishes() {
     let n = node().await;
     let g = &n.glance;
     let id = queued(g).await;
-    g.stage(&alice(), &id, body(vec![3; 1000]), None).await.unwrap();
+    g.stage(&alice(), &id, body(vec![3; 1000]), None)
+        .await
+        .unwrap();
     let task = g.import_image(&alice(), &id, direct(), None).await.unwrap();
 
     // Node 7 claims it with a lease that runs out at once, then "dies".
@@ -176,7 +198,10 @@ async fn a_taken_over_claim_is_fenced_and_the_new_node_finishes() {
     // The old runner can no longer change the task.
     let lost = old.update(|t| t.message = "late".into()).await;
     assert!(matches!(lost, Err(Fenced::Lost(_))));
-    assert_eq!(g.show(&alice(), &id).await.unwrap().status, ImageStatus::Active);
+    assert_eq!(
+        g.show(&alice(), &id).await.unwrap().status,
+        ImageStatus::Active
+    );
     workers.shutdown();
 }
 
@@ -185,7 +210,9 @@ async fn a_failed_import_leaves_a_queued_retryable_image() {
     let n = node().await;
     let g = &n.glance;
     let id = queued(g).await;
-    g.stage(&alice(), &id, body(vec![5; 100]), None).await.unwrap();
+    g.stage(&alice(), &id, body(vec![5; 100]), None)
+        .await
+        .unwrap();
     // The staged record vanishes (as if lost): the import must fail cleanly.
     docs::write(&n.meta, vec![docs::remove::<Staged>(&id, Expect::Any)])
         .await
@@ -200,7 +227,9 @@ async fn a_failed_import_leaves_a_queued_retryable_image() {
     assert_eq!(img.properties["os_glance_failed_import"], "tessera");
     assert!(!img.properties.contains_key(IMPORT_TASK));
     // And it can be staged and imported again.
-    g.stage(&alice(), &id, body(vec![5; 100]), None).await.unwrap();
+    g.stage(&alice(), &id, body(vec![5; 100]), None)
+        .await
+        .unwrap();
     let task = g.import_image(&alice(), &id, direct(), None).await.unwrap();
     assert_eq!(wait_final(g, &task).await.status, TaskStatus::Success);
     workers.shutdown();
@@ -215,7 +244,10 @@ async fn task_reads_are_admin_only_by_default_and_expired_tasks_go() {
     t.expires_at = Some(now_micros() - 1);
     t.lease = Some(Lease { node: 1, until: 0 });
     let op = docs::put("11111111-1111-1111-1111-111111111111", Expect::Absent, &t).unwrap();
-    assert!(matches!(docs::write(&n.meta, vec![op]).await.unwrap(), Written::Applied(_)));
+    assert!(matches!(
+        docs::write(&n.meta, vec![op]).await.unwrap(),
+        Written::Applied(_)
+    ));
     let e = g
         .show_task(&alice(), "11111111-1111-1111-1111-111111111111")
         .await

@@ -63,7 +63,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let glance = Glance::new(meta.clone(), data.clone(), cfg.api.domain())
         .with_policy(cfg.api.policy.clone())
-        .with_protections(cfg.api.protections.clone());
+        .with_protections(cfg.api.protections.clone())
+        .with_import(cfg.import.clone());
     let workers = spawn_workers(&cfg, &meta, &data, &glance)?;
     let admin = NodeAdmin::new(
         meta.clone(),

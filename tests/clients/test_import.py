@@ -1,4 +1,4 @@
-"""Interoperable image import (glance-direct) and tasks with the real clients and plain HTTP.
+"""Interoperable image import (glance-direct; web-download has its own file) and tasks with the real clients and plain HTTP.
 
 Run against a cluster (tests/clients-on-cluster.sh) each request goes to the next node, so the
 stage lands on one node and the import on another.
@@ -32,10 +32,11 @@ def _check(img, data):
 def test_info_and_create_headers(alice, cleanup):
     info = alice.get("/v2/info/import").json()
     assert info == {"import-methods": {"description": "Import methods available.",
-                                       "type": "array", "value": ["glance-direct"]}}
+                                       "type": "array",
+                                       "value": ["glance-direct", "web-download"]}}
     r = alice.post("/v2/images", json={"name": "hdr"})
     cleanup.append(r.json()["id"])
-    assert r.headers["OpenStack-image-import-methods"] == "glance-direct"
+    assert r.headers["OpenStack-image-import-methods"] == "glance-direct,web-download"
     assert r.headers["OpenStack-image-store-ids"] == "tessera"
 
 

@@ -6,16 +6,19 @@
 //! staged manifest is recorded as a [`stage::Staged`] document until the import uses it or
 //! the image leaves `uploading`/`importing`, when the executor removes it.
 
+pub mod filter;
 mod request;
 mod run;
 mod stage;
 mod start;
+mod web_download;
 
 use crate::docs;
 use crate::error::DomainError;
 use crate::tasks::{Decision, Task};
 use tessera_raft::Meta;
 
+pub use filter::UriFilter;
 pub use request::{ImportMethod, ImportRequest};
 pub use run::run_task;
 pub use stage::{is_staged_local, sweep_stages, Staged};
@@ -31,17 +34,21 @@ pub const IMPORTING_TO_STORES: &str = "os_glance_importing_to_stores";
 /// The stores an import failed to write to, comma-separated.
 pub const FAILED_IMPORT: &str = "os_glance_failed_import";
 
-/// Which import methods this service offers (Glance's `enabled_import_methods`).
+/// Which import methods this service offers (Glance's `enabled_import_methods`) and the
+/// rules `web-download` URLs must pass (`[import_filtering_opts]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportConfig {
     /// The enabled methods, in the order `/v2/info/import` lists them.
     pub methods: Vec<ImportMethod>,
+    /// The rules of `web-download`.
+    pub filter: UriFilter,
 }
 
 impl Default for ImportConfig {
     fn default() -> Self {
         ImportConfig {
             methods: ImportMethod::SERVED.to_vec(),
+            filter: UriFilter::default(),
         }
     }
 }

@@ -28,7 +28,7 @@ impl ImportMethod {
     ];
 
     /// The methods Tessera can run.
-    pub const SERVED: [ImportMethod; 1] = [ImportMethod::GlanceDirect];
+    pub const SERVED: [ImportMethod; 2] = [ImportMethod::GlanceDirect, ImportMethod::WebDownload];
 
     /// Glance's name of the method.
     pub fn as_str(self) -> &'static str {

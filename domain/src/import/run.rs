@@ -6,6 +6,7 @@
 //! same one, so two nodes never bring an image to different ends. The image changes only
 //! while it still holds this task's import lock.
 
+use super::web_download::{self, DownloadError};
 use super::{ImportMethod, Staged, FAILED_IMPORT, IMPORTING_TO_STORES, IMPORT_TASK, STORE_ID};
 use crate::docs;
 use crate::error::DomainError;
@@ -27,7 +28,7 @@ pub async fn run_task(glance: &Glance, claim: &Claim, ttl: i64) -> Result<TaskSt
     let decision = match task.decision.clone() {
         Some(d) => d,
         None => {
-            let d = decide(glance, claim.id(), &image_id, method).await?;
+            let d = decide(glance, claim, &image_id, method).await?;
             let message = match &d {
                 Decision::Data(data) => format!("Copied {} MiB", data.size >> 20),
                 Decision::Failed(_) => task.message.clone(),
@@ -88,10 +89,11 @@ async fn finish(
 /// Marks the image `importing` for this task and works out what it gets.
 async fn decide(
     glance: &Glance,
-    task: &str,
+    claim: &Claim,
     image_id: &str,
     method: ImportMethod,
 ) -> Result<Decision, Fenced> {
+    let task = claim.id();
     let marked = write::modify(glance.meta(), image_id, |img| {
         holds_lock(img, task)?;
         if img.status != ImageStatus::Importing {
@@ -120,6 +122,19 @@ async fn decide(
                 Some(s) => Decision::Data(s.value.data),
                 None => Decision::Failed(format!("Image {image_id} has no staged data")),
             })
+        }
+        ImportMethod::WebDownload => {
+            let t = claim.task().await;
+            let uri = t
+                .input
+                .pointer("/import_req/method/uri")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            match web_download::download(glance, claim, &glance.import.filter, uri).await {
+                Ok(data) => Ok(Decision::Data(data)),
+                Err(DownloadError::Failed(m)) => Ok(Decision::Failed(m)),
+                Err(DownloadError::Fenced(f)) => Err(f),
+            }
         }
         other => Ok(Decision::Failed(format!(
             "Import method {} is not available at this site.",

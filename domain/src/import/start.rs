@@ -90,6 +90,15 @@ impl Glance {
             "modify_image"
         };
         self.access(who).check_owner_write(&image, action)?;
+        if req.method == ImportMethod::WebDownload {
+            let uri = req.uri().unwrap_or("None");
+            if let Err(e) = self.import.filter.check(uri).await {
+                tracing::info!(%uri, reason = %e, "web-download URI refused");
+                return Err(DomainError::Invalid(format!(
+                    "URI for web-download does not pass filtering: {uri}"
+                )));
+            }
+        }
         let stale = match image.properties.get(IMPORT_TASK) {
             Some(holder) => Some(self.break_stale_lock(id, holder).await?),
             None => None,

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_api::{ApiConfig, AuthConfig, Identity};
+use tessera_domain::import::ImportConfig;
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
 use tessera_domain::protection::{Format, ProtectionError};
 use tessera_domain::tasks::ExecutorConfig;
@@ -201,6 +202,8 @@ pub struct Config {
     pub replicator: ReplicatorConfig,
     /// The task executor's settings.
     pub tasks: ExecutorConfig,
+    /// The import methods and `web-download`'s URL rules.
+    pub import: ImportConfig,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// `None` for a standalone node.
@@ -388,6 +391,10 @@ impl Config {
             auditor,
             replicator,
             tasks,
+            import: ImportConfig {
+                filter: file.import_filtering_opts.filter(),
+                ..ImportConfig::default()
+            },
             log_format: cli.log_format.unwrap_or(file.log_format),
             cluster,
             renamed,
