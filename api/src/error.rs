@@ -163,6 +163,7 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => Self::Conflict(m),
             DomainError::Gone(m) => Self::Gone(m),
             DomainError::TooLarge(m) => Self::TooLarge(m),
+            DomainError::InvalidImageData(m) => Self::UnsupportedMediaType(m),
             e @ (DomainError::LimitExceeded(_) | DomainError::ImageLimitExceeded { .. }) => {
                 Self::TooLarge(e.to_string())
             }

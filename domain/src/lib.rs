@@ -23,6 +23,7 @@ pub mod download;
 pub mod error;
 pub mod images;
 pub mod import;
+pub mod inspector;
 pub mod lifecycle;
 pub mod members;
 pub mod policy;

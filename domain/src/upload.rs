@@ -4,6 +4,7 @@
 
 use crate::caller::Caller;
 use crate::error::DomainError;
+use crate::inspector::{self, Detected, Inspector};
 use crate::lifecycle;
 use crate::service::Glance;
 use crate::write;
@@ -29,8 +30,10 @@ impl Glance {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send + 'static,
     {
+        let mut formats = (None, None);
         write::modify(&self.meta, id, |img| {
             self.access(who).check_owner_write(img, "upload_image")?;
+            formats = (img.disk_format.clone(), img.container_format.clone());
             lifecycle::check(img.status, ImageStatus::Saving)?;
             if img.disk_format.is_none() || img.container_format.is_none() {
                 return Err(DomainError::Invalid(
@@ -43,7 +46,7 @@ impl Glance {
         .await?;
         let task = tokio::spawn(
             self.clone()
-                .store_upload(id.to_string(), body, announced)
+                .store_upload(id.to_string(), body, announced, formats)
                 .in_current_span(),
         );
         match task.await {
@@ -61,13 +64,23 @@ impl Glance {
         id: String,
         body: S,
         announced: Option<u64>,
+        (disk, container): (Option<String>, Option<String>),
     ) -> Result<(), DomainError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send,
     {
-        let done = match self.ingest(body, announced).await {
-            Ok(done) => done,
+        let checked = self
+            .ingest(body, announced)
+            .await
+            .and_then(|(done, detected)| {
+                let virtual_size =
+                    inspector::verdict(&detected, disk.as_deref(), container.as_deref())
+                        .map_err(DomainError::InvalidImageData)?;
+                Ok((done, virtual_size))
+            });
+        let (done, virtual_size) = match checked {
+            Ok(checked) => checked,
             Err(e) => {
                 self.back_to_queued(&id).await;
                 return Err(e);
@@ -81,6 +94,7 @@ impl Glance {
                 )));
             }
             img.size = Some(done.size);
+            img.virtual_size = virtual_size.or(img.virtual_size);
             img.checksum = Some(done.md5.clone());
             img.os_hash_algo = Some("sha512".into());
             img.os_hash_value = Some(done.sha512.clone());
@@ -105,18 +119,20 @@ impl Glance {
         }
     }
 
-    /// Streams `body` into the chunk store, enforcing the size cap and any announced size.
+    /// Streams `body` into the chunk store, enforcing the size cap and any announced size,
+    /// and inspects its format on the way.
     pub(crate) async fn ingest<S, E>(
         &self,
         body: S,
         announced: Option<u64>,
-    ) -> Result<Ingested, DomainError>
+    ) -> Result<(Ingested, Detected), DomainError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display + Send,
     {
         let cap = self.settings.image_size_cap;
         let mut writer = self.data.ingest();
+        let mut inspector = Inspector::new();
         let mut body = std::pin::pin!(body);
         let mut received: u64 = 0;
         while let Some(frame) = body.next().await {
@@ -136,6 +152,7 @@ impl Glance {
                     "Size exceeds: expected {n} bytes, got {received} bytes"
                 )));
             }
+            inspector.feed(&bytes);
             writer.write(bytes).await?;
         }
         if let Some(n) = announced.filter(|n| *n != received) {
@@ -143,7 +160,7 @@ impl Glance {
                 "Size mismatch: expected {n} bytes, got {received} bytes"
             )));
         }
-        Ok(writer.finish().await?)
+        Ok((writer.finish().await?, inspector.finish()))
     }
 
     /// Puts a `saving` image back to `queued` after a failed upload, so it can be retried.

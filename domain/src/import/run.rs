@@ -10,6 +10,7 @@ use super::web_download::{self, DownloadError};
 use super::{ImportMethod, Staged, FAILED_IMPORT, IMPORTING_TO_STORES, IMPORT_TASK, STORE_ID};
 use crate::docs;
 use crate::error::DomainError;
+use crate::inspector;
 use crate::lifecycle;
 use crate::service::Glance;
 use crate::tasks::claim::{Claim, Fenced};
@@ -105,8 +106,8 @@ async fn decide(
         Ok::<_, DomainError>(())
     })
     .await;
-    match marked {
-        Ok(_) => {}
+    let image = match marked {
+        Ok(image) => image,
         Err(DomainError::NotFound(_)) => {
             return Ok(Decision::Failed(
                 "Image has been deleted, aborting import.".into(),
@@ -114,7 +115,27 @@ async fn decide(
         }
         Err(e @ DomainError::Conflict(_)) => return Ok(Decision::Failed(e.to_string())),
         Err(e) => return Err(e.into()),
-    }
+    };
+    let fetched = fetch(glance, claim, image_id, method).await?;
+    Ok(match fetched {
+        Decision::Data(data) => {
+            let disk = image.disk_format.as_deref();
+            match inspector::verdict(&data.detected, disk, image.container_format.as_deref()) {
+                Ok(_) => Decision::Data(data),
+                Err(refused) => Decision::Failed(refused),
+            }
+        }
+        failed => failed,
+    })
+}
+
+/// The data the import method brings in.
+async fn fetch(
+    glance: &Glance,
+    claim: &Claim,
+    image_id: &str,
+    method: ImportMethod,
+) -> Result<Decision, Fenced> {
     match method {
         ImportMethod::GlanceDirect => {
             let staged = docs::get::<Staged>(glance.meta(), image_id).await?;
@@ -197,6 +218,10 @@ async fn activate(
         }
         holds_lock(img, task)?;
         img.size = Some(data.size);
+        let formats = (img.disk_format.as_deref(), img.container_format.as_deref());
+        if let Ok(Some(v)) = inspector::verdict(&data.detected, formats.0, formats.1) {
+            img.virtual_size = Some(v);
+        }
         img.checksum = Some(data.md5.clone());
         img.os_hash_algo = Some("sha512".into());
         img.os_hash_value = Some(data.sha512.clone());

@@ -75,20 +75,16 @@ impl Glance {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send,
     {
-        let done = match self.ingest(body, announced).await {
+        let (done, detected) = match self.ingest(body, announced).await {
             Ok(done) => done,
             Err(e) => {
                 self.revert_to_queued(&id, ImageStatus::Uploading).await;
                 return Err(e);
             }
         };
+        let (size, chunks) = (done.size, done.chunks);
         let staged = Staged {
-            data: StoredData {
-                manifest: done.manifest.to_string(),
-                size: done.size,
-                md5: done.md5.clone(),
-                sha512: done.sha512.clone(),
-            },
+            data: StoredData::new(done, detected),
         };
         if let Err(e) = docs::write(&self.meta, vec![docs::put(&id, Expect::Any, &staged)?]).await {
             self.revert_to_queued(&id, ImageStatus::Uploading).await;
@@ -101,13 +97,13 @@ impl Glance {
                     img.status.as_str()
                 )));
             }
-            img.size = Some(done.size);
+            img.size = Some(size);
             Ok(())
         })
         .await;
         match sized {
             Ok(_) => {
-                tracing::info!(size = done.size, chunks = done.chunks, "image data staged");
+                tracing::info!(size, chunks, "image data staged");
                 Ok(())
             }
             // The sweep removes the staged document of an image that moved on.

@@ -119,15 +119,10 @@ async fn fetch_body(
             }
         }
     };
-    let done = tokio::select! {
+    let (done, detected) = tokio::select! {
         done = ingest => done?,
         lost = progress => return Err(DownloadError::Fenced(lost)),
     };
     tracing::info!(size = done.size, "web-download fetched");
-    Ok(StoredData {
-        manifest: done.manifest.to_string(),
-        size: done.size,
-        md5: done.md5,
-        sha512: done.sha512,
-    })
+    Ok(StoredData::new(done, detected))
 }

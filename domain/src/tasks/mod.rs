@@ -12,9 +12,11 @@ pub mod lease;
 pub mod ops;
 
 use crate::docs::DocKind;
+use crate::inspector::Detected;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
+use tessera_replication::Ingested;
 use time::OffsetDateTime;
 
 /// Glance's `[task] task_time_to_live` default: how long a finished task is kept.
@@ -93,6 +95,21 @@ pub struct StoredData {
     pub md5: String,
     /// SHA-512, hex (`os_hash_value`).
     pub sha512: String,
+    /// What the format inspector saw.
+    pub detected: Detected,
+}
+
+impl StoredData {
+    /// The record of data the chunk store took in.
+    pub fn new(done: Ingested, detected: Detected) -> Self {
+        StoredData {
+            manifest: done.manifest.to_string(),
+            size: done.size,
+            md5: done.md5,
+            sha512: done.sha512,
+            detected,
+        }
+    }
 }
 
 /// A task record.
