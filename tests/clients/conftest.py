@@ -50,6 +50,7 @@ CAROL = "carol:projC:member,reader"
 ADMIN = "admin:adminproj:admin,member,reader"
 READER = "rita:projA:reader"  # reader-only in alice's project
 PROJ_A, PROJ_B = "projA", "projB"
+ALICE_USER = "alice"  # the user id ALICE's requests carry
 
 KEYSTONE = os.environ.get("TESSERA_KEYSTONE") == "1"
 KEYSTONE_STARTED = False
@@ -60,19 +61,20 @@ if KEYSTONE:
     KEYSTONE_STARTED = not ks.keystone_up()
     ks.keystone("start")
 
-    def _keystone_identities() -> tuple[dict[str, str], dict[str, str]]:
-        """Real users for the suite's identities: name -> token, and project ids."""
+    def _keystone_identities() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """Real users for the suite's identities: name -> token, project ids, user ids."""
         a = ks.Admin()
         projects = {p: a.ensure("projects", {"name": f"tessc-{p}", "domain_id": "default"})
                     for p in ("A", "B", "C", "admin")}
         users = {"alice": ("A", ["member", "reader"]), "rita": ("A", ["reader"]),
                  "bob": ("B", ["member", "reader"]), "carol": ("C", ["member", "reader"]),
                  "admin": ("admin", ["admin", "member", "reader"])}
-        tokens = {}
+        tokens, ids = {}, {}
         for name, (proj, roles) in users.items():
             user = f"tessc-{name}"
             uid = a.ensure("users", {"name": user, "domain_id": "default",
                                      "password": f"secret-{user}"})
+            ids[name] = uid
             for role in roles:
                 a.grant(projects[proj], uid, role)
             tokens[name] = ks.password_token(user, f"secret-{user}", f"tessc-{proj}")
@@ -82,12 +84,13 @@ if KEYSTONE:
                                     "password": "secretglance"})
         for role in ("admin", "service"):
             a.grant(service, glance, role)
-        return tokens, projects
+        return tokens, projects, ids
 
-    _TOKENS, _PROJECTS = _keystone_identities()
+    _TOKENS, _PROJECTS, _USERS = _keystone_identities()
     ALICE, BOB, CAROL = _TOKENS["alice"], _TOKENS["bob"], _TOKENS["carol"]
     ADMIN, READER = _TOKENS["admin"], _TOKENS["rita"]
     PROJ_A, PROJ_B = _PROJECTS["A"], _PROJECTS["B"]
+    ALICE_USER = _USERS["alice"]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -169,8 +172,15 @@ class Server:
             self.url = f"http://127.0.0.1:{self.port}"
         args = list(self.args)
         if KEYSTONE:
+            # The test's own config file, if any, plus the [auth] section of Keystone mode.
+            own = ""
+            if "--config" in args:
+                i = args.index("--config")
+                own = Path(args[i + 1]).read_text()
+                del args[i:i + 2]
             cfg = self.tmp / "keystone.toml"
-            cfg.write_text(f"""[auth]
+            cfg.write_text(f"""{own}
+[auth]
 mode = "keystone"
 auth_url = "{ks.KS}"
 username = "glance"
