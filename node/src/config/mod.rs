@@ -273,9 +273,10 @@ impl Config {
                 ("period", &a.period, "auditor-period", &cli.auditor_period),
             ],
         )?;
+        // Each value by its own bounds, then the rule between them once all are in.
         let reaper = worker_config(
             "reaper",
-            ReaperConfig::set,
+            ReaperConfig::assign,
             path,
             &[
                 (
@@ -294,6 +295,10 @@ impl Config {
                 ),
             ],
         )?;
+        reaper.check().map_err(|source| ConfigError::Setting {
+            origin: "[reaper] grace and upload_timeout (--reaper-grace, --upload-timeout)".into(),
+            source,
+        })?;
         let cluster = match (
             cli.peer_listen.or(file.peer_listen),
             cli.certs.or(file.certs),
