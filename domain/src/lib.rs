@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod actions;
+pub mod admission;
 pub mod caller;
 pub mod cluster_admin;
 pub mod docs;
@@ -32,6 +33,7 @@ pub mod tags;
 pub mod upload;
 pub mod write;
 
+pub use admission::{UploadLimits, UploadSlots};
 pub use caller::{Caller, Scope};
 pub use cluster_admin::ClusterAdmin;
 pub use download::ImageData;

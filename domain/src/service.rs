@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::admission::{UploadLimits, UploadSlots};
 use crate::limits::LimitSource;
 use crate::policy::Policy;
 use crate::protection::Protections;
@@ -20,6 +21,8 @@ pub struct Settings {
     /// Glance's `delayed_delete`: a deleted image with data goes to `pending_delete` (hidden
     /// like a deleted one, data kept) until the reaper scrubs it.
     pub delayed_delete: bool,
+    /// Caps on concurrent uploads on this node.
+    pub uploads: UploadLimits,
 }
 
 impl Default for Settings {
@@ -28,6 +31,7 @@ impl Default for Settings {
             quotas: Quotas::default(),
             image_size_cap: 1 << 40,
             delayed_delete: false,
+            uploads: UploadLimits::default(),
         }
     }
 }
@@ -44,6 +48,7 @@ pub struct Glance {
     pub(crate) policy: Policy,
     pub(crate) protections: Option<Arc<Protections>>,
     pub(crate) limits: Option<Arc<dyn LimitSource>>,
+    pub(crate) uploads: UploadSlots,
 }
 
 impl Glance {
@@ -57,6 +62,7 @@ impl Glance {
             policy: Policy::default(),
             protections: None,
             limits: None,
+            uploads: UploadSlots::new(settings.uploads),
         }
     }
 

@@ -514,3 +514,27 @@ fn a_property_protection_file_is_loaded_and_a_contradictory_one_refused() {
     assert!(e.contains("bad.conf, section [^x_]: create = @,!"), "{e}");
     assert!(flags(&["--property-protection-rule-format", "nope"]).is_err());
 }
+
+#[test]
+fn api_server_limits_are_read_and_never_zero() {
+    let text = "[api]\nheader_timeout = \"5s\"\nbody_timeout = 90\nmax_connections = 10\n\
+                max_uploads = 4\nmax_uploads_per_project = 2\n";
+    let c = load(text, ServeOptions::default()).unwrap();
+    assert_eq!(c.http.header_timeout, Duration::from_secs(5));
+    assert_eq!(c.http.max_connections, 10);
+    assert_eq!(c.api.body_timeout, Duration::from_secs(90));
+    assert_eq!((c.api.uploads.per_node, c.api.uploads.per_project), (4, 2));
+    let d = Config::load(ServeOptions::default(), None).unwrap();
+    assert_eq!(d.http, HttpLimits::default());
+    for key in [
+        "header_timeout",
+        "max_connections",
+        "max_uploads_per_project",
+    ] {
+        let err = load(&format!("[api]\n{key} = 0\n"), ServeOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("[api] {key} must be more than zero")
+        );
+    }
+}
