@@ -170,6 +170,7 @@ impl From<DomainError> for ApiError {
             DomainError::Meta(e @ (M::NotLeader { .. } | M::Timeout(_) | M::Shutdown)) => {
                 Self::Unavailable(format!("The metadata service is unavailable, retry: {e}"))
             }
+            DomainError::Meta(e @ M::TooLarge { .. }) => Self::TooLarge(e.to_string()),
             DomainError::Meta(other) => Self::Internal(format!("metadata failure: {other}")),
             // Too few nodes answered: the data is safe or was never acknowledged; retry later.
             DomainError::Data(e @ (D::InsufficientReplicas { .. } | D::Unavailable { .. })) => {

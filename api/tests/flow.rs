@@ -875,3 +875,49 @@ async fn stalled_uploads_time_out_and_uploads_are_capped() {
         StatusCode::NO_CONTENT
     );
 }
+
+/// With every quota off, a PATCH loop still cannot grow an image record without bound: past
+/// the record bound it is 413 and the record stays as it was; an over-long value or name is a
+/// 400.
+#[tokio::test]
+async fn a_patch_loop_stops_at_the_record_bound() {
+    let config = ApiConfig {
+        quotas: tessera_domain::Quotas {
+            image_property_quota: -1,
+            image_tag_quota: -1,
+            image_member_quota: -1,
+        },
+        ..ApiConfig::default()
+    };
+    let n = node_with(config, None).await;
+    let id = create_id(&n, ALICE, json!({"name": "big"})).await;
+    let value = "v".repeat(60_000);
+    let mut refused = None;
+    for i in 0..40 {
+        let ops = json!([{"op": "add", "path": format!("/p{i}"), "value": value}]);
+        let r = patch(&n, ALICE, &id, ops).await;
+        if r.status != StatusCode::OK {
+            refused = Some((i, r));
+            break;
+        }
+    }
+    let (i, r) = refused.expect("the record bound refuses some PATCH");
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(String::from_utf8_lossy(&r.body).contains("over the limit of 1048576 bytes"));
+    let image = get(&n, ALICE, &format!("/v2/images/{id}")).await.json();
+    assert!(image.get(format!("p{}", i - 1)).is_some());
+    assert!(
+        image.get(format!("p{i}")).is_none(),
+        "the refused PATCH changed nothing"
+    );
+    let long = json!([{"op": "add", "path": "/long", "value": "v".repeat(65_536)}]);
+    assert_eq!(
+        patch(&n, ALICE, &id, long).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let name = json!([{"op": "add", "path": format!("/{}", "n".repeat(256)), "value": "v"}]);
+    assert_eq!(
+        patch(&n, ALICE, &id, name).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -28,6 +28,7 @@ pub mod members;
 pub mod policy;
 pub mod protection;
 pub mod quota;
+pub mod record_bounds;
 pub mod service;
 pub mod tags;
 pub mod upload;
