@@ -20,7 +20,7 @@ impl Default for UploadLimits {
     fn default() -> Self {
         UploadLimits {
             per_node: 64,
-            per_project: 16,
+            per_project: 32,
         }
     }
 }
