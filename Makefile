@@ -11,7 +11,7 @@ TESTBED_BIN ?= $(or $(CARGO_TARGET_DIR),target)/debug/testbed
 # Where chaos reports go (a failing run also keeps its cluster dir under /tmp).
 CHAOS_DIR ?= $(or $(CARGO_TARGET_DIR),target)/chaos
 
-.PHONY: venv build run test test-clients lint bench chaos conformance
+.PHONY: venv build run test test-clients lint bench bench-slow-clients chaos conformance
 
 venv: $(VENV)/.stamp
 
@@ -69,6 +69,12 @@ bench:
 	$(CARGO) build --release -p tessera-node --example quic_bench
 	$(RELEASE_DIR)/bench $(if $(and $(PEER_SCRIPTS),$(wildcard $(PEER_VENV)/bin/uwsgi)),\
 	  --peer-scripts $(dir $(PEER_SCRIPTS)) --peer-venv $(PEER_VENV)) $(BENCH_ARGS)
+
+# Upload time with and without 200 slow clients (a request-head byte a second each) on one
+# release node: figures only, no assertion. `SLOW_ARGS="--clients 500 --mib 256"` changes it.
+bench-slow-clients: venv
+	$(CARGO) build --release -p tessera-node --bin tessera
+	TESSERA_BIN=$(RELEASE_DIR)/tessera $(VENV)/bin/python tests/bench/slow_clients.py $(SLOW_ARGS)
 
 # A seeded 2-minute chaos run with every fault this machine allows (partitions and disk-full
 # need root); the report lands in $(CHAOS_DIR)/chaos.json.

@@ -109,22 +109,39 @@ pub fn error_json(status: StatusCode, reason: &str) -> serde_json::Value {
     })
 }
 
-/// Re-renders an error response as JSON when the client prefers it.
-pub fn negotiate(accept_json: bool, resp: Response) -> Response {
-    if !accept_json {
+/// Glance's message for a 500 (webob's), which a client sees instead of the reason.
+const INTERNAL_MESSAGE: &str =
+    "The server has either erred or is incapable of performing the requested operation.";
+
+/// Renders an error response for the client: a 500's reason (it may name files and other
+/// internals; it is logged under the request id) becomes Glance's generic message with the
+/// request id, and the page is JSON when the client prefers it.
+pub fn render(accept_json: bool, request_id: &str, resp: Response) -> Response {
+    let status = resp.status();
+    let internal = status == StatusCode::INTERNAL_SERVER_ERROR;
+    if !accept_json && !internal {
         return resp;
     }
     let Some(ErrorReason(reason)) = resp.extensions().get::<ErrorReason>().cloned() else {
         return resp;
     };
-    let status = resp.status();
-    let mut json = (status, axum::Json(error_json(status, &reason))).into_response();
+    let reason = if internal {
+        format!("{INTERNAL_MESSAGE} (Request ID: {request_id})")
+    } else {
+        reason
+    };
+    let mut out = if accept_json {
+        (status, axum::Json(error_json(status, &reason))).into_response()
+    } else {
+        (status, error_page(status, &reason)).into_response()
+    };
     for (name, value) in resp.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            json.headers_mut().insert(name.clone(), value.clone());
+        if name != header::CONTENT_LENGTH && (name != header::CONTENT_TYPE || !accept_json) {
+            out.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    json
+    out.extensions_mut().insert(ErrorReason(reason));
+    out
 }
 
 impl IntoResponse for ApiError {
@@ -175,6 +192,7 @@ impl From<DomainError> for ApiError {
             DomainError::Meta(e @ (M::NotLeader { .. } | M::Timeout(_) | M::Shutdown)) => {
                 Self::Unavailable(format!("The metadata service is unavailable, retry: {e}"))
             }
+            DomainError::Meta(e @ M::TooLarge { .. }) => Self::TooLarge(e.to_string()),
             DomainError::Meta(other) => Self::Internal(format!("metadata failure: {other}")),
             // Too few nodes answered: the data is safe or was never acknowledged; retry later.
             DomainError::Data(e @ (D::InsufficientReplicas { .. } | D::Unavailable { .. })) => {
@@ -205,6 +223,33 @@ impl From<tessera_replication::WorkerError> for ApiError {
 mod tests {
     use super::*;
     use tessera_replication::{ChunkId, DataError};
+
+    /// A 500 shows neither paths nor other internals: Glance's generic message and the
+    /// request id under which the reason is logged; other errors keep their reason.
+    #[test]
+    fn a_500_body_names_the_request_id_not_the_cause() {
+        let cause = "image data failure: cannot open /var/lib/tessera/chunks/ab/cd: denied";
+        for json in [false, true] {
+            let resp = ApiError::Internal(cause.into()).into_response();
+            let resp = render(json, "req-42", resp);
+            assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let reason = &resp.extensions().get::<ErrorReason>().unwrap().0;
+            assert!(!reason.contains("/var/lib"), "{reason}");
+            assert!(reason.contains("(Request ID: req-42)"), "{reason}");
+            let kind = resp.headers()[header::CONTENT_TYPE].to_str().unwrap();
+            assert_eq!(kind.starts_with("application/json"), json, "{kind}");
+        }
+        let resp = render(
+            false,
+            "req-1",
+            ApiError::NotFound("No image".into()).into_response(),
+        );
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            resp.extensions().get::<ErrorReason>().unwrap().0,
+            "No image"
+        );
+    }
 
     #[test]
     fn domain_storage_and_metadata_failures_map_to_glance_statuses() {

@@ -24,7 +24,8 @@ mod routes;
 use axum::extract::FromRef;
 use axum::Router;
 use std::sync::Arc;
-use tessera_domain::{ClusterAdmin, Glance, Policy, Quotas, Settings};
+use std::time::Duration;
+use tessera_domain::{ClusterAdmin, Glance, Policy, Quotas, Settings, UploadLimits};
 use tessera_replication::Workers;
 
 pub use error::ApiError;
@@ -51,6 +52,10 @@ pub struct ApiConfig {
     pub quotas: Quotas,
     /// Glance's property protections, if a file sets them.
     pub protections: Option<std::sync::Arc<tessera_domain::Protections>>,
+    /// Longest wait for the next piece of a request body.
+    pub body_timeout: Duration,
+    /// Caps on concurrent uploads on this node.
+    pub uploads: UploadLimits,
 }
 
 impl Default for ApiConfig {
@@ -63,6 +68,8 @@ impl Default for ApiConfig {
             policy: Policy::default(),
             quotas: Quotas::default(),
             protections: None,
+            body_timeout: Duration::from_secs(60),
+            uploads: UploadLimits::default(),
         }
     }
 }
@@ -74,6 +81,7 @@ impl ApiConfig {
             image_size_cap: self.image_size_cap,
             delayed_delete: self.delayed_delete,
             quotas: self.quotas,
+            uploads: self.uploads,
         }
     }
 }
@@ -95,6 +103,7 @@ pub struct AppState {
 /// The whole Glance v2 router with request ids, spans and identity wired in.
 pub fn router(state: AppState) -> Router {
     let auth = Arc::new(state.config.auth.clone());
+    let body_timeout = state.config.body_timeout;
     let keystone = auth.keystone.clone();
     // `Router::layer` wraps each route's handlers after method dispatch; nesting the routes
     // as a fallback service lets the layers below see every request before routing.
@@ -107,6 +116,11 @@ pub fn router(state: AppState) -> Router {
         ));
     }
     router
+        // A request body that stops arriving ends the request (and frees an upload's slot)
+        // instead of holding it forever.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .layer(axum::Extension(auth))
         .layer(axum::middleware::from_fn(methods::glance_methods))
         .layer(axum::middleware::from_fn(request_span::request_span))

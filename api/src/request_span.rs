@@ -28,7 +28,7 @@ pub async fn request_span(mut req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     async move {
-        let mut resp = crate::error::negotiate(accept_json, next.run(req).await);
+        let mut resp = crate::error::render(accept_json, &request_id, next.run(req).await);
         tracing::info!(status = resp.status().as_u16(), "done");
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-openstack-request-id", v);

@@ -808,3 +808,116 @@ async fn protected_properties_are_refused_and_hidden() {
     let remove = json!([{"op": "remove", "path": "/x_admin_k"}]);
     assert_eq!(patch(&n, ADMIN, &id, remove).await.status, StatusCode::OK);
 }
+
+/// A body that sends `first` and then nothing, never ending: a client that stalled.
+fn stalled_body(first: &'static [u8]) -> Body {
+    use futures::StreamExt;
+    let once = futures::stream::once(async move { Ok::<_, std::io::Error>(first) });
+    Body::from_stream(once.chain(futures::stream::pending()))
+}
+
+/// An upload whose body stops arriving ends after the body timeout (a 400, the image back in
+/// `queued`) instead of holding the upload forever; past the node's cap on concurrent uploads
+/// (or the project's) a new upload is a 503 with a reason, and changes nothing.
+#[tokio::test]
+async fn stalled_uploads_time_out_and_uploads_are_capped() {
+    let config = ApiConfig {
+        body_timeout: std::time::Duration::from_millis(300),
+        uploads: tessera_domain::UploadLimits {
+            per_node: 2,
+            per_project: 1,
+        },
+        ..ApiConfig::default()
+    };
+    let n = Arc::new(node_with(config, None).await);
+    let raw = json!({"name": "slow", "disk_format": "raw", "container_format": "bare"});
+    let slow = create_id(&n, ALICE, raw.clone()).await;
+    let stalled = {
+        let (n, slow) = (n.clone(), slow.clone());
+        tokio::spawn(async move {
+            let put = req("PUT", &format!("/v2/images/{slow}/file"), ALICE)
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .body(stalled_body(b"first bytes"))
+                .unwrap();
+            call(&n, put).await
+        })
+    };
+    // While Alice's stalled upload runs, her project is at its cap and Bob's is not.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let other = create_id(&n, ALICE, raw.clone()).await;
+    let r = upload(&n, ALICE, &other, payload(1000)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("Project projA is running its maximum of 1"),
+        "{:?}",
+        r.body
+    );
+    let image = get(&n, ALICE, &format!("/v2/images/{other}")).await.json();
+    assert_eq!(
+        image["status"], "queued",
+        "a refused upload changes nothing"
+    );
+    let bobs = create_id(&n, BOB, raw).await;
+    assert_eq!(
+        upload(&n, BOB, &bobs, payload(1000)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), stalled)
+        .await
+        .expect("a stalled upload ends after the body timeout")
+        .unwrap();
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    let image = get(&n, ALICE, &format!("/v2/images/{slow}")).await.json();
+    assert_eq!(image["status"], "queued");
+    // Its slot is free again.
+    assert_eq!(
+        upload(&n, ALICE, &other, payload(1000)).await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+/// With every quota off, a PATCH loop still cannot grow an image record without bound: past
+/// the record bound it is 413 and the record stays as it was; an over-long value or name is a
+/// 400.
+#[tokio::test]
+async fn a_patch_loop_stops_at_the_record_bound() {
+    let config = ApiConfig {
+        quotas: tessera_domain::Quotas {
+            image_property_quota: -1,
+            image_tag_quota: -1,
+            image_member_quota: -1,
+        },
+        ..ApiConfig::default()
+    };
+    let n = node_with(config, None).await;
+    let id = create_id(&n, ALICE, json!({"name": "big"})).await;
+    let value = "v".repeat(60_000);
+    let mut refused = None;
+    for i in 0..40 {
+        let ops = json!([{"op": "add", "path": format!("/p{i}"), "value": value}]);
+        let r = patch(&n, ALICE, &id, ops).await;
+        if r.status != StatusCode::OK {
+            refused = Some((i, r));
+            break;
+        }
+    }
+    let (i, r) = refused.expect("the record bound refuses some PATCH");
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(String::from_utf8_lossy(&r.body).contains("over the limit of 1048576 bytes"));
+    let image = get(&n, ALICE, &format!("/v2/images/{id}")).await.json();
+    assert!(image.get(format!("p{}", i - 1)).is_some());
+    assert!(
+        image.get(format!("p{i}")).is_none(),
+        "the refused PATCH changed nothing"
+    );
+    let long = json!([{"op": "add", "path": "/long", "value": "v".repeat(65_536)}]);
+    assert_eq!(
+        patch(&n, ALICE, &id, long).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let name = json!([{"op": "add", "path": format!("/{}", "n".repeat(256)), "value": "v"}]);
+    assert_eq!(
+        patch(&n, ALICE, &id, name).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod actions;
+pub mod admission;
 pub mod caller;
 pub mod cluster_admin;
 pub mod docs;
@@ -32,12 +33,14 @@ pub mod metadefs;
 pub mod policy;
 pub mod protection;
 pub mod quota;
+pub mod record_bounds;
 pub mod service;
 pub mod tags;
 pub mod tasks;
 pub mod upload;
 pub mod write;
 
+pub use admission::{UploadLimits, UploadSlots};
 pub use caller::{Caller, Scope};
 pub use cluster_admin::ClusterAdmin;
 pub use download::ImageData;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::admission::{UploadLimits, UploadSlots};
 use crate::import::ImportConfig;
 use crate::limits::LimitSource;
 use crate::policy::Policy;
@@ -21,6 +22,8 @@ pub struct Settings {
     /// Glance's `delayed_delete`: a deleted image with data goes to `pending_delete` (hidden
     /// like a deleted one, data kept) until the reaper scrubs it.
     pub delayed_delete: bool,
+    /// Caps on concurrent uploads on this node.
+    pub uploads: UploadLimits,
 }
 
 impl Default for Settings {
@@ -29,6 +32,7 @@ impl Default for Settings {
             quotas: Quotas::default(),
             image_size_cap: 1 << 40,
             delayed_delete: false,
+            uploads: UploadLimits::default(),
         }
     }
 }
@@ -46,6 +50,7 @@ pub struct Glance {
     pub(crate) protections: Option<Arc<Protections>>,
     pub(crate) limits: Option<Arc<dyn LimitSource>>,
     pub(crate) import: Arc<ImportConfig>,
+    pub(crate) uploads: UploadSlots,
 }
 
 impl Glance {
@@ -60,6 +65,7 @@ impl Glance {
             protections: None,
             limits: None,
             import: Arc::default(),
+            uploads: UploadSlots::new(settings.uploads),
         }
     }
 

@@ -31,6 +31,9 @@ impl Glance {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send + 'static,
     {
+        // Refused while at a cap before anything changes; held until the upload task ends,
+        // even if the caller goes away.
+        let slot = self.uploads.take(&who.project)?;
         // The owner is the one thing the limits depend on, and no upload changes it.
         let owner = write::load(&self.meta, id).await?.owner;
         let limits = self.limit_checks(owner.as_deref(), limits::UPLOAD).await?;
@@ -48,10 +51,16 @@ impl Glance {
             lifecycle::advance(img, ImageStatus::Saving)
         })
         .await?;
+        let upload = self
+            .clone()
+            .store_upload(id.to_string(), body, announced, formats);
         let task = tokio::spawn(
-            self.clone()
-                .store_upload(id.to_string(), body, announced, formats)
-                .in_current_span(),
+            async move {
+                let result = upload.await;
+                drop(slot);
+                result
+            }
+            .in_current_span(),
         );
         match task.await {
             Ok(result) => result,

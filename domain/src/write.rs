@@ -11,6 +11,7 @@
 
 use crate::error::DomainError;
 use crate::lifecycle;
+use crate::record_bounds;
 use tessera_raft::{Command, Image, ImageStatus, LimitCheck, Meta, MetaError, Outcome, Request};
 use time::OffsetDateTime;
 
@@ -64,6 +65,7 @@ pub async fn create(
     limits: Vec<LimitCheck>,
 ) -> Result<Image, DomainError> {
     let id = image.id.clone();
+    record_bounds::check(None, &image)?;
     match Proposal::new(Command::CreateImage { image, limits })
         .submit(meta)
         .await?
@@ -109,6 +111,7 @@ where
         if next.status != current.status {
             lifecycle::check(current.status, next.status)?;
         }
+        record_bounds::check(Some(&current), &next)?;
         next.updated_at = now();
         let proposal = Proposal::new(Command::PutImage {
             image: next,

@@ -10,6 +10,7 @@ pub mod certs;
 pub mod cluster;
 pub mod cluster_status;
 pub mod config;
+pub mod http_server;
 pub mod keystone;
 pub mod logging;
 pub mod malloc;

@@ -7,6 +7,7 @@ use crate::cluster::{
     QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{Auth, ClusterConfig, Config};
+use crate::http_server::serve_http;
 use crate::keystone::{KeystoneAuth, KeystoneClient, KeystoneLimits};
 use crate::orchestration::NodeAdmin;
 use crate::transport::{PeerTls, Transport};
@@ -97,7 +98,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding the API to {}", cfg.listen))?;
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
     let failed = tokio::select! {
-        () = serve_http(listener, app) => None,
+        () = serve_http(listener, app, cfg.http, shutdown_signal()) => None,
         e = meta.fatal() => Some(e),
     };
     workers.shutdown();
@@ -250,53 +251,6 @@ async fn join(meta: &Meta, node_id: u64, seed: std::net::SocketAddr) -> anyhow::
             }
             Err(e) => return Err(e).context(format!("joining the cluster through {seed}")),
         }
-    }
-}
-
-/// Largest request head (request line and headers) accepted, like the 64 KiB buffer in
-/// front of Glance; past it hyper answers 431 Request Header Fields Too Large.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-/// How long in-flight requests may run after a shutdown signal.
-const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Accepts HTTP/1.1 and HTTP/2 connections until a shutdown signal, then drains.
-async fn serve_http(listener: tokio::net::TcpListener, app: axum::Router) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::service::TowerToHyperService;
-
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(MAX_HEAD_BYTES);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let service = TowerToHyperService::new(app.clone());
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    tokio::select! {
-        _ = graceful.shutdown() => {},
-        _ = tokio::time::sleep(DRAIN) => tracing::warn!("connections still open after the drain period"),
     }
 }
 

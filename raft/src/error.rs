@@ -41,6 +41,14 @@ pub enum MetaError {
     /// Any other raft-level refusal (membership change, initialization...).
     #[error("raft error: {0}")]
     Raft(String),
+    /// A command whose log entry would be larger than any peer link carries; never proposed.
+    #[error("command of {len} bytes exceeds the {max}-byte limit of a log entry")]
+    TooLarge {
+        /// The encoded command's length.
+        len: usize,
+        /// [`crate::MAX_ENTRY_BYTES`].
+        max: usize,
+    },
 }
 
 /// Failures of this node's own store (sled, the file system, record encoding). They stay in

@@ -31,7 +31,7 @@ pub use command::{Command, Outcome, Request};
 pub use docs::{Change, Doc, DocConflict, DocOp, Expect};
 pub use error::MetaError;
 pub use forward::{serve_forward, ClusterStatus, ForwardReply, ForwardRequest, Role};
-pub use meta::{Meta, MetaConfig, DEFAULT_MAX_VOTERS, DEFAULT_SNAPSHOT_LOGS};
+pub use meta::{Meta, MetaConfig, DEFAULT_MAX_VOTERS, DEFAULT_SNAPSHOT_LOGS, MAX_ENTRY_BYTES};
 pub use model::{DataRef, Image, ImageStatus, Member, MemberStatus, Visibility};
 pub use network::{serve_rpc, RaftReply, RaftRpc, RaftTransport, TransportError};
 pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, Viewer};

@@ -5,7 +5,8 @@
 use crate::forward::{ForwardReply, ForwardRequest};
 use crate::types::{Node, NodeId, Raft, TypeConfig};
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -155,17 +156,14 @@ type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, Node, E>;
 
 impl Network {
     async fn call<E: std::error::Error>(&self, rpc: RaftRpc) -> Result<RaftReply, RpcErr<E>> {
+        let entries = match &rpc {
+            RaftRpc::AppendEntries(r) => r.entries.len(),
+            _ => 0,
+        };
         self.transport
             .call(self.target, &self.node, rpc)
             .await
-            .map_err(|e| match e {
-                // An oversized message will not fit on a retry either: back off like for an
-                // unreachable peer rather than retrying at once.
-                TransportError::Unreachable(_) | TransportError::TooLarge { .. } => {
-                    RPCError::Unreachable(Unreachable::new(&e))
-                }
-                TransportError::Network(_) => RPCError::Network(NetworkError::new(&e)),
-            })
+            .map_err(|e| rpc_error(e, entries))
     }
 
     fn remote<E: std::error::Error>(&self, e: E) -> RpcErr<E> {
@@ -174,6 +172,26 @@ impl Network {
             self.node.clone(),
             e,
         ))
+    }
+}
+
+/// openraft's error for a failed call that carried `entries` log entries. A batch over the
+/// transport's limit is `PayloadTooLarge` with a hint that fits, and openraft resends it at
+/// once in smaller batches; a single entry cannot be split (proposals over
+/// [`crate::MAX_ENTRY_BYTES`] are refused before they reach the log), so it and other
+/// oversized messages back off like an unreachable peer.
+fn rpc_error<E: std::error::Error>(e: TransportError, entries: usize) -> RpcErr<E> {
+    match e {
+        TransportError::TooLarge { len, max } if entries > 1 => {
+            // Entries per batch that fit, on average, with room for uneven sizes.
+            let fit = (entries as u128 * max as u128 / 2 / len.max(1) as u128) as usize;
+            let hint = fit.clamp(1, entries - 1) as u64;
+            RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint))
+        }
+        TransportError::Unreachable(_) | TransportError::TooLarge { .. } => {
+            RPCError::Unreachable(Unreachable::new(&e))
+        }
+        TransportError::Network(_) => RPCError::Network(NetworkError::new(&e)),
     }
 }
 
@@ -215,5 +233,34 @@ impl RaftNetwork<TypeConfig> for Network {
             RaftReply::Vote(r) => r.map_err(|e| self.remote(e)),
             _ => Err(RPCError::Network(NetworkError::new(&Mismatch))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Err = RpcErr<RaftError<NodeId>>;
+
+    /// A batch over the frame limit is split (openraft resends it at once with fewer
+    /// entries); it used to be `Unreachable`, which resends the same batch forever.
+    #[test]
+    fn an_oversized_batch_is_split_and_a_single_entry_backs_off() {
+        let too_large = |len| TransportError::TooLarge { len, max: 64 << 20 };
+        let split: Err = rpc_error(too_large(200 << 20), 300);
+        match split {
+            RPCError::PayloadTooLarge(p) => {
+                let hint = p.to_string();
+                assert!(hint.contains("entries:48"), "{hint}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Barely over: still fewer entries than before.
+        let split: Err = rpc_error(too_large((64 << 20) + 1), 2);
+        assert!(matches!(split, RPCError::PayloadTooLarge(_)));
+        let one: Err = rpc_error(too_large(200 << 20), 1);
+        assert!(matches!(one, RPCError::Unreachable(_)));
+        let gone: Err = rpc_error(TransportError::Unreachable("down".into()), 300);
+        assert!(matches!(gone, RPCError::Unreachable(_)));
     }
 }

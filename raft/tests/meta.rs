@@ -117,3 +117,31 @@ async fn three_nodes_elect_and_replicate() {
         net.deregister(m.node_id());
     }
 }
+
+/// A command over the entry bound is refused with a typed error before it reaches the log
+/// (no batch split could carry it to a follower), and the node stays writable.
+#[tokio::test]
+async fn a_command_over_the_entry_bound_is_refused_before_the_log() {
+    use tessera_raft::{Change, Command, DocOp, Expect, Request, MAX_ENTRY_BYTES};
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Meta::open(dir.path(), 1).await.unwrap();
+    let docs = |len: usize| Request {
+        request_id: format!("big-{len}"),
+        stamped_at: 0,
+        command: Command::Docs {
+            ops: vec![DocOp::new(
+                "k",
+                "id",
+                Expect::Any,
+                Change::Put(vec![7; len]),
+            )],
+        },
+    };
+    let err = meta.propose(docs(MAX_ENTRY_BYTES)).await.unwrap_err();
+    assert!(
+        matches!(err, MetaError::TooLarge { max, .. } if max == MAX_ENTRY_BYTES),
+        "{err}"
+    );
+    assert!(meta.propose(docs(1000)).await.is_ok());
+    meta.shutdown().await.unwrap();
+}

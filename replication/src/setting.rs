@@ -47,6 +47,26 @@ pub enum ValueError {
     /// Above the setting's upper bound.
     #[error("must be at most {0}")]
     TooLarge(String),
+    /// Breaks a rule between two settings of one loop (the reaper's grace must exceed its
+    /// upload timeout, or an upload's first chunks may be reaped before it ends).
+    #[error("must be {rule} ({bound})")]
+    Order {
+        /// The rule broken.
+        rule: Order,
+        /// The other setting's current value.
+        bound: String,
+    },
+}
+
+/// A rule between two settings of one loop, as [`ValueError::Order`] states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Order {
+    /// The reaper's grace must exceed its upload timeout.
+    #[error("greater than upload_timeout")]
+    AboveUploadTimeout,
+    /// The reaper's upload timeout must stay below its grace.
+    #[error("less than grace")]
+    BelowGrace,
 }
 
 /// Bounds of a duration setting.
@@ -267,14 +287,52 @@ impl AuditorConfig {
 }
 
 impl ReaperConfig {
+    /// Checks the rule between settings: `grace` exceeds `upload_timeout`. Copies of an
+    /// upload's chunks on other nodes are referenced by no manifest until the upload ends,
+    /// so a grace shorter than the longest upload lets the reaper delete acknowledged data.
+    pub fn check(&self) -> Result<(), WorkerError> {
+        self.order("grace")
+            .map_err(bad("grace", &format_duration(self.grace)))
+    }
+
+    /// The rule between `grace` and `upload_timeout`, worded for a change of `key`.
+    fn order(&self, key: &str) -> Result<(), ValueError> {
+        if self.grace > self.upload_timeout {
+            Ok(())
+        } else if key == "upload_timeout" {
+            Err(ValueError::Order {
+                rule: Order::BelowGrace,
+                bound: format_duration(self.grace),
+            })
+        } else {
+            Err(ValueError::Order {
+                rule: Order::AboveUploadTimeout,
+                bound: format_duration(self.upload_timeout),
+            })
+        }
+    }
+
     /// Sets `interval` (a duration, at least 1s), `grace`, `scrub_time` or `upload_timeout`
-    /// (durations).
+    /// (durations), and checks `grace` against `upload_timeout` as [`ReaperConfig::check`]
+    /// does when either changes; a refused value changes nothing.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), WorkerError> {
+        let mut next = *self;
+        next.assign(key, value)?;
+        if key == "grace" || key == "upload_timeout" {
+            next.order(key).map_err(bad(key, value))?;
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// Sets one setting by its own bounds only (the node's config sets them all, then checks
+    /// the rule between them once).
+    pub fn assign(&mut self, key: &str, value: &str) -> Result<(), WorkerError> {
         let (field, range) = match key {
             "interval" => (&mut self.interval, AT_LEAST_1S),
             "grace" => (&mut self.grace, DurationRange::ANY),
             "scrub_time" => (&mut self.scrub_time, DurationRange::ANY),
-            "upload_timeout" => (&mut self.upload_timeout, DurationRange::ANY),
+            "upload_timeout" => (&mut self.upload_timeout, AT_LEAST_1S),
             _ => {
                 return Err(unknown(
                     "reaper",
@@ -455,9 +513,9 @@ mod tests {
             ReaperConfig::set,
             &[
                 ("interval", "5m"),
+                ("upload_timeout", "3h"),
                 ("grace", "1d"),
                 ("scrub_time", "0"),
-                ("upload_timeout", "86400"),
             ],
         );
         check_worker_settings(

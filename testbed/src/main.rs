@@ -35,7 +35,7 @@ enum Command {
         /// Run on loopback addresses even where network namespaces are available.
         #[arg(long)]
         no_netns: bool,
-        /// Extra `tessera serve` flags for every node (repeatable), e.g. --serve-arg=--reaper-grace=5.
+        /// Extra `tessera serve` flags for every node (repeatable), e.g. --serve-arg=--reaper-interval=5.
         #[arg(long = "serve-arg", allow_hyphen_values = true)]
         serve_args: Vec<String>,
     },

@@ -16,7 +16,8 @@ import requests
 from conftest import ADMIN, Cluster, _bin
 
 MiB = 1024 * 1024
-GRACE = 4
+# The node requires grace > upload timeout.
+GRACE = 10
 SCRUB = 3
 UPLOAD_TIMEOUT = 8
 

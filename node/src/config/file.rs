@@ -15,6 +15,7 @@ use tessera_replication::setting::DurationRange;
 
 use super::legacy::{self, Renamed};
 use super::ConfigError;
+use crate::http_server::HttpLimits;
 use crate::logging::LogFormat;
 
 /// The whole file. Top level: the node's identity and place in the cluster; sections: one
@@ -121,11 +122,25 @@ pub struct ApiSection {
     pub image_tag_quota: i64,
     /// Members per image; negative: unlimited.
     pub image_member_quota: i64,
+    /// Longest time a client may take to send a request's head (and an idle connection's
+    /// life).
+    #[serde(deserialize_with = "duration")]
+    pub header_timeout: Duration,
+    /// Longest wait for the next piece of a request body.
+    #[serde(deserialize_with = "duration")]
+    pub body_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Most uploads at once on this node.
+    pub max_uploads: usize,
+    /// Most uploads at once of one project on this node.
+    pub max_uploads_per_project: usize,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
         let api = ApiConfig::default();
+        let http = HttpLimits::default();
         ApiSection {
             default_identity: None,
             max_json_body: api.max_json_body,
@@ -137,6 +152,11 @@ impl Default for ApiSection {
             image_property_quota: api.quotas.image_property_quota,
             image_tag_quota: api.quotas.image_tag_quota,
             image_member_quota: api.quotas.image_member_quota,
+            header_timeout: http.header_timeout,
+            body_timeout: api.body_timeout,
+            max_connections: http.max_connections,
+            max_uploads: api.uploads.per_node,
+            max_uploads_per_project: api.uploads.per_project,
         }
     }
 }

@@ -8,7 +8,8 @@
 //!   `join`, `zone`, `capacity`, `log_format` (`text` or `json`);
 //! - `[api]`: `default_identity`, `max_json_body`, `image_size_cap`, `delayed_delete`,
 //!   `policy_file`, `property_protection_file`, `property_protection_rule_format`,
-//!   `image_property_quota`, `image_tag_quota`, `image_member_quota`;
+//!   `image_property_quota`, `image_tag_quota`, `image_member_quota`, `header_timeout`,
+//!   `body_timeout`, `max_connections`, `max_uploads`, `max_uploads_per_project`;
 //! - `[raft]`: `max_voters` (3 or 5), `snapshot_logs`;
 //! - `[gossip]`: `probe`, `suspect`;
 //! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
@@ -42,10 +43,11 @@ use tessera_domain::import::ImportConfig;
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
 use tessera_domain::protection::{Format, ProtectionError};
 use tessera_domain::tasks::ExecutorConfig;
-use tessera_domain::{Protections, Quotas};
+use tessera_domain::{Protections, Quotas, UploadLimits};
 use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
 
 use crate::cluster::{GossipTimings, MAX_LABEL};
+use crate::http_server::HttpLimits;
 use crate::keystone::ServiceCredentials;
 use crate::logging::LogFormat;
 pub use file::{AuthMode, FileConfig, RuleFormat, DEFAULT_CAPACITY, DEFAULT_ZONE};
@@ -96,6 +98,9 @@ pub enum ConfigError {
     /// Unified limits asked for without Keystone to read them from.
     #[error("[limits] use_keystone_limits needs [auth] mode = \"keystone\"")]
     LimitsNeedKeystone,
+    /// An `[api]` limit is zero, which would refuse every request.
+    #[error("[api] {0} must be more than zero")]
+    ZeroLimit(&'static str),
     /// Only one of `peer_listen` and `certs` was given.
     #[error("a clustered node needs both --peer-listen and --certs")]
     PartialCluster,
@@ -213,6 +218,8 @@ pub struct Config {
     pub node_id: u64,
     /// The Glance API's settings.
     pub api: ApiConfig,
+    /// The API server's own limits.
+    pub http: HttpLimits,
     /// How callers are identified.
     pub auth: Auth,
     /// The reaper's settings.
@@ -279,9 +286,10 @@ impl Config {
                 ("period", &a.period, "auditor-period", &cli.auditor_period),
             ],
         )?;
+        // Each value by its own bounds, then the rule between them once all are in.
         let reaper = worker_config(
             "reaper",
-            ReaperConfig::set,
+            ReaperConfig::assign,
             path,
             &[
                 (
@@ -315,6 +323,10 @@ impl Config {
                 ),
             ],
         )?;
+        reaper.check().map_err(|source| ConfigError::Setting {
+            origin: "[reaper] grace and upload_timeout (--reaper-grace, --upload-timeout)".into(),
+            source,
+        })?;
         let cluster = match (
             cli.peer_listen.or(file.peer_listen),
             cli.certs.or(file.certs),
@@ -373,6 +385,18 @@ impl Config {
                 Auth::Keystone(Box::new(keystone_settings(file.auth, file.limits)?))
             }
         };
+        let api = &file.api;
+        for (key, zero) in [
+            ("header_timeout", api.header_timeout.is_zero()),
+            ("body_timeout", api.body_timeout.is_zero()),
+            ("max_connections", api.max_connections == 0),
+            ("max_uploads", api.max_uploads == 0),
+            ("max_uploads_per_project", api.max_uploads_per_project == 0),
+        ] {
+            if zero {
+                return Err(ConfigError::ZeroLimit(key));
+            }
+        }
         let policy = match cli.policy_file.or(file.api.policy_file) {
             None => Policy::default(),
             Some(path) => Policy::from_file(&path, RELOAD_CHECK)?,
@@ -412,6 +436,15 @@ impl Config {
                         .image_member_quota
                         .unwrap_or(file.api.image_member_quota),
                 },
+                body_timeout: file.api.body_timeout,
+                uploads: UploadLimits {
+                    per_node: file.api.max_uploads,
+                    per_project: file.api.max_uploads_per_project,
+                },
+            },
+            http: HttpLimits {
+                header_timeout: file.api.header_timeout,
+                max_connections: file.api.max_connections,
             },
             reaper,
             auditor,

@@ -104,7 +104,7 @@ fn every_section_is_read() {
         interval = 60
         grace = \"1d\"
         scrub_time = \"90m\"
-        upload_timeout = 0.5
+        upload_timeout = 1.5
     ";
     let c = load(text, clustered()).unwrap();
     let secs = Duration::from_secs;
@@ -127,7 +127,7 @@ fn every_section_is_read() {
     assert_eq!(c.reaper.interval, secs(60));
     assert_eq!(c.reaper.grace, secs(86_400));
     assert_eq!(c.reaper.scrub_time, secs(5400));
-    assert_eq!(c.reaper.upload_timeout, Duration::from_millis(500));
+    assert_eq!(c.reaper.upload_timeout, Duration::from_millis(1500));
     let cl = c.cluster.unwrap();
     assert_eq!((cl.node_name.as_str(), cl.zone.as_str()), ("n4", "rack-2"));
     assert_eq!((cl.capacity, cl.replicas, cl.max_voters), (500, 2, 5));
@@ -150,7 +150,7 @@ fn loop_settings_come_from_file_and_flags() {
     let cli = flags(&[
         "--auditor-period",
         "60",
-        "--upload-timeout=30",
+        "--upload-timeout=8",
         "--scrub-time",
         "7",
     ])
@@ -159,7 +159,7 @@ fn loop_settings_come_from_file_and_flags() {
     assert!(c.api.delayed_delete);
     assert_eq!(c.reaper.scrub_time, Duration::from_secs(7));
     assert_eq!(c.reaper.grace, Duration::from_secs(9));
-    assert_eq!(c.reaper.upload_timeout, Duration::from_secs(30));
+    assert_eq!(c.reaper.upload_timeout, Duration::from_secs(8));
     assert_eq!(c.reaper.interval, ReaperConfig::default().interval);
     assert_eq!(c.auditor.rate, 1000);
     assert_eq!(c.auditor.period, Duration::from_secs(60));
@@ -231,10 +231,10 @@ fn env_is_read_like_a_flag_and_the_flag_wins() {
 
 #[test]
 fn old_flat_keys_still_load_and_say_their_new_name() {
-    let old = "reaper_grace = 86400\nhandoff_grace = 45\nauditor_rate = 1000\n\
+    let old = "reaper_grace = 90000\nhandoff_grace = 45\nauditor_rate = 1000\n\
                max_voters = 5\ngossip_probe_ms = 100\ndelayed_delete = true\n";
     let c = load(old, clustered()).unwrap();
-    assert_eq!(c.reaper.grace, Duration::from_secs(86_400));
+    assert_eq!(c.reaper.grace, Duration::from_secs(90_000));
     assert_eq!(c.replicator.handoff_grace, Duration::from_secs(45));
     assert_eq!(c.auditor.rate, 1000);
     assert!(c.api.delayed_delete);
@@ -314,12 +314,33 @@ fn durations_follow_one_rule_in_file_and_flags() {
     assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
     assert!(err.to_string().contains("expected a duration"), "{err}");
     // A flag wins over a bad file value without reading it.
-    let cli = flags(&["--reaper-grace", "1h"]).unwrap();
+    let cli = flags(&["--reaper-grace", "1h", "--upload-timeout", "30m"]).unwrap();
     let c = load("[reaper]\ngrace = \"1e300\"\n", cli).unwrap();
     assert_eq!(c.reaper.grace, Duration::from_secs(3600));
     // Runtime bounds apply at startup too: the reaper's interval is at least a second.
     let cli = flags(&["--reaper-interval", "0"]).unwrap();
     assert!(Config::load(cli, None).is_err());
+}
+
+/// The reaper's grace must exceed the upload timeout, whichever of file and flags sets them
+/// and in whatever order: an upload's first chunks would be reaped before it ends.
+#[test]
+fn grace_must_exceed_the_upload_timeout_at_startup() {
+    let cli = flags(&["--reaper-grace", "45"]).unwrap();
+    let err = Config::load(cli, None).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "[reaper] grace and upload_timeout (--reaper-grace, --upload-timeout): \
+         bad value \"45s\" for grace: must be greater than upload_timeout (1d)"
+    );
+    let err = load(
+        "[reaper]\ngrace = 0\nupload_timeout = 0\n",
+        ServeOptions::default(),
+    );
+    assert!(err.is_err());
+    let cli = flags(&["--upload-timeout", "40"]).unwrap();
+    let c = load("[reaper]\ngrace = 45\n", cli).unwrap();
+    assert_eq!(c.reaper.upload_timeout, Duration::from_secs(40));
 }
 
 #[test]
@@ -492,4 +513,28 @@ fn a_property_protection_file_is_loaded_and_a_contradictory_one_refused() {
     let e = load("", cli).unwrap_err().to_string();
     assert!(e.contains("bad.conf, section [^x_]: create = @,!"), "{e}");
     assert!(flags(&["--property-protection-rule-format", "nope"]).is_err());
+}
+
+#[test]
+fn api_server_limits_are_read_and_never_zero() {
+    let text = "[api]\nheader_timeout = \"5s\"\nbody_timeout = 90\nmax_connections = 10\n\
+                max_uploads = 4\nmax_uploads_per_project = 2\n";
+    let c = load(text, ServeOptions::default()).unwrap();
+    assert_eq!(c.http.header_timeout, Duration::from_secs(5));
+    assert_eq!(c.http.max_connections, 10);
+    assert_eq!(c.api.body_timeout, Duration::from_secs(90));
+    assert_eq!((c.api.uploads.per_node, c.api.uploads.per_project), (4, 2));
+    let d = Config::load(ServeOptions::default(), None).unwrap();
+    assert_eq!(d.http, HttpLimits::default());
+    for key in [
+        "header_timeout",
+        "max_connections",
+        "max_uploads_per_project",
+    ] {
+        let err = load(&format!("[api]\n{key} = 0\n"), ServeOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("[api] {key} must be more than zero")
+        );
+    }
 }

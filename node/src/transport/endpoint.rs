@@ -365,6 +365,9 @@ async fn serve_stream(
     }
 }
 
+/// Calls one peer may have in flight on a connection to this node.
+pub(crate) const MAX_STREAMS: u32 = 128;
+
 /// QUIC settings tuned for bulk chunk transfer between nodes in one site.
 fn transport_config(serving: bool) -> quinn::TransportConfig {
     const STREAM_WINDOW: u32 = 64 * 1024 * 1024;
@@ -378,8 +381,11 @@ fn transport_config(serving: bool) -> quinn::TransportConfig {
     config.keep_alive_interval(Some(Duration::from_secs(1)));
     // 10 s (in ms): long enough to ride out a GC-like stall, short enough to fail over.
     config.max_idle_timeout(Some(quinn::VarInt::from_u32(10_000).into()));
-    // Calls only flow from the dialling side; the accepting side never opens streams.
-    config.max_concurrent_bidi_streams(quinn::VarInt::from_u32(if serving { 1024 } else { 0 }));
+    // Calls only flow from the dialling side; the accepting side never opens streams. A caller
+    // past the limit waits for a stream to finish, so the cap bounds a peer's concurrent
+    // calls (and the frames they hold) without failing any.
+    let streams = if serving { MAX_STREAMS } else { 0 };
+    config.max_concurrent_bidi_streams(quinn::VarInt::from_u32(streams));
     config.max_concurrent_uni_streams(0u32.into());
     config.datagram_receive_buffer_size(Some(1024 * 1024));
     config

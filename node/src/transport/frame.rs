@@ -103,11 +103,44 @@ pub(crate) async fn read_frame(
         .await
         .map_err(|e| read_error(peer, e))?;
     let (tag, len) = decode_header(header)?;
-    let mut payload = vec![0u8; len];
-    recv.read_exact(&mut payload)
+    let payload = read_payload(recv, len)
         .await
-        .map_err(|e| read_error(peer, e))?;
+        .map_err(|e| match e.into_inner() {
+            Some(inner) => match inner.downcast::<quinn::ReadError>() {
+                Ok(read) => read_error(peer, quinn::ReadExactError::ReadError(*read)),
+                Err(other) => LinkError::Protocol {
+                    peer,
+                    reason: other.to_string(),
+                },
+            },
+            None => LinkError::Protocol {
+                peer,
+                reason: "stream read failed".into(),
+            },
+        })?;
+    if payload.len() < len {
+        return Err(read_error(
+            peer,
+            quinn::ReadExactError::FinishedEarly(payload.len()),
+        ));
+    }
     Ok((tag, payload))
+}
+
+/// Bytes reserved for a payload before any of it arrived; the buffer grows (doubling) as data
+/// comes, so a declared length costs nothing until the peer actually sends it.
+const FIRST_RESERVE: usize = 64 * 1024;
+
+/// Reads up to `len` bytes (fewer if the stream ends first), allocating as they arrive.
+async fn read_payload<R: tokio::io::AsyncRead + Unpin>(
+    recv: &mut R,
+    len: usize,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut payload = Vec::with_capacity(len.min(FIRST_RESERVE));
+    // MAX_FRAME < u64::MAX, so the cast is exact.
+    recv.take(len as u64).read_to_end(&mut payload).await?;
+    Ok(payload)
 }
 
 fn write_error(peer: SocketAddr, e: quinn::WriteError) -> LinkError {
@@ -166,6 +199,48 @@ mod tests {
             decode_header([1, 0xff, 0xff, 0xff, 0xff]),
             Err(LinkError::FrameTooLarge { .. })
         ));
+    }
+
+    /// A reader that offers `data` a KiB at a time and records the largest buffer it was
+    /// handed: what the frame reader had allocated by then.
+    struct Trickle {
+        data: Vec<u8>,
+        offered: Vec<usize>,
+    }
+
+    impl tokio::io::AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let me = &mut *self;
+            me.offered.push(buf.remaining());
+            let n = me.data.len().min(1024).min(buf.remaining());
+            buf.put_slice(&me.data[..n]);
+            me.data.drain(..n);
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A peer declaring a 64 MiB frame and sending 10 KiB costs this node about 64 KiB, not
+    /// 64 MiB (the whole declared length used to be allocated before any data came).
+    #[tokio::test]
+    async fn frame_memory_grows_with_the_data_received() {
+        let mut peer = Trickle {
+            data: vec![7; 10 * 1024],
+            offered: Vec::new(),
+        };
+        let got = read_payload(&mut peer, MAX_FRAME).await.unwrap();
+        assert_eq!(got.len(), 10 * 1024, "a short stream gives what came");
+        let most = peer.offered.iter().max().copied().unwrap();
+        assert!(most <= FIRST_RESERVE, "{most} bytes offered");
+        let mut whole = Trickle {
+            data: (0..300_000u32).map(|i| i as u8).collect(),
+            offered: Vec::new(),
+        };
+        let got = read_payload(&mut whole, 300_000).await.unwrap();
+        assert_eq!(got, (0..300_000u32).map(|i| i as u8).collect::<Vec<_>>());
     }
 
     #[test]

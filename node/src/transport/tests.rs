@@ -377,3 +377,54 @@ async fn close_ends_serve() {
         .unwrap()
         .unwrap();
 }
+
+/// Holds every call until the gate opens, counting how many are inside at once.
+struct Gate {
+    inside: AtomicUsize,
+    most: AtomicUsize,
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Gate {
+    async fn handle(&self, _: Service, _: Vec<u8>, _: SocketAddr) -> Result<Vec<u8>, String> {
+        let now = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let _ = self.open.clone().wait_for(|open| *open).await;
+        self.inside.fetch_sub(1, Ordering::SeqCst);
+        Ok(Vec::new())
+    }
+
+    fn datagram(&self, _: Vec<u8>, _: SocketAddr) {}
+}
+
+/// A peer has at most MAX_STREAMS calls in flight on its connection (it was 1024); the calls
+/// past that wait for a stream rather than fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_per_connection_are_capped_and_the_rest_wait() {
+    let dir = cluster();
+    let a = start(tls(dir.path(), "a"), quick());
+    let b =
+        Transport::bind_with(LOCALHOST.parse().unwrap(), tls(dir.path(), "b"), quick()).unwrap();
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let handler = Arc::new(Gate {
+        inside: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+        open: gate,
+    });
+    b.spawn_serve(handler.clone());
+    let b_addr = b.local_addr();
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let t = a.transport.clone();
+            tokio::spawn(async move { t.call(b_addr, Service::Chunks, vec![1]).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let most = handler.most.load(Ordering::SeqCst) as u32;
+    assert_eq!(most, super::endpoint::MAX_STREAMS);
+    open.send(true).unwrap();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+}

@@ -14,6 +14,7 @@ mod status;
 mod writes;
 
 pub use config::{MetaConfig, DEFAULT_MAX_VOTERS, DEFAULT_SNAPSHOT_LOGS};
+pub use writes::MAX_ENTRY_BYTES;
 
 use crate::db::Db;
 use crate::error::MetaError;

@@ -18,6 +18,7 @@ use crate::data::Data;
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
 use crate::manifest::Manifest;
+use crate::setting::MAX_DURATION;
 use crate::worker::{named, Step, Worker, WorkerError, WorkerReport};
 
 /// Source of the manifests that must be kept (implemented by the node over the metadata layer).
@@ -190,7 +191,7 @@ pub trait ImageRecords: Send + Sync {
 pub struct ReaperConfig {
     /// Time between passes.
     pub interval: Duration,
-    /// Age before an unreferenced chunk or temp file may be deleted.
+    /// Age before an unreferenced chunk or temp file may be deleted; above `upload_timeout`.
     pub grace: Duration,
     /// Time a pending-delete image is kept before it is scrubbed.
     pub scrub_time: Duration,
@@ -202,11 +203,18 @@ impl Default for ReaperConfig {
     fn default() -> Self {
         ReaperConfig {
             interval: Duration::from_secs(300),
-            grace: Duration::from_secs(86_400),
+            // Above the upload timeout, as `ReaperConfig::check` requires, with an hour's margin.
+            grace: Duration::from_secs(90_000),
             scrub_time: Duration::from_secs(0),
             upload_timeout: Duration::from_secs(86_400),
         }
     }
+}
+
+/// `now` (Unix seconds) less `age`, saturating: an age beyond i64 seconds is before any time,
+/// never a negative age that would put the cutoff in the future.
+fn before(now: i64, age: Duration) -> i64 {
+    now.saturating_sub(i64::try_from(age.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Longest idle wait, so changed settings take effect soon.
@@ -258,8 +266,8 @@ impl<L: LiveChunks + 'static, R: ImageRecords + 'static> Reaper<L, R> {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let scrub_cutoff = now - self.config.scrub_time.as_secs() as i64;
-        let upload_cutoff = now - self.config.upload_timeout.as_secs() as i64;
+        let scrub_cutoff = before(now, self.config.scrub_time);
+        let upload_cutoff = before(now, self.config.upload_timeout);
         for img in self.records.lingering().await? {
             match img.kind {
                 Lingering::PendingDelete if img.updated_at < scrub_cutoff => {
@@ -285,7 +293,11 @@ impl<L: LiveChunks + 'static, R: ImageRecords + 'static> Reaper<L, R> {
         if let Some(next) = self.next.filter(|n| *n > now) {
             return Ok(Step::Idle((next - now).min(MAX_IDLE)));
         }
-        self.next = Some(now + self.config.interval);
+        // Settings are bounded, but a config built in code is not: never overflow an Instant.
+        self.next = Some(
+            now.checked_add(self.config.interval)
+                .unwrap_or(now + MAX_DURATION),
+        );
         // Records first: a scrubbed image's chunks go in this same pass.
         let tended = if self.records.in_charge() {
             self.tend_records().await.map_err(|e| e.to_string())
@@ -571,5 +583,68 @@ mod tests {
             reaper.set("speed", "1"),
             Err(WorkerError::UnknownKey { .. })
         ));
+    }
+
+    /// A config built in code is not bounded by the parser: a scrub time beyond i64 seconds
+    /// used to wrap negative and scrub every pending-delete image at once, and a huge interval
+    /// overflowed `Instant` (a panic).
+    #[tokio::test]
+    async fn huge_durations_neither_wrap_nor_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Data::open(dir.path()).unwrap();
+        let records = Records {
+            recs: Arc::new(Mutex::new(vec![Rec {
+                id: "gone",
+                kind: Some(Lingering::PendingDelete),
+                updated_at: now() - 100,
+                manifest: None,
+            }])),
+            in_charge: true,
+        };
+        let huge = ReaperConfig {
+            interval: Duration::MAX,
+            grace: Duration::MAX,
+            scrub_time: Duration::from_secs(1 << 63),
+            upload_timeout: Duration::from_secs(u64::MAX),
+        };
+        let mut reaper = Reaper::new(data, records.clone(), records.clone(), huge);
+        reaper.step().await.unwrap();
+        assert!(records.get("gone").is_some(), "not scrubbed");
+        assert_eq!(reaper.report().counters["scrubbed"], 0);
+    }
+
+    /// Grace must exceed the upload timeout, on every runtime change: grace 0 (or anything
+    /// not above the timeout) is refused with the reason, and nothing changes.
+    #[tokio::test]
+    async fn grace_stays_above_the_upload_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Data::open(dir.path()).unwrap();
+        let records = Records {
+            recs: Arc::new(Mutex::new(Vec::new())),
+            in_charge: true,
+        };
+        let mut reaper = Reaper::new(data, records.clone(), records, ReaperConfig::default());
+        let before = reaper.report().settings;
+        for (key, value, reason) in [
+            ("grace", "0", "must be greater than upload_timeout (1d)"),
+            ("grace", "1d", "must be greater than upload_timeout (1d)"),
+            ("upload_timeout", "30h", "must be less than grace (25h)"),
+            ("upload_timeout", "0", "must be at least 1s"),
+        ] {
+            let err = reaper.set(key, value).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("bad value {value:?} for {key}: {reason}")
+            );
+            assert_eq!(
+                reaper.report().settings,
+                before,
+                "{key}={value} changed nothing"
+            );
+        }
+        reaper.set("upload_timeout", "10m").unwrap();
+        reaper.set("grace", "11m").unwrap();
+        assert_eq!(reaper.report().settings["grace"], "660");
+        assert!(ReaperConfig::default().check().is_ok());
     }
 }

@@ -27,11 +27,13 @@ const DATA_TIMEOUT: Duration = Duration::from_secs(30);
 /// Background-loop periods for chaos runs (seconds), unless `--serve-arg` sets them: short
 /// enough that repairs and reaping finish within the settle time. The reaper's grace must
 /// exceed the longest upload (other nodes' copies of an upload's first chunks are
-/// unreferenced until it ends): 45 s against the clients' 30 s timeout.
-const LOOP_ARGS: [(&str, &str); 5] = [
+/// unreferenced until it ends), which the node enforces as grace > upload timeout: 45 s
+/// against a 40 s upload timeout and the clients' 30 s.
+const LOOP_ARGS: [(&str, &str); 6] = [
     ("--replicator-interval", "3"),
     ("--reaper-interval", "2"),
     ("--reaper-grace", "45"),
+    ("--upload-timeout", "40"),
     ("--handoff-grace", "10"),
     ("--auditor-period", "20"),
 ];

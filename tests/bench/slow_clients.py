@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Upload time on one node with and without slow clients (issue 16): each slow client sends a
+request head one byte per second and never finishes it. Prints the median upload time of a
+SIZE-MiB image over RUNS runs with 0 and with N slow clients; a figure, never an assertion.
+
+    TESSERA_BIN=target/release/tessera tests/bench/slow_clients.py [--clients 200] [--mib 64]
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+
+import requests
+
+TOKEN = "bench:bench:admin,member,reader"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def slow_client(port: int, stop: threading.Event) -> None:
+    """Sends a never-ending request head, a byte a second; reconnects when the server cuts it
+    off (at its header timeout), so the load stays on for the whole run."""
+    head = b"PUT /v2/images HTTP/1.1\r\nhost: x\r\nx-slow: " + b"a" * 100000
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                for i in range(len(head)):
+                    if stop.is_set():
+                        return
+                    s.sendall(head[i:i + 1])
+                    stop.wait(1)
+        except OSError:
+            stop.wait(0.2)
+
+
+def upload_seconds(url: str, data: bytes) -> float:
+    h = {"x-auth-token": TOKEN}
+    r = requests.post(f"{url}/v2/images", headers=h, timeout=30,
+                      json={"name": "bench", "disk_format": "raw", "container_format": "bare"})
+    r.raise_for_status()
+    image = r.json()["id"]
+    start = time.monotonic()
+    r = requests.put(f"{url}/v2/images/{image}/file", data=data, timeout=600,
+                     headers={**h, "content-type": "application/octet-stream"})
+    took = time.monotonic() - start
+    r.raise_for_status()
+    requests.delete(f"{url}/v2/images/{image}", headers=h, timeout=30)
+    return took
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--clients", type=int, default=200)
+    p.add_argument("--mib", type=int, default=64)
+    p.add_argument("--runs", type=int, default=3)
+    a = p.parse_args()
+    binary = os.environ.get("TESSERA_BIN", "target/release/tessera")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data = os.urandom(a.mib << 20)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = open(os.path.join(tmp, "node.log"), "w")
+        node = subprocess.Popen([binary, "serve", "--data-dir", tmp, "--listen",
+                                 f"127.0.0.1:{port}"], stdout=log, stderr=log)
+        try:
+            for _ in range(100):
+                try:
+                    requests.get(f"{url}/versions", timeout=1)
+                    break
+                except requests.RequestException:
+                    time.sleep(0.1)
+            upload_seconds(url, data)  # warm up
+            quiet = [upload_seconds(url, data) for _ in range(a.runs)]
+            stop = threading.Event()
+            threads = [threading.Thread(target=slow_client, args=(port, stop), daemon=True)
+                       for _ in range(a.clients)]
+            for t in threads:
+                t.start()
+            time.sleep(3)
+            loaded = [upload_seconds(url, data) for _ in range(a.runs)]
+            stop.set()
+        finally:
+            node.terminate()
+            node.wait(timeout=30)
+    q, l = statistics.median(quiet), statistics.median(loaded)
+    print(f"upload of {a.mib} MiB, median of {a.runs}:")
+    print(f"  no slow clients:        {q:6.2f} s  ({a.mib / q:7.1f} MiB/s)")
+    print(f"  {a.clients:3} slow clients:       {l:6.2f} s  ({a.mib / l:7.1f} MiB/s)")
+    print(f"  ratio loaded/quiet:     {l / q:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
