@@ -159,9 +159,9 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => Self::Conflict(m),
             DomainError::Gone(m) => Self::Gone(m),
             DomainError::TooLarge(m) => Self::TooLarge(m),
-            e @ (DomainError::LimitExceeded(_) | DomainError::ImageLimitExceeded { .. }) => {
-                Self::TooLarge(e.to_string())
-            }
+            e @ (DomainError::LimitExceeded(_)
+            | DomainError::ImageLimitExceeded { .. }
+            | DomainError::OverLimit(_)) => Self::TooLarge(e.to_string()),
             DomainError::Unavailable(m) => Self::Unavailable(m),
             DomainError::Internal(m) => Self::Internal(m),
             DomainError::Meta(M::MarkerNotFound(m)) => {

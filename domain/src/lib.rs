@@ -23,6 +23,7 @@ pub mod download;
 pub mod error;
 pub mod images;
 pub mod lifecycle;
+pub mod limits;
 pub mod members;
 pub mod metadefs;
 pub mod policy;

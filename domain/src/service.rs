@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::limits::LimitSource;
 use crate::policy::Policy;
 use crate::protection::Protections;
 use crate::quota::Quotas;
@@ -42,6 +43,7 @@ pub struct Glance {
     pub(crate) settings: Settings,
     pub(crate) policy: Policy,
     pub(crate) protections: Option<Arc<Protections>>,
+    pub(crate) limits: Option<Arc<dyn LimitSource>>,
 }
 
 impl Glance {
@@ -54,7 +56,13 @@ impl Glance {
             settings,
             policy: Policy::default(),
             protections: None,
+            limits: None,
         }
+    }
+
+    /// The same service enforcing per-project unified limits read from `source` (none: off).
+    pub fn with_limits(self, limits: Option<Arc<dyn LimitSource>>) -> Self {
+        Glance { limits, ..self }
     }
 
     /// The same service under `policy`.

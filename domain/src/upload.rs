@@ -5,6 +5,7 @@
 use crate::caller::Caller;
 use crate::error::DomainError;
 use crate::lifecycle;
+use crate::limits;
 use crate::service::Glance;
 use crate::write;
 use bytes::Bytes;
@@ -29,7 +30,10 @@ impl Glance {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send + 'static,
     {
-        write::modify(&self.meta, id, |img| {
+        // The owner is the one thing the limits depend on, and no upload changes it.
+        let owner = write::load(&self.meta, id).await?.owner;
+        let limits = self.limit_checks(owner.as_deref(), limits::UPLOAD).await?;
+        write::modify_within(&self.meta, id, &limits, |img| {
             self.access(who).check_owner_write(img, "upload_image")?;
             lifecycle::check(img.status, ImageStatus::Saving)?;
             if img.disk_format.is_none() || img.container_format.is_none() {

@@ -41,13 +41,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics::metrics))
 }
 
-/// Refuses `action` (403, in Glance's words) to anyone but an admin.
-fn require_admin(who: &Identity, action: &str) -> Result<(), ApiError> {
-    if who.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "You are not authorized to complete {action} action."
-        )))
-    }
+/// Refuses `action` (403, in Glance's words) to anyone the `tessera:admin` policy rule does
+/// not pass.
+fn require_admin(st: &AppState, who: &Identity, action: &str) -> Result<(), ApiError> {
+    Ok(st.glance.access(who).check_tessera_admin(action)?)
 }

@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(discovery::metadef_schema),
         )
         .route("/v2/info/stores", get(discovery::stores))
+        .route("/v2/info/usage", get(discovery::usage))
         .route("/v2/images", get(images::list).post(images::create))
         .route(
             "/v2/images/{id}",

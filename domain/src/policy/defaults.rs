@@ -23,6 +23,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("context_is_admin", "role:admin"),
     // Glance's persona rules, for operators' files to refer to.
     ("admin", "role:admin"),
+    // Tessera's own admin API: cluster, chunks, workers, metrics.
+    ("tessera:admin", "role:admin"),
     ("project_member", PROJECT_MEMBER),
     (
         "project_reader",
