@@ -24,6 +24,9 @@ pub enum ApiError {
     /// 404: no such thing, or the caller may not see it.
     #[error("{0}")]
     NotFound(String),
+    /// 405: the resource never allows this method (the handler sets `Allow`).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 409: the state of the record does not allow this.
     #[error("{0}")]
     Conflict(String),
@@ -57,6 +60,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Gone(_) => StatusCode::GONE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -159,6 +163,7 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => Self::Conflict(m),
             DomainError::Gone(m) => Self::Gone(m),
             DomainError::TooLarge(m) => Self::TooLarge(m),
+            DomainError::InvalidImageData(m) => Self::UnsupportedMediaType(m),
             e @ (DomainError::LimitExceeded(_)
             | DomainError::ImageLimitExceeded { .. }
             | DomainError::OverLimit(_)) => Self::TooLarge(e.to_string()),

@@ -31,7 +31,7 @@ pub use error::ApiError;
 pub use identity::{AuthConfig, Identity};
 
 /// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
-pub const STORE_ID: &str = "tessera";
+pub use tessera_domain::import::STORE_ID;
 
 /// Limits and identity settings of the API.
 #[derive(Debug, Clone)]

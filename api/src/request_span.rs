@@ -7,9 +7,14 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+/// The request's `x-openstack-request-id`, for handlers that record it (an import's task).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// Stamps the request id and runs the request inside its span.
-pub async fn request_span(req: Request, next: Next) -> Response {
+pub async fn request_span(mut req: Request, next: Next) -> Response {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,

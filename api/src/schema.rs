@@ -15,6 +15,10 @@ pub struct Schemas {
     pub member: Value,
     /// `/v2/schemas/members`.
     pub members: Value,
+    /// `/v2/schemas/task`.
+    pub task: Value,
+    /// `/v2/schemas/tasks` (its items without `input`, `result`, `message`).
+    pub tasks: Value,
     image_validator: jsonschema::Validator,
     member_validator: jsonschema::Validator,
 }
@@ -57,7 +61,24 @@ pub fn schemas() -> &'static Schemas {
             },
             "links": [{"href": "{schema}", "rel": "describedby"}]
         });
+        let task = parse(include_str!("../schemas/task.json"));
+        let mut stub = task.clone();
+        if let Some(props) = stub["properties"].as_object_mut() {
+            for hidden in ["input", "result", "message"] {
+                props.remove(hidden);
+            }
+        }
+        let tasks = json!({
+            "name": "tasks",
+            "properties": {
+                "tasks": {"type": "array", "items": stub},
+                "schema": {"type": "string"}
+            },
+            "links": [{"rel": "describedby", "href": "{schema}"}]
+        });
         Schemas {
+            task,
+            tasks,
             image_validator: compile(&image),
             member_validator: compile(&member),
             image,

@@ -22,6 +22,10 @@ pub enum DomainError {
     /// The record went away while the operation ran (410).
     #[error("{0}")]
     Gone(String),
+    /// The image data is not of its `disk_format` or fails a safety check of the format
+    /// inspector (Glance: 415).
+    #[error("{0}")]
+    InvalidImageData(String),
     /// A size limit was exceeded (413).
     #[error("{0}")]
     TooLarge(String),

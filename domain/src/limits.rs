@@ -47,6 +47,13 @@ pub(crate) const UPLOAD: &[Want] = &[
     (Resource::ImageCountUploading, 0, true),
 ];
 
+/// Staging needs room in the staging area (its size unknown, as for uploads) and an upload
+/// slot counting this stage.
+pub(crate) const STAGE: &[Want] = &[
+    (Resource::ImageStageTotal, 0, false),
+    (Resource::ImageCountUploading, 0, true),
+];
+
 impl Glance {
     /// The checks of `wants` for images owned by `project`, with limits read now; none when
     /// unified limits are off or the image has no owner.

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::import::ImportConfig;
 use crate::limits::LimitSource;
 use crate::policy::Policy;
 use crate::protection::Protections;
@@ -44,6 +45,7 @@ pub struct Glance {
     pub(crate) policy: Policy,
     pub(crate) protections: Option<Arc<Protections>>,
     pub(crate) limits: Option<Arc<dyn LimitSource>>,
+    pub(crate) import: Arc<ImportConfig>,
 }
 
 impl Glance {
@@ -57,6 +59,7 @@ impl Glance {
             policy: Policy::default(),
             protections: None,
             limits: None,
+            import: Arc::default(),
         }
     }
 
@@ -76,6 +79,19 @@ impl Glance {
             protections,
             ..self
         }
+    }
+
+    /// The same service offering the import methods of `import`.
+    pub fn with_import(self, import: ImportConfig) -> Self {
+        Glance {
+            import: Arc::new(import),
+            ..self
+        }
+    }
+
+    /// The import methods offered.
+    pub fn import_config(&self) -> &ImportConfig {
+        &self.import
     }
 
     /// The replicated metadata.

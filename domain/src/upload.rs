@@ -4,6 +4,7 @@
 
 use crate::caller::Caller;
 use crate::error::DomainError;
+use crate::inspector::{self, Detected, Inspector};
 use crate::lifecycle;
 use crate::limits;
 use crate::service::Glance;
@@ -33,8 +34,10 @@ impl Glance {
         // The owner is the one thing the limits depend on, and no upload changes it.
         let owner = write::load(&self.meta, id).await?.owner;
         let limits = self.limit_checks(owner.as_deref(), limits::UPLOAD).await?;
+        let mut formats = (None, None);
         write::modify_within(&self.meta, id, &limits, |img| {
             self.access(who).check_owner_write(img, "upload_image")?;
+            formats = (img.disk_format.clone(), img.container_format.clone());
             lifecycle::check(img.status, ImageStatus::Saving)?;
             if img.disk_format.is_none() || img.container_format.is_none() {
                 return Err(DomainError::Invalid(
@@ -47,7 +50,7 @@ impl Glance {
         .await?;
         let task = tokio::spawn(
             self.clone()
-                .store_upload(id.to_string(), body, announced)
+                .store_upload(id.to_string(), body, announced, formats)
                 .in_current_span(),
         );
         match task.await {
@@ -65,13 +68,23 @@ impl Glance {
         id: String,
         body: S,
         announced: Option<u64>,
+        (disk, container): (Option<String>, Option<String>),
     ) -> Result<(), DomainError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send,
     {
-        let done = match self.ingest(body, announced).await {
-            Ok(done) => done,
+        let checked = self
+            .ingest(body, announced)
+            .await
+            .and_then(|(done, detected)| {
+                let virtual_size =
+                    inspector::verdict(&detected, disk.as_deref(), container.as_deref())
+                        .map_err(DomainError::InvalidImageData)?;
+                Ok((done, virtual_size))
+            });
+        let (done, virtual_size) = match checked {
+            Ok(checked) => checked,
             Err(e) => {
                 self.back_to_queued(&id).await;
                 return Err(e);
@@ -85,6 +98,7 @@ impl Glance {
                 )));
             }
             img.size = Some(done.size);
+            img.virtual_size = virtual_size.or(img.virtual_size);
             img.checksum = Some(done.md5.clone());
             img.os_hash_algo = Some("sha512".into());
             img.os_hash_value = Some(done.sha512.clone());
@@ -109,14 +123,20 @@ impl Glance {
         }
     }
 
-    /// Streams `body` into the chunk store, enforcing the size cap and any announced size.
-    async fn ingest<S, E>(&self, body: S, announced: Option<u64>) -> Result<Ingested, DomainError>
+    /// Streams `body` into the chunk store, enforcing the size cap and any announced size,
+    /// and inspects its format on the way.
+    pub(crate) async fn ingest<S, E>(
+        &self,
+        body: S,
+        announced: Option<u64>,
+    ) -> Result<(Ingested, Detected), DomainError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display + Send,
     {
         let cap = self.settings.image_size_cap;
         let mut writer = self.data.ingest();
+        let mut inspector = Inspector::new();
         let mut body = std::pin::pin!(body);
         let mut received: u64 = 0;
         while let Some(frame) = body.next().await {
@@ -136,6 +156,7 @@ impl Glance {
                     "Size exceeds: expected {n} bytes, got {received} bytes"
                 )));
             }
+            inspector.feed(&bytes);
             writer.write(bytes).await?;
         }
         if let Some(n) = announced.filter(|n| *n != received) {
@@ -143,13 +164,18 @@ impl Glance {
                 "Size mismatch: expected {n} bytes, got {received} bytes"
             )));
         }
-        Ok(writer.finish().await?)
+        Ok((writer.finish().await?, inspector.finish()))
     }
 
     /// Puts a `saving` image back to `queued` after a failed upload, so it can be retried.
     async fn back_to_queued(&self, id: &str) {
+        self.revert_to_queued(id, ImageStatus::Saving).await;
+    }
+
+    /// Puts an image still in `from` back to `queued` after its data failed to arrive.
+    pub(crate) async fn revert_to_queued(&self, id: &str, from: ImageStatus) {
         let reverted = write::modify(&self.meta, id, |img| {
-            if img.status == ImageStatus::Saving {
+            if img.status == from {
                 lifecycle::advance(img, ImageStatus::Queued)?;
             }
             Ok::<_, DomainError>(())

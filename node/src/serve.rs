@@ -15,6 +15,7 @@ use anyhow::Context;
 use std::sync::Arc;
 use tessera_api::{ApiConfig, AppState};
 use tessera_domain::limits::LimitSource;
+use tessera_domain::tasks::TaskExecutor;
 use tessera_domain::Glance;
 use tessera_raft::{Meta, MetaConfig};
 use tessera_replication::{Auditor, Data, NodeInfo, QuorumConfig, Reaper, Replicator, Workers};
@@ -72,19 +73,21 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             (meta, data, Some(transport), Some(gossip))
         }
     };
-    let workers = spawn_workers(&cfg, &meta, &data)?;
+    let (api, limits) = api_config(&cfg)?;
+    let glance = Glance::new(meta.clone(), data.clone(), cfg.api.domain())
+        .with_policy(cfg.api.policy.clone())
+        .with_protections(cfg.api.protections.clone())
+        .with_limits(limits)
+        .with_import(cfg.import.clone());
+    let workers = spawn_workers(&cfg, &meta, &data, &glance)?;
     let admin = NodeAdmin::new(
         meta.clone(),
-        data.clone(),
+        data,
         gossip.as_ref().map(|g| GossipReports(g.snapshots.clone())),
         &workers,
     );
-    let (api, limits) = api_config(&cfg)?;
     let app = tessera_api::router(AppState {
-        glance: Glance::new(meta.clone(), data, cfg.api.domain())
-            .with_policy(cfg.api.policy.clone())
-            .with_protections(cfg.api.protections.clone())
-            .with_limits(limits),
+        glance,
         config: Arc::new(api),
         admin: Arc::new(admin),
         workers: workers.clone(),
@@ -297,8 +300,14 @@ async fn serve_http(listener: tokio::net::TcpListener, app: axum::Router) {
     }
 }
 
-/// Starts the node's background loops: the reaper and the auditor.
-fn spawn_workers(cfg: &Config, meta: &Meta, data: &Data) -> anyhow::Result<Workers> {
+/// Starts the node's background loops: the reaper, the auditor, the replicator and the
+/// task executor.
+fn spawn_workers(
+    cfg: &Config,
+    meta: &Meta,
+    data: &Data,
+    glance: &Glance,
+) -> anyhow::Result<Workers> {
     let workers = Workers::new();
     workers.spawn(Reaper::new(
         data.clone(),
@@ -310,6 +319,7 @@ fn spawn_workers(cfg: &Config, meta: &Meta, data: &Data) -> anyhow::Result<Worke
         .context("opening the auditor's progress file")?;
     workers.spawn(auditor);
     workers.spawn(Replicator::new(data, cfg.replicator));
+    workers.spawn(TaskExecutor::new(glance.clone(), cfg.tasks));
     Ok(workers)
 }
 

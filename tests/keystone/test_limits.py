@@ -234,3 +234,34 @@ def test_two_nodes_racing_for_the_last_slots_never_pass_the_limit(two_nodes, lim
         assert usage(url, alice)["image_count_total"] == {"limit": 4, "usage": 4}
     delete_all(two_nodes[0], alice)
     limits.set("image_count_total", 10)
+
+
+def stage(url: str, token: str, image: str, size: int) -> requests.Response:
+    return requests.put(f"{url}/v2/images/{image}/stage", data=b"s" * size, timeout=60,
+                        headers={"X-Auth-Token": token,
+                                 "Content-Type": "application/octet-stream"})
+
+
+def test_a_staged_image_holds_an_upload_slot_as_in_tempest(limited, limits, identities):
+    alice = identities.token("alice")
+    delete_all(limited.url, alice)
+    for r, v in (("image_stage_total", 10), ("image_size_total", 10),
+                 ("image_count_total", 10), ("image_count_uploading", 1)):
+        limits.set(r, v)
+    first, second, third = (create(limited.url, alice, n).json()["id"]
+                            for n in ("first", "second", "third"))
+    assert stage(limited.url, alice, first, MiB).status_code == 204
+    # The staged image holds the one upload slot: neither a stage nor an upload may start.
+    r = stage(limited.url, alice, second, MiB)
+    assert r.status_code == 413 and "image_count_uploading" in r.text, r.text
+    assert upload(limited.url, alice, third, MiB).status_code == 413
+    limits.set("image_count_uploading", 2)
+    assert upload(limited.url, alice, third, MiB).status_code == 204
+    assert stage(limited.url, alice, second, MiB).status_code == 204
+    u = usage(limited.url, alice)
+    assert u["image_count_uploading"]["usage"] == 2 and u["image_stage_total"]["usage"] == 2
+    limits.set("image_stage_total", 1)
+    r = stage(limited.url, alice, create(limited.url, alice, "fourth").json()["id"], MiB)
+    assert r.status_code == 413 and "image_stage_total" in r.text, r.text
+    delete_all(limited.url, alice)
+    limits.set("image_stage_total", 10)

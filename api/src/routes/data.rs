@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use tessera_domain::Glance;
 
 /// Parses `x-openstack-image-size`, the size glanceclient announces for chunked uploads.
-fn announced_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub(crate) fn announced_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     headers
         .get("x-openstack-image-size")
         .map(|v| {
@@ -26,6 +26,21 @@ fn announced_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// Refuses image data sent as anything but `application/octet-stream` (415).
+pub(crate) fn octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    if media.starts_with("application/octet-stream") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Invalid content type {media}"
+        )))
+    }
+}
+
 /// `PUT /v2/images/{id}/file`.
 pub async fn upload(
     State(glance): State<Glance>,
@@ -35,15 +50,7 @@ pub async fn upload(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     record_image(&id);
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream");
-    if !media.starts_with("application/octet-stream") {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "Invalid content type {media}"
-        )));
-    }
+    octet_stream(&headers)?;
     let announced = announced_size(&headers)?;
     glance
         .upload(&who, &id, body.into_data_stream(), announced)

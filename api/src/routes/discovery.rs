@@ -68,6 +68,8 @@ pub async fn schema(Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
         "images" => &s.images,
         "member" => &s.member,
         "members" => &s.members,
+        "task" => &s.task,
+        "tasks" => &s.tasks,
         other => return Err(ApiError::NotFound(format!("No schema named {other}."))),
     };
     Ok(Json(doc.clone()))

@@ -7,10 +7,10 @@ use crate::list::{parse_query, without_marker};
 use crate::request_span::record_image;
 use crate::schema::validate_image;
 use crate::view::{apply_view, forbidden_property, image_json};
-use crate::{patch, ApiConfig};
+use crate::{patch, ApiConfig, STORE_ID};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -76,7 +76,17 @@ pub async fn create(
     let loc = location(&headers, &stored.id);
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, loc)],
+        [
+            (header::LOCATION, loc),
+            (
+                HeaderName::from_static("openstack-image-import-methods"),
+                super::import::method_names(&glance).join(","),
+            ),
+            (
+                HeaderName::from_static("openstack-image-store-ids"),
+                STORE_ID.to_string(),
+            ),
+        ],
         Json(Value::Object(image_json(&stored))),
     )
         .into_response())

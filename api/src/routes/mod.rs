@@ -4,9 +4,11 @@ mod actions;
 mod data;
 mod discovery;
 mod images;
+mod import;
 mod members;
 mod metadefs;
 mod tags;
+mod tasks;
 
 use crate::AppState;
 use axum::routing::{get, post, put};
@@ -25,6 +27,12 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/v2/info/stores", get(discovery::stores))
         .route("/v2/info/usage", get(discovery::usage))
+        .route("/v2/info/import", get(import::info))
+        .route("/v2/tasks", get(tasks::list))
+        .route("/v2/tasks/{id}", get(tasks::show).delete(tasks::remove))
+        .route("/v2/images/{id}/stage", put(import::stage))
+        .route("/v2/images/{id}/import", post(import::import))
+        .route("/v2/images/{id}/tasks", get(tasks::for_image))
         .route("/v2/images", get(images::list).post(images::create))
         .route(
             "/v2/images/{id}",

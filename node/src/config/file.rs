@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use tessera_api::ApiConfig;
+use tessera_domain::import::UriFilter;
 use tessera_replication::setting::DurationRange;
 
 use super::legacy::{self, Renamed};
@@ -53,6 +54,10 @@ pub struct FileConfig {
     pub auditor: AuditorSection,
     /// `[reaper]`: deleting what nothing references.
     pub reaper: ReaperSection,
+    /// `[task]`: the task executor (Glance's `[task]` section).
+    pub task: TaskSection,
+    /// `[import_filtering_opts]`: which URLs `web-download` may fetch (Glance's section).
+    pub import_filtering_opts: FilteringSection,
     /// `[auth]`: how callers are identified.
     pub auth: AuthSection,
     /// `[limits]`: per-project unified limits from Keystone.
@@ -83,6 +88,8 @@ impl Default for FileConfig {
             replicator: ReplicatorSection::default(),
             auditor: AuditorSection::default(),
             reaper: ReaperSection::default(),
+            task: TaskSection::default(),
+            import_filtering_opts: FilteringSection::default(),
             auth: AuthSection::default(),
             limits: LimitsSection::default(),
         }
@@ -361,6 +368,52 @@ pub struct ReaperSection {
     pub scrub_time: Option<SettingText>,
     /// Time after which an unfinished upload goes back to queued.
     pub upload_timeout: Option<SettingText>,
+}
+
+/// `[task]`: the task executor's settings (checked and defaulted by `ExecutorConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskSection {
+    /// How long a node's claim on a task holds without renewal.
+    pub lease: Option<SettingText>,
+    /// Glance's `task_time_to_live`: how long a finished task is kept.
+    pub time_to_live: Option<SettingText>,
+}
+
+/// `[import_filtering_opts]`, as Glance's: each list replaces the default when given (an
+/// empty allow-list allows all not disallowed).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilteringSection {
+    /// Schemes allowed [default: http, https].
+    pub allowed_schemes: Option<Vec<String>>,
+    /// Schemes refused when no allow-list is set.
+    pub disallowed_schemes: Option<Vec<String>>,
+    /// Hosts allowed; an allowed host may resolve to an internal address.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Hosts or addresses refused when no allow-list is set.
+    pub disallowed_hosts: Option<Vec<String>>,
+    /// Ports allowed [default: 80, 443].
+    pub allowed_ports: Option<Vec<u16>>,
+    /// Ports refused when no allow-list is set.
+    pub disallowed_ports: Option<Vec<u16>>,
+}
+
+impl FilteringSection {
+    /// The rules: Glance's defaults with each list given here replacing its default.
+    pub fn filter(&self) -> UriFilter {
+        let d = UriFilter::default();
+        let or =
+            |given: &Option<Vec<String>>, default: Vec<String>| given.clone().unwrap_or(default);
+        UriFilter {
+            allowed_schemes: or(&self.allowed_schemes, d.allowed_schemes),
+            disallowed_schemes: or(&self.disallowed_schemes, d.disallowed_schemes),
+            allowed_hosts: or(&self.allowed_hosts, d.allowed_hosts),
+            disallowed_hosts: or(&self.disallowed_hosts, d.disallowed_hosts),
+            allowed_ports: self.allowed_ports.clone().unwrap_or(d.allowed_ports),
+            disallowed_ports: self.disallowed_ports.clone().unwrap_or(d.disallowed_ports),
+        }
+    }
 }
 
 /// A worker setting as the file writes it (a string, or a bare number), kept as text so it

@@ -153,4 +153,11 @@ pub struct ServeOptions {
     /// queued; longer than any upload [default: 1d].
     #[arg(long, env = "TESSERA_UPLOAD_TIMEOUT")]
     pub upload_timeout: Option<String>,
+    /// How long a node's claim on a task holds without renewal; another node takes a task
+    /// over after it, at least 1s [default: 30s].
+    #[arg(long, env = "TESSERA_TASK_LEASE")]
+    pub task_lease: Option<String>,
+    /// Glance's task_time_to_live: how long a finished task is kept [default: 2d].
+    #[arg(long, env = "TESSERA_TASK_TIME_TO_LIVE")]
+    pub task_time_to_live: Option<String>,
 }

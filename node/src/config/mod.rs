@@ -38,8 +38,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_api::{ApiConfig, AuthConfig, Identity};
+use tessera_domain::import::ImportConfig;
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
 use tessera_domain::protection::{Format, ProtectionError};
+use tessera_domain::tasks::ExecutorConfig;
 use tessera_domain::{Protections, Quotas};
 use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
 
@@ -219,6 +221,10 @@ pub struct Config {
     pub auditor: AuditorConfig,
     /// The replicator's settings.
     pub replicator: ReplicatorConfig,
+    /// The task executor's settings.
+    pub tasks: ExecutorConfig,
+    /// The import methods and `web-download`'s URL rules.
+    pub import: ImportConfig,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// `None` for a standalone node.
@@ -291,6 +297,21 @@ impl Config {
                     &p.upload_timeout,
                     "upload-timeout",
                     &cli.upload_timeout,
+                ),
+            ],
+        )?;
+        let t = &file.task;
+        let tasks = worker_config(
+            "task",
+            ExecutorConfig::set,
+            path,
+            &[
+                ("lease", &t.lease, "task-lease", &cli.task_lease),
+                (
+                    "time_to_live",
+                    &t.time_to_live,
+                    "task-time-to-live",
+                    &cli.task_time_to_live,
                 ),
             ],
         )?;
@@ -395,6 +416,11 @@ impl Config {
             reaper,
             auditor,
             replicator,
+            tasks,
+            import: ImportConfig {
+                filter: file.import_filtering_opts.filter(),
+                ..ImportConfig::default()
+            },
             log_format: cli.log_format.unwrap_or(file.log_format),
             cluster,
             renamed,

@@ -22,6 +22,7 @@ pub async fn repair_pass(
         .await
         .map_err(|e| match e {
             LiveChunksError::Meta(e) => DomainError::Meta(e),
+            LiveChunksError::Imports(e) => e,
             e @ LiveChunksError::BadManifestId(_) => DomainError::Internal(e.to_string()),
         })?;
     tracing::info!(manifests = manifests.len(), "repair pass: live set read");

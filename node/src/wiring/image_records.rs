@@ -7,7 +7,7 @@
 //! record and applies only if it still qualifies, as a compare-and-set on its revision, so a
 //! duplicate or a racing user change is a no-op.
 
-use tessera_domain::{lifecycle, write, DomainError};
+use tessera_domain::{import, lifecycle, write, DomainError};
 use tessera_raft::{ImageStatus, Meta};
 use tessera_replication::{ImageRecords, Lingering, LingeringImage};
 
@@ -31,16 +31,20 @@ impl ImageRecords for MetaImageRecords {
             .into_iter()
             .chain(UPLOADING.map(|s| (s, Lingering::Upload)))
         {
-            out.extend(
-                self.0
-                    .images_with_status_local(status)?
-                    .into_iter()
-                    .map(|img| LingeringImage {
-                        id: img.id,
-                        kind,
-                        updated_at: img.updated_at,
-                    }),
-            );
+            let images = self.0.images_with_status_local(status)?;
+            for img in images {
+                // A finished stage waits for its import as long as the user likes.
+                if img.status == ImageStatus::Uploading
+                    && import::is_staged_local(&self.0, &img.id)?
+                {
+                    continue;
+                }
+                out.push(LingeringImage {
+                    id: img.id,
+                    kind,
+                    updated_at: img.updated_at,
+                });
+            }
         }
         Ok(out)
     }

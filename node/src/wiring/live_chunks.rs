@@ -1,5 +1,6 @@
 //! Which chunks are live (for the reaper and the full repair pass): every manifest the
-//! metadata layer references.
+//! metadata layer references: the images' data, and what imports still need (staged data,
+//! data an import decided on but has not yet given its image).
 
 use tessera_raft::Meta;
 use tessera_replication::{ChunkId, LiveChunks};
@@ -10,6 +11,9 @@ pub enum LiveChunksError {
     /// The metadata layer failed.
     #[error("metadata: {0}")]
     Meta(#[from] tessera_raft::MetaError),
+    /// The import records could not be read.
+    #[error("imports: {0}")]
+    Imports(#[from] tessera_domain::DomainError),
     /// An image record names a manifest that is not a chunk id.
     #[error("image record holds a malformed manifest id '{0}'")]
     BadManifestId(String),
@@ -23,9 +27,9 @@ impl LiveChunks for MetaLiveChunks {
     type Error = LiveChunksError;
 
     async fn live_manifests(&self) -> Result<Vec<ChunkId>, Self::Error> {
-        self.0
-            .live_manifests()
-            .await?
+        let mut manifests = self.0.live_manifests().await?;
+        manifests.extend(tessera_domain::import::live_manifests(&self.0).await?);
+        manifests
             .into_iter()
             .map(|s| s.parse().map_err(|_| LiveChunksError::BadManifestId(s)))
             .collect()

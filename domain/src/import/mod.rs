@@ -1,0 +1,78 @@
+//! Glance's interoperable image import (API 2.6): staging data (`PUT /stage`), starting an
+//! import (`POST /import`) under the image's import lock, and the `api_image_import` task
+//! that an executor runs on one node.
+//!
+//! Staged bytes live in the cluster's chunk store (any node can finish the import); the
+//! staged manifest is recorded as a [`stage::Staged`] document until the import uses it or
+//! the image leaves `uploading`/`importing`, when the executor removes it.
+
+pub mod filter;
+mod request;
+mod run;
+mod stage;
+mod start;
+mod web_download;
+
+use crate::docs;
+use crate::error::DomainError;
+use crate::tasks::{Decision, Task};
+use tessera_raft::Meta;
+
+pub use filter::UriFilter;
+pub use request::{ImportMethod, ImportRequest};
+pub use run::run_task;
+pub use stage::{is_staged_local, sweep_stages, Staged};
+
+/// The one store this service has (`/v2/info/stores`, an image's `stores`, a task's
+/// `backend`).
+pub const STORE_ID: &str = "tessera";
+
+/// The image property holding the import lock: the id of the task importing into it.
+pub const IMPORT_TASK: &str = "os_glance_import_task";
+/// The stores an import is still writing to, comma-separated.
+pub const IMPORTING_TO_STORES: &str = "os_glance_importing_to_stores";
+/// The stores an import failed to write to, comma-separated.
+pub const FAILED_IMPORT: &str = "os_glance_failed_import";
+
+/// Which import methods this service offers (Glance's `enabled_import_methods`) and the
+/// rules `web-download` URLs must pass (`[import_filtering_opts]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportConfig {
+    /// The enabled methods, in the order `/v2/info/import` lists them.
+    pub methods: Vec<ImportMethod>,
+    /// The rules of `web-download`.
+    pub filter: UriFilter,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            methods: ImportMethod::SERVED.to_vec(),
+            filter: UriFilter::default(),
+        }
+    }
+}
+
+impl ImportConfig {
+    /// Whether `method` is enabled.
+    pub fn enabled(&self, method: ImportMethod) -> bool {
+        self.methods.contains(&method)
+    }
+}
+
+/// Every manifest an import still needs: staged data and data an import decided on but
+/// has not yet given its image. The reaper keeps their chunks.
+pub async fn live_manifests(meta: &Meta) -> Result<Vec<String>, DomainError> {
+    let mut out: Vec<String> = docs::list::<Staged>(meta, "")
+        .await?
+        .into_iter()
+        .map(|s| s.value.data.manifest)
+        .collect();
+    out.extend(docs::list::<Task>(meta, "").await?.into_iter().filter_map(
+        |t| match t.value.decision {
+            Some(Decision::Data(d)) if !t.value.status.is_final() => Some(d.manifest),
+            _ => None,
+        },
+    ));
+    Ok(out)
+}

@@ -1,0 +1,193 @@
+//! The body of `POST /v2/images/{id}/import`, checked as Glance's request deserializer and
+//! `get_stores_from_request` check it.
+
+use super::STORE_ID;
+use crate::error::DomainError;
+use serde_json::Value;
+
+/// Glance's import methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMethod {
+    /// Data staged with `PUT /v2/images/{id}/stage`.
+    GlanceDirect,
+    /// Data fetched from a URL.
+    WebDownload,
+    /// An active image copied to more stores.
+    CopyImage,
+    /// An image fetched from another Glance.
+    GlanceDownload,
+}
+
+impl ImportMethod {
+    /// Every method Glance knows.
+    pub const ALL: [ImportMethod; 4] = [
+        ImportMethod::GlanceDirect,
+        ImportMethod::WebDownload,
+        ImportMethod::CopyImage,
+        ImportMethod::GlanceDownload,
+    ];
+
+    /// The methods Tessera can run.
+    pub const SERVED: [ImportMethod; 2] = [ImportMethod::GlanceDirect, ImportMethod::WebDownload];
+
+    /// Glance's name of the method.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportMethod::GlanceDirect => "glance-direct",
+            ImportMethod::WebDownload => "web-download",
+            ImportMethod::CopyImage => "copy-image",
+            ImportMethod::GlanceDownload => "glance-download",
+        }
+    }
+
+    /// The method named `name`.
+    pub fn parse(name: &str) -> Option<ImportMethod> {
+        ImportMethod::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+/// A checked import request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRequest {
+    /// The method.
+    pub method: ImportMethod,
+    /// The body as sent (kept in the task's `input.import_req`).
+    pub body: Value,
+    /// The stores to import to.
+    pub stores: Vec<String>,
+}
+
+impl ImportRequest {
+    /// Checks `body` against the `enabled` methods; `store_header` is the request's
+    /// `x-image-meta-store`.
+    pub fn parse(
+        body: Value,
+        enabled: &[ImportMethod],
+        store_header: Option<&str>,
+    ) -> Result<ImportRequest, DomainError> {
+        let invalid = |m: &str| Err(DomainError::Invalid(m.to_string()));
+        let Some(method) = body.get("method") else {
+            return invalid("Import request requires a 'method' field.");
+        };
+        let Some(name) = method.get("name") else {
+            return invalid("Import request requires a 'name' field.");
+        };
+        let name_text = match name {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let Some(method) = ImportMethod::parse(&name_text).filter(|m| enabled.contains(m)) else {
+            return invalid(&format!("Unknown import method name '{name_text}'."));
+        };
+        for (key, default_ok) in [
+            (
+                "all_stores_must_succeed",
+                "'all_stores_must_succeed' must be boolean value only",
+            ),
+            ("all_stores", "'all_stores' must be boolean value only"),
+        ] {
+            if body.get(key).is_some_and(|v| !v.is_boolean()) {
+                return invalid(default_ok);
+            }
+        }
+        let stores = stores(&body, store_header)?;
+        Ok(ImportRequest {
+            method,
+            body,
+            stores,
+        })
+    }
+
+    /// The URL of a `web-download`, as sent.
+    pub fn uri(&self) -> Option<&str> {
+        self.body.get("method")?.get("uri")?.as_str()
+    }
+}
+
+/// The stores named by the request (Glance's `get_stores_from_request`).
+fn stores(body: &Value, header: Option<&str>) -> Result<Vec<String>, DomainError> {
+    let stores = if body.get("all_stores").and_then(Value::as_bool) == Some(true) {
+        if body.get("stores").is_some() || header.is_some() {
+            return Err(DomainError::Invalid(
+                "All_stores parameter can't be used with x-image-meta-store header or stores parameter".into(),
+            ));
+        }
+        vec![STORE_ID.to_string()]
+    } else if let Some(listed) = body.get("stores") {
+        if header.is_some() {
+            return Err(DomainError::Invalid(
+                "Stores parameter and x-image-meta-store header can't be both specified".into(),
+            ));
+        }
+        let Some(listed) = listed.as_array() else {
+            return Err(DomainError::Invalid(
+                "'stores' must be a list of store ids".into(),
+            ));
+        };
+        listed
+            .iter()
+            .map(|s| match s {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect()
+    } else {
+        vec![header.unwrap_or(STORE_ID).to_string()]
+    };
+    if let Some(unknown) = stores.iter().find(|s| *s != STORE_ID) {
+        return Err(DomainError::Conflict(format!(
+            "Store for identifier {unknown} not found"
+        )));
+    }
+    Ok(stores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ON: &[ImportMethod] = &[ImportMethod::GlanceDirect];
+
+    fn err(body: Value) -> String {
+        ImportRequest::parse(body, ON, None)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn bodies_are_checked_in_glances_order_and_words() {
+        assert_eq!(err(json!({})), "Import request requires a 'method' field.");
+        assert_eq!(
+            err(json!({"method": {}})),
+            "Import request requires a 'name' field."
+        );
+        assert_eq!(
+            err(json!({"method": {"name": "nope"}})),
+            "Unknown import method name 'nope'."
+        );
+        assert_eq!(
+            err(json!({"method": {"name": "web-download"}})),
+            "Unknown import method name 'web-download'."
+        );
+        assert_eq!(
+            err(json!({"method": {"name": "glance-direct"}, "all_stores": "yes"})),
+            "'all_stores' must be boolean value only"
+        );
+        assert_eq!(
+            err(json!({"method": {"name": "glance-direct"}, "stores": ["x"]})),
+            "Store for identifier x not found"
+        );
+        let ok =
+            ImportRequest::parse(json!({"method": {"name": "glance-direct"}}), ON, None).unwrap();
+        assert_eq!(ok.method, ImportMethod::GlanceDirect);
+        assert_eq!(ok.stores, vec![STORE_ID.to_string()]);
+        let all = ImportRequest::parse(
+            json!({"method": {"name": "glance-direct"}, "all_stores": true}),
+            ON,
+            None,
+        )
+        .unwrap();
+        assert_eq!(all.stores, vec![STORE_ID.to_string()]);
+    }
+}

@@ -1,0 +1,264 @@
+//! Running an `api_image_import` task under its claim.
+//!
+//! The import first decides its outcome (the data the image gets, or why it failed) and
+//! records the decision in the task with a write fenced by the claim; only then does it
+//! change the image. A node that takes the task over finds the decision and applies the
+//! same one, so two nodes never bring an image to different ends. The image changes only
+//! while it still holds this task's import lock.
+
+use super::web_download::{self, DownloadError};
+use super::{ImportMethod, Staged, FAILED_IMPORT, IMPORTING_TO_STORES, IMPORT_TASK, STORE_ID};
+use crate::docs;
+use crate::error::DomainError;
+use crate::inspector;
+use crate::lifecycle;
+use crate::service::Glance;
+use crate::tasks::claim::{Claim, Fenced};
+use crate::tasks::{Decision, StoredData, Task, TaskStatus, API_IMAGE_IMPORT};
+use crate::write;
+use serde_json::json;
+use tessera_raft::{DataRef, Expect, Image, ImageStatus};
+
+/// Runs the claimed task to its end; its final status.
+pub async fn run_task(glance: &Glance, claim: &Claim, ttl: i64) -> Result<TaskStatus, Fenced> {
+    let task = claim.task().await;
+    let (image_id, method) = match input(&task) {
+        Ok(parsed) => parsed,
+        Err(message) => return finish(claim, Err(message), ttl).await,
+    };
+    let decision = match task.decision.clone() {
+        Some(d) => d,
+        None => {
+            let d = decide(glance, claim, &image_id, method).await?;
+            let message = match &d {
+                Decision::Data(data) => format!("Copied {} MiB", data.size >> 20),
+                Decision::Failed(_) => task.message.clone(),
+            };
+            claim
+                .update(|t| {
+                    t.decision = Some(d.clone());
+                    t.message = message;
+                })
+                .await?;
+            d
+        }
+    };
+    let outcome = apply(glance, claim.id(), &image_id, &decision).await?;
+    if outcome.is_ok() && method == ImportMethod::GlanceDirect {
+        // The image holds the data now; the staged record has done its job.
+        let release = docs::write(
+            glance.meta(),
+            vec![docs::remove::<Staged>(&image_id, Expect::Any)],
+        )
+        .await;
+        if let Err(e) = release {
+            tracing::warn!(error = %e, "staged record left for the sweep");
+        }
+    }
+    finish(claim, outcome.map(|()| json!({"image_id": image_id})), ttl).await
+}
+
+/// The image and method a task's input names.
+fn input(task: &Task) -> Result<(String, ImportMethod), String> {
+    if task.kind != API_IMAGE_IMPORT {
+        return Err(format!("Unknown task type '{}'", task.kind));
+    }
+    let image = task.input.get("image_id").and_then(|v| v.as_str());
+    let method = task
+        .input
+        .pointer("/import_req/method/name")
+        .and_then(|v| v.as_str())
+        .and_then(ImportMethod::parse);
+    match (image, method) {
+        (Some(image), Some(method)) => Ok((image.to_string(), method)),
+        _ => Err("Task input names no image or import method".into()),
+    }
+}
+
+async fn finish(
+    claim: &Claim,
+    outcome: Result<serde_json::Value, String>,
+    ttl: i64,
+) -> Result<TaskStatus, Fenced> {
+    if let Err(message) = &outcome {
+        tracing::warn!(%message, "import failed");
+    }
+    let done = claim.update(|t| t.finish(outcome, ttl)).await?;
+    Ok(done.status)
+}
+
+/// Marks the image `importing` for this task and works out what it gets.
+async fn decide(
+    glance: &Glance,
+    claim: &Claim,
+    image_id: &str,
+    method: ImportMethod,
+) -> Result<Decision, Fenced> {
+    let task = claim.id();
+    let marked = write::modify(glance.meta(), image_id, |img| {
+        holds_lock(img, task)?;
+        if img.status != ImageStatus::Importing {
+            lifecycle::advance(img, ImageStatus::Importing)?;
+        }
+        img.properties
+            .insert(IMPORTING_TO_STORES.into(), STORE_ID.into());
+        img.properties.insert(FAILED_IMPORT.into(), String::new());
+        Ok::<_, DomainError>(())
+    })
+    .await;
+    let image = match marked {
+        Ok(image) => image,
+        Err(DomainError::NotFound(_)) => {
+            return Ok(Decision::Failed(
+                "Image has been deleted, aborting import.".into(),
+            ))
+        }
+        Err(e @ DomainError::Conflict(_)) => return Ok(Decision::Failed(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    let fetched = fetch(glance, claim, image_id, method).await?;
+    Ok(match fetched {
+        Decision::Data(data) => {
+            let disk = image.disk_format.as_deref();
+            match inspector::verdict(&data.detected, disk, image.container_format.as_deref()) {
+                Ok(_) => Decision::Data(data),
+                Err(refused) => Decision::Failed(refused),
+            }
+        }
+        failed => failed,
+    })
+}
+
+/// The data the import method brings in.
+async fn fetch(
+    glance: &Glance,
+    claim: &Claim,
+    image_id: &str,
+    method: ImportMethod,
+) -> Result<Decision, Fenced> {
+    match method {
+        ImportMethod::GlanceDirect => {
+            let staged = docs::get::<Staged>(glance.meta(), image_id).await?;
+            Ok(match staged {
+                Some(s) => Decision::Data(s.value.data),
+                None => Decision::Failed(format!("Image {image_id} has no staged data")),
+            })
+        }
+        ImportMethod::WebDownload => {
+            let t = claim.task().await;
+            let uri = t
+                .input
+                .pointer("/import_req/method/uri")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            match web_download::download(glance, claim, &glance.import.filter, uri).await {
+                Ok(data) => Ok(Decision::Data(data)),
+                Err(DownloadError::Failed(m)) => Ok(Decision::Failed(m)),
+                Err(DownloadError::Fenced(f)) => Err(f),
+            }
+        }
+        other => Ok(Decision::Failed(format!(
+            "Import method {} is not available at this site.",
+            other.as_str()
+        ))),
+    }
+}
+
+/// Refuses to touch an image this task no longer holds the lock of.
+fn holds_lock(img: &Image, task: &str) -> Result<(), DomainError> {
+    if img.properties.get(IMPORT_TASK).map(String::as_str) == Some(task) {
+        Ok(())
+    } else {
+        Err(DomainError::Conflict(format!(
+            "Image {} import task {task} lost its lock",
+            img.id
+        )))
+    }
+}
+
+/// Applies `decision` to the image; whether the import succeeded (its failure message if
+/// not).
+async fn apply(
+    glance: &Glance,
+    task: &str,
+    image_id: &str,
+    decision: &Decision,
+) -> Result<Result<(), String>, Fenced> {
+    let applied = match decision {
+        Decision::Data(data) => activate(glance, task, image_id, data).await,
+        Decision::Failed(message) => {
+            fail(glance, task, image_id).await?;
+            return Ok(Err(message.clone()));
+        }
+    };
+    match applied {
+        Ok(()) => Ok(Ok(())),
+        Err(DomainError::NotFound(_)) => Ok(Err("Image has been deleted, aborting import.".into())),
+        Err(e @ DomainError::Conflict(_)) => Ok(Err(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives the image its data and makes it active (a second application of the same data,
+/// by a node that took the task over, finds it done).
+async fn activate(
+    glance: &Glance,
+    task: &str,
+    image_id: &str,
+    data: &StoredData,
+) -> Result<(), DomainError> {
+    write::modify(glance.meta(), image_id, |img| {
+        let done = img.status == ImageStatus::Active
+            && img
+                .data
+                .as_ref()
+                .is_some_and(|d| d.manifest == data.manifest);
+        if done {
+            return Ok(());
+        }
+        holds_lock(img, task)?;
+        img.size = Some(data.size);
+        let formats = (img.disk_format.as_deref(), img.container_format.as_deref());
+        if let Ok(Some(v)) = inspector::verdict(&data.detected, formats.0, formats.1) {
+            img.virtual_size = Some(v);
+        }
+        img.checksum = Some(data.md5.clone());
+        img.os_hash_algo = Some("sha512".into());
+        img.os_hash_value = Some(data.sha512.clone());
+        img.data = Some(DataRef {
+            manifest: data.manifest.clone(),
+        });
+        img.properties
+            .insert(IMPORTING_TO_STORES.into(), String::new());
+        img.properties.insert(FAILED_IMPORT.into(), String::new());
+        img.properties.remove(IMPORT_TASK);
+        lifecycle::advance(img, ImageStatus::Active)
+    })
+    .await?;
+    tracing::info!(image_id = %image_id, size = data.size, "image imported");
+    Ok(())
+}
+
+/// Puts the image back to `queued` with the failure recorded and the lock dropped, if this
+/// task still holds it.
+async fn fail(glance: &Glance, task: &str, image_id: &str) -> Result<(), DomainError> {
+    let reverted = write::modify(glance.meta(), image_id, |img| {
+        if holds_lock(img, task).is_err() {
+            return Ok(());
+        }
+        if matches!(img.status, ImageStatus::Importing | ImageStatus::Uploading) {
+            lifecycle::advance(img, ImageStatus::Queued)?;
+            img.size = None;
+        }
+        img.properties
+            .insert(IMPORTING_TO_STORES.into(), String::new());
+        img.properties.insert(FAILED_IMPORT.into(), STORE_ID.into());
+        img.properties.remove(IMPORT_TASK);
+        Ok::<_, DomainError>(())
+    })
+    .await;
+    match reverted {
+        Ok(_) | Err(DomainError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,164 @@
+"""Interoperable image import (glance-direct; web-download has its own file) and tasks with the real clients and plain HTTP.
+
+Run against a cluster (tests/clients-on-cluster.sh) each request goes to the next node, so the
+stage lands on one node and the import on another.
+"""
+import hashlib
+import time
+
+from conftest import ADMIN, ALICE, BOB, parse_list, parse_show
+
+
+def _wait_active(api, image_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        img = api.show(image_id)
+        if img["status"] == "active":
+            return img
+        assert img["status"] in ("queued", "uploading", "importing"), img
+        time.sleep(0.2)
+    raise AssertionError(f"image {image_id} not active: {api.show(image_id)}")
+
+
+def _check(img, data):
+    assert img["size"] == len(data)
+    assert img["checksum"] == hashlib.md5(data).hexdigest()
+    assert img["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert "os_glance_import_task" not in img
+    assert img["os_glance_importing_to_stores"] == ""
+    assert img["os_glance_failed_import"] == ""
+
+
+def test_info_and_create_headers(alice, cleanup):
+    info = alice.get("/v2/info/import").json()
+    assert info == {"import-methods": {"description": "Import methods available.",
+                                       "type": "array",
+                                       "value": ["glance-direct", "web-download"]}}
+    r = alice.post("/v2/images", json={"name": "hdr"})
+    cleanup.append(r.json()["id"])
+    assert r.headers["OpenStack-image-import-methods"] == "glance-direct,web-download"
+    assert r.headers["OpenStack-image-store-ids"] == "tessera"
+
+
+def test_glance_create_via_import(server, files, tmp_path, cleanup, run_id, alice, admin):
+    path, data = files["big"]
+    out = server.glance("image-create-via-import", "--disk-format", "raw",
+                        "--container-format", "bare", "--name", f"{run_id}-via-import",
+                        "--file", str(path))
+    img = parse_show(out.stdout)
+    cleanup.append(img["id"])
+    _check(_wait_active(alice, img["id"]), data)
+    dl = tmp_path / "out"
+    server.glance("image-download", "--file", str(dl), img["id"])  # verifies sha512
+    assert dl.read_bytes() == data
+
+    # The task, as the image's tasks (any reader of the image) and as admin's task list.
+    tasks = alice.get(f"/v2/images/{img['id']}/tasks").json()["tasks"]
+    assert len(tasks) == 1
+    t = tasks[0]
+    assert (t["type"], t["status"], t["owner"], t["user_id"]) == (
+        "api_image_import", "success", "projA", "alice")
+    assert t["input"] == {"image_id": img["id"], "import_req": {"method": {"name": "glance-direct"}},
+                          "backend": ["tessera"]}
+    assert t["result"] == {"image_id": img["id"]}
+    assert t["request_id"].startswith("req-") and t["deleted"] is False
+    listed = parse_list(server.glance("task-list", token=ADMIN).stdout)
+    assert t["id"] in [row["ID"] for row in listed]
+    shown = admin.get(f"/v2/tasks/{t['id']}").json()
+    assert shown["status"] == "success" and shown["self"] == f"/v2/tasks/{t['id']}"
+    assert shown["message"] == "Copied 5 MiB"
+    assert shown["expires_at"].endswith("Z")
+    out = server.glance("image-tasks", img["id"])
+    assert "Copied 5 MiB" in out.stdout and "success" in out.stdout
+
+
+def test_glance_stage_then_import(server, files, cleanup, run_id, alice):
+    path, data = files["small"]
+    img = parse_show(server.glance("image-create", "--disk-format", "raw",
+                                   "--container-format", "bare",
+                                   "--name", f"{run_id}-staged").stdout)
+    cleanup.append(img["id"])
+    server.glance("image-stage", "--file", str(path), img["id"])
+    staged = alice.show(img["id"])
+    assert (staged["status"], staged["size"], staged["checksum"]) == ("uploading", len(data), None)
+    server.glance("image-import", "--import-method", "glance-direct", img["id"])
+    _check(_wait_active(alice, img["id"]), data)
+
+
+def test_openstack_image_create_import(server, files, cleanup, run_id, alice):
+    path, data = files["tiny"]
+    out = server.openstack("image", "create", "--import", "--file", str(path),
+                           "--disk-format", "raw", "--container-format", "bare",
+                           "-f", "json", f"{run_id}-osc-import")
+    import json
+    img = json.loads(out.stdout)
+    cleanup.append(img["id"])
+    _check(_wait_active(alice, img["id"]), data)
+
+
+def test_sdk_create_image_use_import(server, files, cleanup, run_id, alice):
+    path, data = files["small"]
+    conn = server.sdk(ALICE)
+    img = conn.create_image(f"{run_id}-sdk-import", filename=str(path), disk_format="raw",
+                            container_format="bare", use_import=True, wait=True)
+    cleanup.append(img.id)
+    _check(_wait_active(alice, img.id), data)
+
+
+def test_bad_imports_change_nothing(files, cleanup, alice, bob, admin):
+    img = alice.create(name="bad-import")
+    cleanup.append(img["id"])
+    iid = img["id"]
+    url = f"/v2/images/{iid}/import"
+
+    def refused(body, status, text, api=alice):
+        r = api.post(url, json=body)
+        assert r.status_code == status, r.text
+        assert text in r.text, r.text
+
+    refused({}, 400, "Import request requires a 'method' field.")
+    refused({"method": {}}, 400, "Import request requires a 'name' field.")
+    refused({"method": {"name": "nope"}}, 400, "Unknown import method name 'nope'.")
+    refused({"method": {"name": "glance-direct"}}, 409,
+            "Image needs to be staged before 'glance-direct' method can be used")
+    # Staging needs image data's media type; a non-owner cannot see or stage the image.
+    r = alice.put(f"/v2/images/{iid}/stage", data=b"x", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    r = bob.put(f"/v2/images/{iid}/stage", data=b"x",
+                headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 404
+    assert alice.show(iid)["status"] == "queued"
+    # Staged but without formats: Glance's 409 order.
+    r = alice.put(f"/v2/images/{iid}/stage", data=b"abc",
+                  headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 204
+    refused({"method": {"name": "glance-direct"}}, 409,
+            "'container_format' needs to be set before import")
+    refused({"method": {"name": "glance-direct"}, "stores": ["elsewhere"]}, 409,
+            "Store for identifier elsewhere not found")
+    r = alice.put(f"/v2/images/{iid}/stage", data=b"abc",
+                  headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 409
+    assert "from uploading to uploading" in r.text
+    assert alice.show(iid)["status"] == "uploading"
+
+
+def test_tasks_api_is_admin_only_and_never_deletes(alice, admin):
+    assert alice.get("/v2/tasks").status_code == 403
+    r = admin.get("/v2/tasks?limit=1&sort_key=status&sort_dir=desc")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["schema"] == "/v2/schemas/tasks"
+    assert body["first"] == "/v2/tasks?limit=1&sort_key=status&sort_dir=desc"
+    for t in body["tasks"]:
+        assert "input" not in t and "result" not in t
+    assert admin.get("/v2/tasks?status=nope").status_code == 400
+    assert admin.get("/v2/tasks?sort_key=nope").status_code == 400
+    r = admin.get("/v2/tasks/11111111-1111-1111-1111-111111111111")
+    assert r.status_code == 404
+    r = admin.delete("/v2/tasks/11111111-1111-1111-1111-111111111111")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    assert "auto deleted" in r.text
+    for name in ("task", "tasks"):
+        assert admin.get(f"/v2/schemas/{name}").json()["name"] == name
+    assert alice.get("/v2/images/11111111-1111-1111-1111-111111111111/tasks").status_code == 404
