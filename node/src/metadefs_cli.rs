@@ -111,9 +111,21 @@ fn export(dir: &Path, endpoint: &Endpoint) -> Result<bool, CliError> {
     let answer = call(endpoint, "GET", "/tessera/v1/metadefs/files", None)?.unwrap_or_default();
     let io = |path: PathBuf| move |source| CliError::File { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+    let mut written = std::collections::HashSet::new();
     for f in answer["files"].as_array().into_iter().flatten() {
         let name = f["file_name"].as_str().unwrap_or("namespace.json");
-        let path = dir.join(name);
+        // Glance names files for display names, which need not be unique; a second
+        // namespace of one name gets a numbered file instead of overwriting the first.
+        let stem = name.strip_suffix(".json").unwrap_or(name);
+        let name = (1..)
+            .map(|n| match n {
+                1 => format!("{stem}.json"),
+                n => format!("{stem}-{n}.json"),
+            })
+            .find(|candidate| !written.contains(candidate))
+            .unwrap_or_default();
+        let path = dir.join(&name);
+        written.insert(name);
         let text = serde_json::to_string_pretty(&f["metadef"]).unwrap_or_default();
         std::fs::write(&path, text + "\n").map_err(io(path.clone()))?;
         println!(

@@ -36,6 +36,11 @@ def test_listing_filters_and_pages_like_glance(tessera, glance):
 
 
 def test_export_then_load_into_an_empty_cluster_round_trips(tessera, cluster, tmp_path):
+    # A second namespace with a display name already in use still gets a file of its own.
+    twin = {"namespace": "tessera-md-twin", "display_name": "Watchdog Behavior",
+            "owner": "admin", "visibility": "public",
+            "properties": {"p": {"title": "P", "type": "string"}}}
+    assert tessera.request("POST", "/v2/metadefs/namespaces", json=twin).status_code == 201
     before = catalog(tessera)
     url = tessera.urls[1]
     tessera_cli("export", str(tmp_path), url=url)

@@ -3,7 +3,8 @@
 //! the same format (`db_export_metadefs`), and unloading everything (`db_unload_metadefs`).
 //!
 //! Like Glance's loader these write records as the files give them, past the API's schema
-//! and protection rules (an operator's tool), and only an admin may run them. Each file is
+//! and protection rules (an operator's tool), and only callers passing `tessera:admin` (the
+//! rule of every operator command) may run them. Each file is
 //! one namespace and loads in one all-or-nothing write.
 
 use super::model::{Association, Namespace, Object, PropertyDef, ResourceType, Tag, Visibility};
@@ -248,12 +249,9 @@ impl MetadefFile {
     }
 }
 
+/// Tessera's admin rule (`tessera:admin`), as every operator command.
 fn require_admin(glance: &Glance, who: &Caller, action: &str) -> Result<(), DomainError> {
-    if glance.metadef_access(who).is_admin() {
-        Ok(())
-    } else {
-        Err(crate::access::refuse(action))
-    }
+    glance.access(who).check_tessera_admin(action)
 }
 
 impl Glance {
