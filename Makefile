@@ -33,7 +33,11 @@ test: build venv
 	# Keystone mode against a real Keystone (../shared/peer/tempest/keystone.sh, installed on
 	# first use): started and stopped by the suite.
 	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/keystone
+	# The real-client suite once more, in Keystone mode: real users in two (three) projects.
+	TESSERA_KEYSTONE=1 TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/clients
 	$(VENV)/bin/pytest -q tests/cluster
+	# Metadefs against the real Glance 33 (../shared/peer, installed on first use).
+	$(VENV)/bin/pytest -q tests/metadefs
 	tests/clients-on-cluster.sh
 	mkdir -p $(CHAOS_DIR)
 	$(TESTBED_BIN) chaos --nodes 3 --duration 45 --seed 1 --max-mib 8 --report $(CHAOS_DIR)/chaos-test.json

@@ -164,9 +164,9 @@ impl From<DomainError> for ApiError {
             DomainError::Gone(m) => Self::Gone(m),
             DomainError::TooLarge(m) => Self::TooLarge(m),
             DomainError::InvalidImageData(m) => Self::UnsupportedMediaType(m),
-            e @ (DomainError::LimitExceeded(_) | DomainError::ImageLimitExceeded { .. }) => {
-                Self::TooLarge(e.to_string())
-            }
+            e @ (DomainError::LimitExceeded(_)
+            | DomainError::ImageLimitExceeded { .. }
+            | DomainError::OverLimit(_)) => Self::TooLarge(e.to_string()),
             DomainError::Unavailable(m) => Self::Unavailable(m),
             DomainError::Internal(m) => Self::Internal(m),
             DomainError::Meta(M::MarkerNotFound(m)) => {

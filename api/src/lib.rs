@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod identity;
 pub mod list;
+pub mod metadef_schema;
 pub mod patch;
 pub mod schema;
 pub mod view;

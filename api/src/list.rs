@@ -62,7 +62,8 @@ fn parse_time_filter(key: &str, v: &str) -> Result<(TimeOp, i64), ApiError> {
     Ok((op, t))
 }
 
-fn parse_dir(v: &str) -> Result<SortDir, ApiError> {
+/// Glance's `sort_dir`.
+pub fn parse_dir(v: &str) -> Result<SortDir, ApiError> {
     match v {
         "asc" => Ok(SortDir::Asc),
         "desc" => Ok(SortDir::Desc),
@@ -78,6 +79,16 @@ fn parse_key(v: &str) -> Result<SortKey, ApiError> {
     })
 }
 
+/// Glance's `limit`: a non-negative integer, capped at [`MAX_LIMIT`].
+pub fn parse_limit(v: &str) -> Result<usize, ApiError> {
+    let n: i64 = v
+        .parse()
+        .map_err(|_| bad("limit param must be an integer"))?;
+    usize::try_from(n)
+        .map(|n| n.min(MAX_LIMIT))
+        .map_err(|_| bad("limit param must be positive"))
+}
+
 /// Parses a raw query string into a list query for `viewer`.
 pub fn parse_query(raw: &str, viewer: Viewer) -> Result<ListQuery, ApiError> {
     let mut f = Filters::default();
@@ -89,15 +100,7 @@ pub fn parse_query(raw: &str, viewer: Viewer) -> Result<ListQuery, ApiError> {
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
         let (k, v) = (k.as_ref(), v.as_ref());
         match k {
-            "limit" => {
-                let n: i64 = v
-                    .parse()
-                    .map_err(|_| bad("limit param must be an integer"))?;
-                if n < 0 {
-                    return Err(bad("limit param must be positive"));
-                }
-                limit = (n as usize).min(MAX_LIMIT);
-            }
+            "limit" => limit = parse_limit(v)?,
             "marker" => marker = Some(v.to_string()),
             "sort_key" => sort_keys.push(parse_key(v)?),
             "sort_dir" => sort_dirs.push(parse_dir(v)?),

@@ -53,7 +53,10 @@ pub fn format_time(secs: i64) -> String {
 /// Parses an ISO 8601 / RFC 3339 time as Glance filters accept it.
 pub fn parse_time(s: &str) -> Option<i64> {
     let s = s.trim();
-    let with_zone = if s.ends_with('Z') || s.contains('+') || s[10.min(s.len())..].contains('-') {
+    // A zone is a `-` after the date part; `get` (not slicing) since byte 10 of client input
+    // may fall inside a multi-byte character.
+    let zoned_after_date = s.get(10..).is_some_and(|rest| rest.contains('-'));
+    let with_zone = if s.ends_with('Z') || s.contains('+') || zoned_after_date {
         s.to_string()
     } else {
         format!("{s}Z")
@@ -210,6 +213,9 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T22:13:20"), Some(t));
         assert_eq!(parse_time("2023-11-14T23:13:20+01:00"), Some(t));
         assert_eq!(parse_time("garbage"), None);
+        // Byte 10 inside a two-byte character: refused, not a panic.
+        assert_eq!(parse_time("2023-11-1\u{e9}"), None);
+        assert_eq!(parse_time("2023-11-14\u{e9}-"), None);
     }
 
     #[test]

@@ -88,7 +88,7 @@ impl<'a> Access<'a> {
     }
 
     /// Whether the caller, project-scoped, passes policy `name` on `target`.
-    fn allows(&self, name: &str, target: &Target) -> bool {
+    pub(crate) fn allows(&self, name: &str, target: &Target) -> bool {
         self.who.scope == Scope::Project && self.policy.allows(name, &self.creds, target)
     }
 
@@ -97,6 +97,21 @@ impl<'a> Access<'a> {
             Ok(())
         } else {
             Err(refuse(name))
+        }
+    }
+
+    /// Tessera's own admin API (`/tessera/v1/*`, `/metrics`): policy `tessera:admin`
+    /// (default `role:admin`), with a project- or system-scoped token.
+    pub fn check_tessera_admin(&self, action: &str) -> Result<(), DomainError> {
+        let scoped = matches!(self.who.scope, Scope::Project | Scope::System(_));
+        if scoped
+            && self
+                .policy
+                .allows("tessera:admin", &self.creds, &Target::new())
+        {
+            Ok(())
+        } else {
+            Err(refuse(action))
         }
     }
 
@@ -126,7 +141,12 @@ impl<'a> Access<'a> {
     }
 
     /// `get_image`: the caller may read the record, else the image does not exist for them.
+    /// A token of the wrong scope is refused outright, as oslo.policy's scope check does
+    /// before any rule.
     pub fn check_view(&self, image: &Image) -> Result<(), DomainError> {
+        if self.who.scope != Scope::Project {
+            return Err(refuse("get_image"));
+        }
         if ListQuery::can_view(&self.viewer(), image)
             && self.allows("get_image", &self.image_target(image))
         {
@@ -452,7 +472,10 @@ mod tests {
             };
             assert!(is_403(check(&who, |a| a.check_create(None))));
             assert!(is_403(check(&who, |a| a.check_reader("get_images"))));
-            assert!(is_404(check(&who, |a| a.check_view(&public))));
+            assert!(is_403(check(&who, |a| a.check_view(&public))));
+            // Tessera's admin API takes system admins, not domain ones.
+            let admin_api = check(&who, |a| a.check_tessera_admin("workers_list"));
+            assert_eq!(admin_api.is_ok(), matches!(who.scope, Scope::System(_)));
         }
     }
 

@@ -41,6 +41,10 @@ pub enum DomainError {
         /// The limit passed.
         source: LimitExceeded,
     },
+    /// The owner would go over a unified limit (413, with oslo.limit's message as Glance
+    /// wraps it).
+    #[error("The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.\n\nThe response body:\n{0}")]
+    OverLimit(tessera_raft::OverLimit),
     /// The cluster cannot serve this now; retry (503).
     #[error("{0}")]
     Unavailable(String),

@@ -4,6 +4,7 @@
 use crate::caller::Caller;
 use crate::error::DomainError;
 use crate::lifecycle;
+use crate::limits;
 use crate::service::Glance;
 use crate::write::{self, now};
 use tessera_raft::{Image, ImageStatus, ListQuery, Viewer};
@@ -60,7 +61,10 @@ impl Glance {
             .quotas
             .check_new_image(&image)
             .map_err(DomainError::from)?;
-        let mut stored = write::create(&self.meta, image).await?;
+        let limits = self
+            .limit_checks(image.owner.as_deref(), limits::CREATE)
+            .await?;
+        let mut stored = write::create(&self.meta, image, limits).await?;
         tracing::info!(image_id = %stored.id, "image created");
         self.hide_unreadable(who, &mut stored);
         Ok(stored)

@@ -7,8 +7,9 @@
 //! one service handle, [`Glance`]; and the cluster operations of the admin API, declared as
 //! [`ClusterAdmin`] for `node` to implement. It returns [`DomainError`]s; `api` maps them to
 //! Glance responses in one place and does nothing but HTTP. Its per-image quotas are here too
-//! ([`quota`]), property protections ([`protection`]), tasks and their executor ([`tasks`]) and the
-//! interoperable import ([`import`]); later stores and metadefs will be.
+//! ([`quota`]), property protections ([`protection`]), unified limits ([`limits`]), the
+//! metadata definitions catalog ([`metadefs`]), tasks and their executor ([`tasks`]) and the
+//! interoperable import ([`import`]); later stores will be.
 //!
 //! It sits above `raft` (records, commands) and `replication` (chunk data) because an image
 //! operation such as an upload spans both, and below `api` so that the node's background
@@ -25,7 +26,9 @@ pub mod images;
 pub mod import;
 pub mod inspector;
 pub mod lifecycle;
+pub mod limits;
 pub mod members;
+pub mod metadefs;
 pub mod policy;
 pub mod protection;
 pub mod quota;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::import::ImportConfig;
+use crate::limits::LimitSource;
 use crate::policy::Policy;
 use crate::protection::Protections;
 use crate::quota::Quotas;
@@ -43,6 +44,7 @@ pub struct Glance {
     pub(crate) settings: Settings,
     pub(crate) policy: Policy,
     pub(crate) protections: Option<Arc<Protections>>,
+    pub(crate) limits: Option<Arc<dyn LimitSource>>,
     pub(crate) import: Arc<ImportConfig>,
 }
 
@@ -56,8 +58,14 @@ impl Glance {
             settings,
             policy: Policy::default(),
             protections: None,
+            limits: None,
             import: Arc::default(),
         }
+    }
+
+    /// The same service enforcing per-project unified limits read from `source` (none: off).
+    pub fn with_limits(self, limits: Option<Arc<dyn LimitSource>>) -> Self {
+        Glance { limits, ..self }
     }
 
     /// The same service under `policy`.

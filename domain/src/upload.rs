@@ -6,6 +6,7 @@ use crate::caller::Caller;
 use crate::error::DomainError;
 use crate::inspector::{self, Detected, Inspector};
 use crate::lifecycle;
+use crate::limits;
 use crate::service::Glance;
 use crate::write;
 use bytes::Bytes;
@@ -31,8 +32,11 @@ impl Glance {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send + 'static,
     {
+        // The owner is the one thing the limits depend on, and no upload changes it.
+        let owner = write::load(&self.meta, id).await?.owner;
+        let limits = self.limit_checks(owner.as_deref(), limits::UPLOAD).await?;
         let mut formats = (None, None);
-        write::modify(&self.meta, id, |img| {
+        write::modify_within(&self.meta, id, &limits, |img| {
             self.access(who).check_owner_write(img, "upload_image")?;
             formats = (img.disk_format.clone(), img.container_format.clone());
             lifecycle::check(img.status, ImageStatus::Saving)?;

@@ -11,7 +11,7 @@
 
 use crate::error::DomainError;
 use crate::lifecycle;
-use tessera_raft::{Command, Image, ImageStatus, Meta, MetaError, Outcome, Request};
+use tessera_raft::{Command, Image, ImageStatus, LimitCheck, Meta, MetaError, Outcome, Request};
 use time::OffsetDateTime;
 
 /// Attempts before a hot image's writer gives up with 409.
@@ -57,10 +57,14 @@ pub async fn load(meta: &Meta, id: &str) -> Result<Image, DomainError> {
     }
 }
 
-/// Stores a new image record.
-pub async fn create(meta: &Meta, image: Image) -> Result<Image, DomainError> {
+/// Stores a new image record if its owner stays within `limits`.
+pub async fn create(
+    meta: &Meta,
+    image: Image,
+    limits: Vec<LimitCheck>,
+) -> Result<Image, DomainError> {
     let id = image.id.clone();
-    match Proposal::new(Command::CreateImage { image })
+    match Proposal::new(Command::CreateImage { image, limits })
         .submit(meta)
         .await?
     {
@@ -68,6 +72,7 @@ pub async fn create(meta: &Meta, image: Image) -> Result<Image, DomainError> {
         Outcome::Exists => Err(DomainError::Conflict(format!(
             "Image ID {id} already exists!"
         ))),
+        Outcome::OverLimit(over) => Err(DomainError::OverLimit(over)),
         other => Err(unexpected(other)),
     }
 }
@@ -75,7 +80,21 @@ pub async fn create(meta: &Meta, image: Image) -> Result<Image, DomainError> {
 /// Applies `change` to the current record of `id` and stores it, retrying on concurrent
 /// changes. `change` sees the fresh record each attempt and may refuse with an error; a
 /// status it sets must be allowed by the [`lifecycle`].
-pub async fn modify<F, E>(meta: &Meta, id: &str, mut change: F) -> Result<Image, E>
+pub async fn modify<F, E>(meta: &Meta, id: &str, change: F) -> Result<Image, E>
+where
+    F: FnMut(&mut Image) -> Result<(), E>,
+    E: From<DomainError>,
+{
+    modify_within(meta, id, &[], change).await
+}
+
+/// [`modify`], applied only if the owner stays within `limits` after the change.
+pub async fn modify_within<F, E>(
+    meta: &Meta,
+    id: &str,
+    limits: &[LimitCheck],
+    mut change: F,
+) -> Result<Image, E>
 where
     F: FnMut(&mut Image) -> Result<(), E>,
     E: From<DomainError>,
@@ -94,10 +113,12 @@ where
         let proposal = Proposal::new(Command::PutImage {
             image: next,
             expect: current.revision,
+            limits: limits.to_vec(),
         });
         match proposal.submit(meta).await.map_err(DomainError::from)? {
             Outcome::Applied(Some(img)) => return Ok(img),
             Outcome::Conflict(_) => continue,
+            Outcome::OverLimit(over) => return Err(DomainError::OverLimit(over).into()),
             Outcome::NotFound => return Err(DomainError::no_image(id).into()),
             other => return Err(unexpected(other).into()),
         }

@@ -11,7 +11,7 @@ use tessera_domain::DomainError;
 use tessera_raft::{Command, Image, ImageStatus, Outcome};
 
 async fn stored(meta: &tessera_raft::Meta, id: &str) -> Image {
-    write::create(meta, Image::new(id.into(), Some("p".into()), 1))
+    write::create(meta, Image::new(id.into(), Some("p".into()), 1), vec![])
         .await
         .unwrap()
 }
@@ -25,6 +25,7 @@ async fn the_same_proposal_sent_twice_applies_once() {
     let proposal = Proposal::new(Command::PutImage {
         image: next,
         expect: img.revision,
+        limits: vec![],
     });
     // As after an ambiguous failure (a reply lost, a leader gone): the same proposal again.
     let first = proposal.submit(&n.meta).await.unwrap();
@@ -41,6 +42,7 @@ async fn the_same_proposal_sent_twice_applies_once() {
     let stale = Proposal::new(Command::PutImage {
         image: img.clone(),
         expect: img.revision,
+        limits: vec![],
     });
     assert_ne!(stale.request_id(), proposal.request_id());
     assert!(matches!(
@@ -108,7 +110,7 @@ async fn refusals_and_status_moves_go_through_the_rules() {
     assert_eq!(unchanged.revision, 1, "no change, no proposal");
     let missing = write::modify(&n.meta, "b", |_| Ok::<_, DomainError>(())).await;
     assert!(matches!(missing, Err(DomainError::NotFound(_))));
-    let dup = write::create(&n.meta, Image::new("a".into(), None, 1)).await;
+    let dup = write::create(&n.meta, Image::new("a".into(), None, 1), vec![]).await;
     assert_eq!(dup.unwrap_err().to_string(), "Image ID a already exists!");
     write::delete(&n.meta, "a", |_| Ok::<_, DomainError>(()))
         .await

@@ -11,13 +11,13 @@ use std::process::ExitCode;
 pub struct Endpoint {
     /// The node's API URL.
     #[arg(long, env = "TESSERA_URL", default_value = "http://127.0.0.1:9292")]
-    url: String,
+    pub(crate) url: String,
     /// Token (in noauth mode `user:project:roles`; the node's default identity without it).
     #[arg(long, env = "TESSERA_TOKEN")]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Print the node's JSON answer instead of a summary.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// `tessera workers ...`.
@@ -121,11 +121,18 @@ pub enum ClusterCommand {
 
 /// A failed admin call.
 #[derive(Debug, thiserror::Error)]
-enum CliError {
+pub(crate) enum CliError {
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error("{url}: {source}")]
     Http { url: String, source: reqwest::Error },
+    #[error("{path}: {source}")]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
     #[error("{url}: {status}: {reason}")]
     Refused {
         url: String,
@@ -239,7 +246,7 @@ pub fn run_cluster(command: ClusterCommand) -> ExitCode {
 }
 
 /// Percent-encodes one path segment.
-fn seg(s: &str) -> String {
+pub(crate) fn seg(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -251,7 +258,7 @@ fn seg(s: &str) -> String {
 }
 
 /// Exit status: 0 when the call worked and all was well, 1 otherwise.
-fn finish(result: Result<bool, CliError>) -> ExitCode {
+pub(crate) fn finish(result: Result<bool, CliError>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -263,7 +270,7 @@ fn finish(result: Result<bool, CliError>) -> ExitCode {
 }
 
 /// Sends one request; the JSON answer, `None` for an empty one.
-fn call(
+pub(crate) fn call(
     endpoint: &Endpoint,
     method: &str,
     path: &str,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod keystone;
 pub mod logging;
 pub mod malloc;
+pub mod metadefs_cli;
 pub mod orchestration;
 pub mod serve;
 pub mod transport;

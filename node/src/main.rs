@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use tessera_node::{admin_cli, config, logging, malloc, serve};
+use tessera_node::{admin_cli, config, logging, malloc, metadefs_cli, serve};
 
 /// Tessera: a replicated VM image store speaking the OpenStack Image API v2.
 #[derive(Debug, Parser)]
@@ -34,6 +34,10 @@ enum Command {
     /// Chunk maintenance: `verify` audits now, `repair` brings every chunk to R now.
     #[command(subcommand)]
     Chunks(admin_cli::ChunksCommand),
+    /// Glance's metadata definition files: `load` (with Glance's merge options), `export`,
+    /// `unload`.
+    #[command(subcommand)]
+    Metadefs(metadefs_cli::MetadefsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Cluster(command) => admin_cli::run_cluster(command),
         Command::Workers(command) => admin_cli::run_workers(command),
         Command::Chunks(command) => admin_cli::run_chunks(command),
+        Command::Metadefs(command) => metadefs_cli::run(command),
         Command::Serve { config, options } => {
             malloc::one_arena();
             let cfg = match config::Config::load(options, config.as_deref()) {

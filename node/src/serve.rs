@@ -7,22 +7,25 @@ use crate::cluster::{
     QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{Auth, ClusterConfig, Config};
-use crate::keystone::{KeystoneAuth, KeystoneClient};
+use crate::keystone::{KeystoneAuth, KeystoneClient, KeystoneLimits};
 use crate::orchestration::NodeAdmin;
 use crate::transport::{PeerTls, Transport};
 use crate::wiring::{MetaImageRecords, MetaLiveChunks};
 use anyhow::Context;
 use std::sync::Arc;
 use tessera_api::{ApiConfig, AppState};
+use tessera_domain::limits::LimitSource;
 use tessera_domain::tasks::TaskExecutor;
 use tessera_domain::Glance;
 use tessera_raft::{Meta, MetaConfig};
 use tessera_replication::{Auditor, Data, NodeInfo, QuorumConfig, Reaper, Replicator, Workers};
 use tokio::sync::{mpsc, watch};
 
-/// The API's settings with the node's way of identifying callers wired in.
-fn api_config(cfg: &Config) -> anyhow::Result<ApiConfig> {
+/// The API's settings with the node's way of identifying callers wired in, and the source
+/// of unified limits if they are enforced.
+fn api_config(cfg: &Config) -> anyhow::Result<(ApiConfig, Option<Arc<dyn LimitSource>>)> {
     let mut api = cfg.api.clone();
+    let mut limits: Option<Arc<dyn LimitSource>> = None;
     match &cfg.auth {
         Auth::Noauth => tracing::warn!(
             listen = %cfg.listen,
@@ -30,9 +33,18 @@ fn api_config(cfg: &Config) -> anyhow::Result<ApiConfig> {
              can act as any user, admin included; use --auth keystone in production"
         ),
         Auth::Keystone(k) => {
-            let client = KeystoneClient::new(k.credentials.clone(), k.http_timeout)
-                .context("setting up the Keystone client")?;
+            let client = Arc::new(
+                KeystoneClient::new(k.credentials.clone(), k.http_timeout)
+                    .context("setting up the Keystone client")?,
+            );
             tracing::info!(auth_url = %k.credentials.auth_url, "auth mode keystone");
+            if let Some(endpoint) = &k.limits {
+                tracing::info!(?endpoint, "unified limits enforced");
+                limits = Some(Arc::new(KeystoneLimits::new(
+                    client.clone(),
+                    endpoint.clone(),
+                )));
+            }
             api.auth.keystone = Some(Arc::new(KeystoneAuth::new(
                 client,
                 k.token_cache_time.as_secs_f64(),
@@ -40,7 +52,7 @@ fn api_config(cfg: &Config) -> anyhow::Result<ApiConfig> {
             )));
         }
     }
-    Ok(api)
+    Ok((api, limits))
 }
 
 /// Runs one node until a shutdown signal.
@@ -61,9 +73,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             (meta, data, Some(transport), Some(gossip))
         }
     };
+    let (api, limits) = api_config(&cfg)?;
     let glance = Glance::new(meta.clone(), data.clone(), cfg.api.domain())
         .with_policy(cfg.api.policy.clone())
         .with_protections(cfg.api.protections.clone())
+        .with_limits(limits)
         .with_import(cfg.import.clone());
     let workers = spawn_workers(&cfg, &meta, &data, &glance)?;
     let admin = NodeAdmin::new(
@@ -74,7 +88,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     let app = tessera_api::router(AppState {
         glance,
-        config: Arc::new(api_config(&cfg)?),
+        config: Arc::new(api),
         admin: Arc::new(admin),
         workers: workers.clone(),
     });

@@ -6,6 +6,7 @@
 
 use crate::docs::{Doc, DocConflict, DocOp};
 use crate::model::Image;
+use crate::usage::{LimitCheck, OverLimit};
 use serde::{Deserialize, Serialize};
 
 /// A proposal: a request id for deduplication plus the change.
@@ -26,6 +27,9 @@ pub enum Command {
     CreateImage {
         /// The new record.
         image: Image,
+        /// Unified limits of the owner to check against its usage (none: unlimited).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        limits: Vec<LimitCheck>,
     },
     /// Replace an image if its stored revision still equals `expect`.
     PutImage {
@@ -33,6 +37,9 @@ pub enum Command {
         image: Image,
         /// The revision the writer read.
         expect: u64,
+        /// Unified limits of the owner to check against its usage (none: unlimited).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        limits: Vec<LimitCheck>,
     },
     /// Remove an image record if its stored revision still equals `expect`.
     DeleteImage {
@@ -64,4 +71,6 @@ pub enum Outcome {
     Docs(Vec<Option<Doc>>),
     /// A document batch did not apply.
     DocConflict(DocConflict),
+    /// The image's owner would go over a unified limit; nothing changed.
+    OverLimit(OverLimit),
 }

@@ -32,10 +32,12 @@ pub struct SmTrees {
     pub idx_tag: sled::Tree,
     /// kind + NUL + id -> (revision, body): every record that is not an image.
     pub docs: sled::Tree,
+    /// project -> its unified-limit usage, following every image change.
+    pub usage: sled::Tree,
 }
 
 /// Names of the state machine trees, in the order of [`SmTrees::all`].
-pub const SM_TREE_NAMES: [&str; 12] = [
+pub const SM_TREE_NAMES: [&str; 13] = [
     "sm_images",
     "sm_dedup",
     "sm_dedup_age",
@@ -48,6 +50,7 @@ pub const SM_TREE_NAMES: [&str; 12] = [
     "idx_name",
     "idx_tag",
     "sm_docs",
+    "sm_usage",
 ];
 
 impl SmTrees {
@@ -66,11 +69,12 @@ impl SmTrees {
             idx_name: t(9)?,
             idx_tag: t(10)?,
             docs: t(11)?,
+            usage: t(12)?,
         })
     }
 
     /// Every tree, in the order of [`SM_TREE_NAMES`].
-    pub fn all(&self) -> [sled::Tree; 12] {
+    pub fn all(&self) -> [sled::Tree; 13] {
         [
             self.images.clone(),
             self.dedup.clone(),
@@ -84,6 +88,7 @@ impl SmTrees {
             self.idx_name.clone(),
             self.idx_tag.clone(),
             self.docs.clone(),
+            self.usage.clone(),
         ]
     }
 }

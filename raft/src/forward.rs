@@ -15,6 +15,7 @@ use crate::meta::Meta;
 use crate::model::Image;
 use crate::query::ListQuery;
 use crate::types::NodeId;
+use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -31,6 +32,8 @@ pub enum ForwardRequest {
     LiveManifests,
     /// Linearizable read of one document: (kind, id) (leader only).
     GetDoc(String, String),
+    /// Linearizable read of a project's unified-limit usage (leader only).
+    GetUsage(String),
     /// Linearizable read of the documents of a kind whose ids start with a prefix: (kind,
     /// prefix) (leader only).
     ListDocs(String, String),
@@ -63,6 +66,8 @@ pub enum ForwardReply {
     LiveManifests(Result<Vec<String>, MetaError>),
     /// Answer to [`ForwardRequest::GetDoc`].
     GetDoc(Result<Option<Doc>, MetaError>),
+    /// Answer to [`ForwardRequest::GetUsage`].
+    GetUsage(Result<Usage, MetaError>),
     /// Answer to [`ForwardRequest::ListDocs`].
     ListDocs(Result<Vec<Doc>, MetaError>),
     /// Answer to [`ForwardRequest::Join`].
@@ -83,6 +88,7 @@ impl ForwardRequest {
             Self::LiveManifests => "live_manifests",
             Self::GetDoc(..) => "get_doc",
             Self::ListDocs(..) => "list_docs",
+            Self::GetUsage(_) => "get_usage",
             Self::Join { .. } => "join",
             Self::Leave { .. } => "leave",
             Self::Status => "status",
@@ -100,6 +106,7 @@ impl ForwardReply {
             Self::LiveManifests(r) => r.as_ref().err(),
             Self::GetDoc(r) => r.as_ref().err(),
             Self::ListDocs(r) => r.as_ref().err(),
+            Self::GetUsage(r) => r.as_ref().err(),
             Self::Join(r) | Self::Leave(r) => r.as_ref().err(),
             Self::Status(r) => r.as_ref().err(),
         }
@@ -114,6 +121,7 @@ impl ForwardReply {
             ForwardRequest::LiveManifests => Self::LiveManifests(Err(e)),
             ForwardRequest::GetDoc(..) => Self::GetDoc(Err(e)),
             ForwardRequest::ListDocs(..) => Self::ListDocs(Err(e)),
+            ForwardRequest::GetUsage(_) => Self::GetUsage(Err(e)),
             ForwardRequest::Join { .. } => Self::Join(Err(e)),
             ForwardRequest::Leave { .. } => Self::Leave(Err(e)),
             ForwardRequest::Status => Self::Status(Err(e)),

@@ -25,6 +25,7 @@ pub mod state_machine;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod types;
+pub mod usage;
 
 pub use command::{Command, Outcome, Request};
 pub use docs::{Change, Doc, DocConflict, DocOp, Expect};
@@ -37,3 +38,4 @@ pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, View
 #[cfg(any(test, feature = "testing"))]
 pub use testing::LocalTransport;
 pub use types::{NodeId, TypeConfig};
+pub use usage::{LimitCheck, OverLimit, Resource, Usage};

@@ -146,6 +146,8 @@ pub fn install(db: &Db, meta: &SnapshotMeta, bytes: Vec<u8>) -> Result<(), Store
         None => batch.remove(LAST_APPLIED),
     }
     db.sm.meta.apply_batch(batch)?;
+    // A snapshot taken before usage was tracked carries none.
+    crate::state_machine::build_usage_if_missing(&db.sm)?;
     save_current(db, meta, &bytes)?;
     db.durable.sync()?;
     Ok(())

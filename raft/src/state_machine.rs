@@ -14,6 +14,7 @@ use crate::snapshot::{self, SnapshotBuilder};
 use crate::types::{
     sto, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
+use crate::usage::{self, LimitCheck, OverLimit, Usage};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, StorageIOError};
 use serde::de::DeserializeOwned;
@@ -34,6 +35,9 @@ const DEDUP: usize = 1;
 const DEDUP_AGE: usize = 2;
 const META: usize = 3;
 const DOCS: usize = 11;
+const USAGE: usize = 12;
+/// Set once the usage tree has been computed from the images (older data had none).
+const USAGE_BUILT: &[u8] = b"usage_built";
 
 /// Writes computed for one entry: (tree position, key, Some(value) to insert / None to
 /// remove), committed in order inside one transaction.
@@ -74,7 +78,7 @@ pub(crate) fn applied_state(t: &SmTrees) -> Result<(Option<LogId>, StoredMembers
 }
 
 /// Reads one image record.
-pub(crate) fn get_image(t: &SmTrees, id: &str) -> Result<Option<Image>, StoreError> {
+pub fn get_image(t: &SmTrees, id: &str) -> Result<Option<Image>, StoreError> {
     t.images.get(id.as_bytes())?.map(|v| dec(&v)).transpose()
 }
 
@@ -132,29 +136,44 @@ impl StateMachine {
             return Ok(outcome);
         }
         let outcome = match &req.command {
-            Command::CreateImage { image } => match get_image(t, &image.id)? {
+            Command::CreateImage { image, limits } => match get_image(t, &image.id)? {
                 Some(_) => Outcome::Exists,
                 None => {
                     let mut stored = image.clone();
                     stored.revision = 1;
-                    write_image(ops, None, &stored)?;
-                    Outcome::Applied(Some(stored))
+                    match account(t, ops, None, Some(&stored), limits)? {
+                        Some(over) => Outcome::OverLimit(over),
+                        None => {
+                            write_image(ops, None, &stored)?;
+                            Outcome::Applied(Some(stored))
+                        }
+                    }
                 }
             },
-            Command::PutImage { image, expect } => match get_image(t, &image.id)? {
+            Command::PutImage {
+                image,
+                expect,
+                limits,
+            } => match get_image(t, &image.id)? {
                 None => Outcome::NotFound,
                 Some(cur) if cur.revision != *expect => Outcome::Conflict(cur),
                 Some(cur) => {
                     let mut stored = image.clone();
                     stored.revision = cur.revision + 1;
-                    write_image(ops, Some(&cur), &stored)?;
-                    Outcome::Applied(Some(stored))
+                    match account(t, ops, Some(&cur), Some(&stored), limits)? {
+                        Some(over) => Outcome::OverLimit(over),
+                        None => {
+                            write_image(ops, Some(&cur), &stored)?;
+                            Outcome::Applied(Some(stored))
+                        }
+                    }
                 }
             },
             Command::DeleteImage { id, expect } => match get_image(t, id)? {
                 None => Outcome::NotFound,
                 Some(cur) if cur.revision != *expect => Outcome::Conflict(cur),
                 Some(cur) => {
+                    account(t, ops, Some(&cur), None, &[])?;
                     for (idx, k) in index_keys(&cur) {
                         ops.del(idx.tree_pos(), k);
                     }
@@ -218,6 +237,82 @@ impl StateMachine {
             Err(TransactionError::Abort(())) => Err(StoreError::Aborted),
         }
     }
+}
+
+/// The unified-limit usage of `project`.
+pub fn get_usage(t: &SmTrees, project: &str) -> Result<Usage, StoreError> {
+    Ok(t.usage
+        .get(project.as_bytes())?
+        .map(|v| dec(&v))
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// Moves the usage of the owners of `old` and `new` (one image before and after a change)
+/// and checks `limits` against the new owner's usage; on a failed check writes nothing.
+fn account(
+    t: &SmTrees,
+    ops: &mut Ops,
+    old: Option<&Image>,
+    new: Option<&Image>,
+    limits: &[LimitCheck],
+) -> Result<Option<OverLimit>, StoreError> {
+    let old_owner = old.and_then(|i| i.owner.as_deref());
+    let new_owner = new.and_then(|i| i.owner.as_deref());
+    let mut writes = Vec::new();
+    if old_owner != new_owner {
+        if let Some(p) = old_owner {
+            writes.push((p, get_usage(t, p)?.replaced(old, None)));
+        }
+        if let Some(p) = new_owner {
+            let before = get_usage(t, p)?;
+            let after = before.replaced(None, new);
+            if let Some(over) = usage::check(p, limits, &before, &after) {
+                return Ok(Some(over));
+            }
+            writes.push((p, after));
+        }
+    } else if let Some(p) = new_owner.or(old_owner) {
+        let before = get_usage(t, p)?;
+        let after = before.replaced(old, new);
+        if let Some(over) = usage::check(p, limits, &before, &after) {
+            return Ok(Some(over));
+        }
+        writes.push((p, after));
+    }
+    for (p, u) in writes {
+        if u == Usage::default() {
+            ops.del(USAGE, p.as_bytes());
+        } else {
+            ops.put(USAGE, p.as_bytes(), enc(&u)?);
+        }
+    }
+    Ok(None)
+}
+
+/// Computes every project's usage from the images if this state machine has never done so
+/// (data written before usage was tracked). Deterministic, so every replica gets the same.
+pub fn build_usage_if_missing(t: &SmTrees) -> Result<(), StoreError> {
+    if t.meta.get(USAGE_BUILT)?.is_some() {
+        return Ok(());
+    }
+    let mut all: std::collections::BTreeMap<String, Usage> = Default::default();
+    for kv in t.images.iter() {
+        let (_, v) = kv?;
+        let img: Image = dec(&v)?;
+        if let Some(owner) = &img.owner {
+            let u = all.entry(owner.clone()).or_default();
+            *u = u.replaced(None, Some(&img));
+        }
+    }
+    t.usage.clear()?;
+    let mut batch = sled::Batch::default();
+    for (p, u) in all {
+        batch.insert(p.as_bytes(), enc(&u)?);
+    }
+    t.usage.apply_batch(batch)?;
+    t.meta.insert(USAGE_BUILT, enc(&true)?)?;
+    Ok(())
 }
 
 /// Reads one document.

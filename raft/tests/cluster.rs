@@ -420,6 +420,7 @@ async fn retried_proposal_through_another_node_applies_once() {
                 ..img
             },
             expect: 1,
+            limits: vec![],
         },
     };
     let a = c.meta(f[0]).propose(put.clone()).await.unwrap();

@@ -169,7 +169,7 @@ proptest! {
         rt.block_on(async {
             for img in &first {
                 if let tessera_raft::Outcome::Applied(Some(s)) =
-                    a.cmd(&format!("c{}", img.id), 0, Command::CreateImage { image: img.clone() }).await
+                    a.cmd(&format!("c{}", img.id), 0, Command::CreateImage { image: img.clone(), limits: vec![] }).await
                 {
                     model.push(s);
                 }
@@ -177,7 +177,7 @@ proptest! {
             // Rewrite every image (moving it across all indexes), then delete some.
             for img in &second {
                 if let tessera_raft::Outcome::Applied(Some(s)) =
-                    a.cmd(&format!("p{}", img.id), 0, Command::PutImage { image: img.clone(), expect: 1 }).await
+                    a.cmd(&format!("p{}", img.id), 0, Command::PutImage { image: img.clone(), expect: 1, limits: vec![] }).await
                 {
                     let slot = model.iter_mut().find(|m| m.id == s.id).unwrap();
                     *slot = s;

@@ -9,10 +9,13 @@ use openraft::RaftSnapshotBuilder;
 use tessera_raft::db::Db;
 use tessera_raft::index::list_images;
 use tessera_raft::log_store::LogStore;
-use tessera_raft::state_machine::{get_doc, list_docs, StateMachine, DEDUP_TTL_SECS};
+use tessera_raft::state_machine::{
+    build_usage_if_missing, get_doc, get_image, get_usage, list_docs, StateMachine, DEDUP_TTL_SECS,
+};
 use tessera_raft::types::{StorageError, TypeConfig};
 use tessera_raft::{
-    Change, Command, DocOp, Expect, ImageStatus, ListQuery, Outcome, Viewer, Visibility,
+    Change, Command, DocOp, Expect, ImageStatus, LimitCheck, ListQuery, Outcome, Resource, Viewer,
+    Visibility,
 };
 
 struct Builder;
@@ -54,15 +57,29 @@ async fn create_put_delete_cas() {
     let mut a = Applier::new(&db);
     let img = image("a", "p1", 10);
     let Outcome::Applied(Some(stored)) = a
-        .cmd("r1", 100, Command::CreateImage { image: img.clone() })
+        .cmd(
+            "r1",
+            100,
+            Command::CreateImage {
+                image: img.clone(),
+                limits: vec![],
+            },
+        )
         .await
     else {
         panic!("create failed")
     };
     assert_eq!(stored.revision, 1);
     assert_eq!(
-        a.cmd("r2", 100, Command::CreateImage { image: img.clone() })
-            .await,
+        a.cmd(
+            "r2",
+            100,
+            Command::CreateImage {
+                image: img.clone(),
+                limits: vec![]
+            }
+        )
+        .await,
         Outcome::Exists
     );
     // Stale revision -> conflict with the current record.
@@ -74,7 +91,8 @@ async fn create_put_delete_cas() {
             101,
             Command::PutImage {
                 image: changed.clone(),
-                expect: 0
+                expect: 0,
+                limits: vec![],
             }
         )
         .await,
@@ -87,6 +105,7 @@ async fn create_put_delete_cas() {
             Command::PutImage {
                 image: changed.clone(),
                 expect: 1,
+                limits: vec![],
             },
         )
         .await
@@ -103,7 +122,8 @@ async fn create_put_delete_cas() {
             102,
             Command::PutImage {
                 image: ghost,
-                expect: 0
+                expect: 0,
+                limits: vec![],
             }
         )
         .await,
@@ -158,6 +178,7 @@ async fn dedup_returns_stored_outcome_and_expires() {
     let mut a = Applier::new(&db);
     let create = Command::CreateImage {
         image: image("a", "p", 1),
+        limits: vec![],
     };
     let first = a.cmd("same", 1000, create.clone()).await;
     assert!(matches!(first, Outcome::Applied(Some(_))));
@@ -169,6 +190,7 @@ async fn dedup_returns_stored_outcome_and_expires() {
     let put = Command::PutImage {
         image: changed,
         expect: 1,
+        limits: vec![],
     };
     assert_eq!(a.cmd("same", 1000, put.clone()).await, first);
     // Once a newer request moves time past the TTL, the id is forgotten and applies anew.
@@ -197,7 +219,16 @@ async fn indexes_follow_changes() {
     img.tags.insert("t1".into());
     img.status = ImageStatus::Active;
     img.visibility = Visibility::Public;
-    let Outcome::Applied(Some(cur)) = a.cmd("r1", 1, Command::CreateImage { image: img }).await
+    let Outcome::Applied(Some(cur)) = a
+        .cmd(
+            "r1",
+            1,
+            Command::CreateImage {
+                image: img,
+                limits: vec![],
+            },
+        )
+        .await
     else {
         panic!()
     };
@@ -215,6 +246,7 @@ async fn indexes_follow_changes() {
         Command::PutImage {
             image: next,
             expect: cur.revision,
+            limits: vec![],
         },
     )
     .await;
@@ -248,7 +280,15 @@ async fn indexes_follow_changes() {
     );
     // Exactly one key per index tree that applies (created, updated, owner, status, vis,
     // name, one tag).
-    for t in db.sm.all().iter().skip(4) {
+    for t in [
+        &db.sm.idx_created,
+        &db.sm.idx_updated,
+        &db.sm.idx_owner,
+        &db.sm.idx_status,
+        &db.sm.idx_visibility,
+        &db.sm.idx_name,
+        &db.sm.idx_tag,
+    ] {
         assert_eq!(t.len(), 1);
     }
 }
@@ -272,7 +312,10 @@ async fn fill(db: &Db, n: usize) -> Applier {
         a.cmd(
             &format!("r{i}"),
             i as i64,
-            Command::CreateImage { image: img },
+            Command::CreateImage {
+                image: img,
+                limits: vec![],
+            },
         )
         .await;
     }
@@ -392,4 +435,79 @@ async fn docs_travel_with_snapshots() {
         list_docs(&db1.sm, "task", "").unwrap()
     );
     assert_eq!(list_docs(&db2.sm, "task", "t3").unwrap()[0].body, vec![3]);
+}
+
+fn count_limit(limit: u64) -> Vec<LimitCheck> {
+    vec![LimitCheck {
+        resource: Resource::ImageCountTotal,
+        limit,
+        delta: 1,
+        after: false,
+    }]
+}
+
+#[tokio::test]
+async fn limits_are_checked_against_usage_counted_in_apply() {
+    let (_d, db) = fresh_db();
+    let mut a = Applier::new(&db);
+    // Two proposers read the same (empty) usage and race for the last slot: the log orders
+    // them and the second is refused, whatever each proposer believed.
+    let first = Command::CreateImage {
+        image: image("a", "p1", 10),
+        limits: count_limit(1),
+    };
+    let second = Command::CreateImage {
+        image: image("b", "p1", 10),
+        limits: count_limit(1),
+    };
+    assert!(matches!(a.cmd("r1", 10, first).await, Outcome::Applied(_)));
+    let Outcome::OverLimit(over) = a.cmd("r2", 10, second).await else {
+        panic!("second create passed the limit")
+    };
+    assert_eq!((over.usage, over.delta, over.limit), (1, 1, 1));
+    assert!(get_image(&db.sm, "b").unwrap().is_none());
+    // Another project has its own count.
+    let other = Command::CreateImage {
+        image: image("c", "p2", 10),
+        limits: count_limit(1),
+    };
+    assert!(matches!(a.cmd("r3", 10, other).await, Outcome::Applied(_)));
+
+    // Entering an upload state counts the image itself against the uploading limit.
+    let mut saving = get_image(&db.sm, "a").unwrap().unwrap();
+    saving.status = ImageStatus::Saving;
+    let upload = |limit| Command::PutImage {
+        image: saving.clone(),
+        expect: 1,
+        limits: vec![LimitCheck {
+            resource: Resource::ImageCountUploading,
+            limit,
+            delta: 0,
+            after: true,
+        }],
+    };
+    assert!(matches!(
+        a.cmd("r4", 11, upload(0)).await,
+        Outcome::OverLimit(_)
+    ));
+    assert!(matches!(
+        a.cmd("r5", 11, upload(1)).await,
+        Outcome::Applied(_)
+    ));
+    let u = get_usage(&db.sm, "p1").unwrap();
+    assert_eq!((u.count, u.uploading), (1, 1));
+
+    // Deleting gives the slot back; a usage tree lost (older data) is rebuilt the same.
+    let del = Command::DeleteImage {
+        id: "a".into(),
+        expect: 2,
+    };
+    assert!(matches!(a.cmd("r6", 12, del).await, Outcome::Applied(None)));
+    assert_eq!(get_usage(&db.sm, "p1").unwrap(), Default::default());
+    let before = get_usage(&db.sm, "p2").unwrap();
+    db.sm.usage.clear().unwrap();
+    db.sm.meta.remove("usage_built").unwrap();
+    build_usage_if_missing(&db.sm).unwrap();
+    assert_eq!(get_usage(&db.sm, "p2").unwrap(), before);
+    assert_eq!(before.count, 1);
 }

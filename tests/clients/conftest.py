@@ -13,6 +13,13 @@ plain `requests`.
   `$CARGO_TARGET_DIR`), waits for `/healthcheck` and `/versions`, and stops it at the end.
 
 Identities (noauth): a token `user:project:role[,role...]` selects that identity.
+
+`TESSERA_KEYSTONE=1` runs the same suite in Keystone mode: a real Keystone
+(../shared/peer/tempest/keystone.sh, started if it is not running) gets the suite's users and
+projects (alice and rita in tessc-A, bob in tessc-B, carol in tessc-C, an admin), every
+identity below becomes a real token of that user, and the self-started node validates them
+(`[auth] mode = "keystone"`). Tests of the noauth convention itself are marked `noauth` and
+skipped there.
 """
 from __future__ import annotations
 
@@ -43,6 +50,53 @@ CAROL = "carol:projC:member,reader"
 ADMIN = "admin:adminproj:admin,member,reader"
 READER = "rita:projA:reader"  # reader-only in alice's project
 PROJ_A, PROJ_B = "projA", "projB"
+
+KEYSTONE = os.environ.get("TESSERA_KEYSTONE") == "1"
+KEYSTONE_STARTED = False
+if KEYSTONE:
+    sys.path.insert(0, str(REPO / "tests" / "keystone"))
+    import ks  # noqa: E402
+
+    KEYSTONE_STARTED = not ks.keystone_up()
+    ks.keystone("start")
+
+    def _keystone_identities() -> tuple[dict[str, str], dict[str, str]]:
+        """Real users for the suite's identities: name -> token, and project ids."""
+        a = ks.Admin()
+        projects = {p: a.ensure("projects", {"name": f"tessc-{p}", "domain_id": "default"})
+                    for p in ("A", "B", "C", "admin")}
+        users = {"alice": ("A", ["member", "reader"]), "rita": ("A", ["reader"]),
+                 "bob": ("B", ["member", "reader"]), "carol": ("C", ["member", "reader"]),
+                 "admin": ("admin", ["admin", "member", "reader"])}
+        tokens = {}
+        for name, (proj, roles) in users.items():
+            user = f"tessc-{name}"
+            uid = a.ensure("users", {"name": user, "domain_id": "default",
+                                     "password": f"secret-{user}"})
+            for role in roles:
+                a.grant(projects[proj], uid, role)
+            tokens[name] = ks.password_token(user, f"secret-{user}", f"tessc-{proj}")
+        # The service user the node validates tokens with (as tests/keystone has it).
+        service = a.ensure("projects", {"name": "service", "domain_id": "default"})
+        glance = a.ensure("users", {"name": "glance", "domain_id": "default",
+                                    "password": "secretglance"})
+        for role in ("admin", "service"):
+            a.grant(service, glance, role)
+        return tokens, projects
+
+    _TOKENS, _PROJECTS = _keystone_identities()
+    ALICE, BOB, CAROL = _TOKENS["alice"], _TOKENS["bob"], _TOKENS["carol"]
+    ADMIN, READER = _TOKENS["admin"], _TOKENS["rita"]
+    PROJ_A, PROJ_B = _PROJECTS["A"], _PROJECTS["B"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if not KEYSTONE:
+        return
+    skip = pytest.mark.skip(reason="tests the noauth identity convention itself")
+    for item in items:
+        if "noauth" in item.keywords:
+            item.add_marker(skip)
 
 MiB = 1024 * 1024
 CLI_TIMEOUT = float(os.environ.get("TESSERA_CLI_TIMEOUT", "180"))
@@ -113,11 +167,22 @@ class Server:
             self.data_dir.mkdir()
             self.port = _free_port()
             self.url = f"http://127.0.0.1:{self.port}"
+        args = list(self.args)
+        if KEYSTONE:
+            cfg = self.tmp / "keystone.toml"
+            cfg.write_text(f"""[auth]
+mode = "keystone"
+auth_url = "{ks.KS}"
+username = "glance"
+password = "secretglance"
+project_name = "service"
+""")
+            args += ["--config", str(cfg)]
         self.log_path = self.tmp / f"server-{self.restarts}.log"
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(self.bin), "serve", "--data-dir", str(self.data_dir),
-             "--listen", f"127.0.0.1:{self.port}", *self.args],
+             "--listen", f"127.0.0.1:{self.port}", *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(self.tmp))
         log.close()
         self.wait_ready(timeout=60)
@@ -399,6 +464,8 @@ def server():
                 print(f"tessera data kept in {srv.tmp}")
             elif srv.tmp:
                 shutil.rmtree(srv.tmp, ignore_errors=True)
+        if KEYSTONE_STARTED:
+            ks.keystone("stop")
 
 
 @pytest.fixture(scope="session")

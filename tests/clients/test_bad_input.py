@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ALICE, READER, random_image_bytes
+from conftest import ALICE, PROJ_A, PROJ_B, READER, random_image_bytes
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 
@@ -55,7 +55,7 @@ def test_create_returns_201_location_and_request_id(alice, cleanup, run_id):
     _assert_request_id(r)
     assert r.headers["Location"].endswith(f"/v2/images/{img['id']}")
     assert r.headers["Content-Type"].startswith("application/json")
-    assert img["status"] == "queued" and img["owner"] == "projA"
+    assert img["status"] == "queued" and img["owner"] == PROJ_A
     assert img["self"] == f"/v2/images/{img['id']}"
     assert img["file"] == f"/v2/images/{img['id']}/file"
     assert img["schema"] == "/v2/schemas/image"
@@ -410,16 +410,16 @@ def test_tags_and_members_errors(alice, bob, image):
     assert alice.put(f"/v2/images/{iid}/tags/ok").status_code == 204
     assert alice.put(f"/v2/images/{iid}/tags/ok").status_code == 204  # idempotent
     assert alice.show(iid)["tags"] == ["ok"]
-    r = alice.post(f"/v2/images/{iid}/members", json={"member": "projB"})
+    r = alice.post(f"/v2/images/{iid}/members", json={"member": PROJ_B})
     assert r.status_code == 200 and r.json()["status"] == "pending"
     assert alice.post(f"/v2/images/{iid}/members",
-                      json={"member": "projB"}).status_code == 409
+                      json={"member": PROJ_B}).status_code == 409
     # only the member may change its status
-    assert alice.put(f"/v2/images/{iid}/members/projB",
+    assert alice.put(f"/v2/images/{iid}/members/{PROJ_B}",
                      json={"status": "accepted"}).status_code == 403
-    assert bob.put(f"/v2/images/{iid}/members/projB",
+    assert bob.put(f"/v2/images/{iid}/members/{PROJ_B}",
                    json={"status": "bogus"}).status_code == 400
-    r = bob.put(f"/v2/images/{iid}/members/projB", json={"status": "accepted"})
+    r = bob.put(f"/v2/images/{iid}/members/{PROJ_B}", json={"status": "accepted"})
     assert r.status_code == 200 and r.json()["status"] == "accepted"
 
 
@@ -429,3 +429,23 @@ def test_every_v2_response_has_request_id(alice, image):
               alice.get(f"/v2/images/{uuid.uuid4()}")):
         _assert_request_id(r)
         assert r.headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_a_range_ending_at_the_largest_integer_is_clamped_to_the_image(alice, cleanup, run_id):
+    data = random_image_bytes(100_000)
+    r = alice.post("/v2/images", json={"name": f"{run_id}-bigrange", "disk_format": "raw",
+                                        "container_format": "bare"})
+    cleanup.append(r.json()["id"])
+    iid = r.json()["id"]
+    assert alice.put(f"/v2/images/{iid}/file", data=data,
+                     headers={"Content-Type": "application/octet-stream"}).status_code == 204
+    r = alice.get(f"/v2/images/{iid}/file", headers={"Range": "bytes=0-18446744073709551615"})
+    assert r.status_code == 206, r.text
+    assert r.headers["Content-Range"] == "bytes 0-99999/100000"
+    assert r.content == data
+
+
+def test_a_time_filter_cut_inside_a_character_is_a_400_not_a_dropped_connection(alice):
+    r = alice.get("/v2/images", params={"created_at": "gte:2023-11-1\u00e9"})
+    assert r.status_code == 400, r.text
+    assert "Unable to parse datetime" in r.text

@@ -2,6 +2,8 @@
 import hashlib
 import json
 
+import pytest
+
 from conftest import ALICE
 
 
@@ -55,6 +57,7 @@ def test_openstack_image_lifecycle(server, files, tmp_path, cleanup, run_id, ali
     assert r.returncode != 0
 
 
+@pytest.mark.noauth  # no token at all: the default identity only noauth has
 def test_openstack_with_version_discovery(server, files, cleanup, run_id, admin):
     """`--os-auth-type none` with the bare URL: osc discovers the API from GET / (300)."""
     path, data = files["tiny"]

@@ -1,6 +1,6 @@
 """Visibility and policy: who sees and may do what (noauth identities)."""
 
-from conftest import READER
+from conftest import PROJ_A, PROJ_B, READER
 
 
 def _ids(api, **params):
@@ -11,7 +11,7 @@ def test_private_image_invisible_to_other_project(server, cleanup, run_id, alice
     img = alice.create(name=f"{run_id}-priv", visibility="private", disk_format="raw",
                        container_format="bare")
     cleanup.append(img["id"])
-    assert img["owner"] == "projA"
+    assert img["owner"] == PROJ_A
     assert img["visibility"] == "private"
 
     r = bob.get(f"/v2/images/{img['id']}")
@@ -32,7 +32,7 @@ def test_private_image_invisible_to_other_project(server, cleanup, run_id, alice
 def test_private_image_cannot_be_shared(server, cleanup, run_id, alice):
     img = alice.create(name=f"{run_id}-priv2", visibility="private")
     cleanup.append(img["id"])
-    r = alice.post(f"/v2/images/{img['id']}/members", json={"member": "projB"})
+    r = alice.post(f"/v2/images/{img['id']}/members", json={"member": PROJ_B})
     assert r.status_code == 403, r.text
 
 

@@ -5,6 +5,7 @@
 # writes target/conformance/summary.md, stops what it started. Exits with Tempest's status.
 # Env: TESSERA_BIN, TESTBED_BIN, CONCURRENCY (2), RETRY_FAILED (0), PEER_DIR (/tmp/tessera-peer),
 #      SUITE (all | tempest | plugin), OUT (target/conformance),
+#      EXTRA_EXCLUDE (a regex of tests to leave out, e.g. '^(?!.*etadef)' runs only metadefs),
 #      KEYSTONE=private: a Keystone of this run's own on KS_PORT (5001), started and stopped
 #      here, for a machine where others restart the shared one (tests/keystone stops it).
 set -euo pipefail
@@ -25,6 +26,7 @@ done
 started=$(date +%s)
 rm -rf "$out" && mkdir -p "$out"
 work=$(mktemp -d /tmp/tessera-conformance.XXXXXX)
+shared_venv=$PEER_DIR/venv
 if [ "${KEYSTONE:-shared}" = private ]; then
   # keystone.sh and tempest.sh keep their state under PEER_DIR: a private one that borrows
   # the installed venvs (Tempest's workspace is then private too; a missing venv is
@@ -76,6 +78,13 @@ for u in "${urls[@]}"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $token" "$u/v2/images")
   [ "$code" = 200 ] || { echo "conformance: $u/v2/images with an admin token answered $code" >&2; exit 1; }
 done
+
+# As a Glance deployment (and the reference run: glance-start.sh runs db_load_metadefs), the
+# cluster serves Glance's shipped metadef files; Tempest's metadef tests use their resource
+# types. The files come with the Glance package of ../shared/peer/install.sh.
+metadefs=$shared_venv/etc/glance/metadefs
+[ -d "$metadefs" ] || PEER_DIR=$(dirname "$shared_venv") bash "$repo/../shared/peer/install.sh" >/dev/null
+"$tessera" metadefs load "$metadefs" --url "${urls[0]}" --token "$token" >/dev/null
 
 tempest_start=$(date +%s)
 set +e

@@ -91,3 +91,21 @@ def test_keystone_outage_spares_cached_tokens_only(node, identities):
     finally:
         keystone("start")
     assert call(node, "GET", "/v2/images", unseen).status_code == 200
+
+
+def test_tokens_of_another_scope_are_refused_with_403(node, identities):
+    auth = {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"id": "default"}, "password": "secretadmin"}}},
+        "scope": {"system": {"all": True}}}
+    r = requests.post("http://127.0.0.1:5000/v3/auth/tokens", json={"auth": auth}, timeout=30)
+    system = r.headers["X-Subject-Token"]
+    alice = identities.token("alice")
+    img = call(node, "POST", "/v2/images", alice, json={"name": "scoped"}).json()
+    # Glance's rules are project-scoped: oslo.policy refuses a system token before any rule
+    # (403, not the 404 of an image the caller may not see).
+    for path in (f"/v2/images/{img['id']}", "/v2/images"):
+        r = call(node, "GET", path, system)
+        assert r.status_code == 403, (path, r.status_code, r.text)
+    # Tessera's own admin API is for system admins too.
+    assert call(node, "GET", "/tessera/v1/workers", system).status_code == 200
+    assert call(node, "DELETE", f"/v2/images/{img['id']}", alice).status_code == 204

@@ -75,3 +75,20 @@ def test_a_broken_file_refuses_to_start(identities, tmp_path):
     with pytest.raises(RuntimeError) as refused:
         Node(["--policy-file", str(path)])
     assert 'line 3: rule "add_image" at column 15' in str(refused.value)
+
+
+def test_the_admin_api_follows_the_tessera_admin_rule(policy_node, policy_file, identities):
+    alice, admin = identities.token("alice"), identities.token("admin")
+
+    def cluster(token):
+        return requests.get(f"{policy_node.url}/tessera/v1/workers",
+                            headers={"X-Auth-Token": token}, timeout=30).status_code
+
+    assert (cluster(alice), cluster(admin)) == (403, 200)
+    # An operator hands the node's own admin API to another role, and takes it from admin.
+    write(policy_file, '"tessera:admin": "role:member and not role:admin"\n')
+    time.sleep(RELOAD)
+    assert (cluster(alice), cluster(admin)) == (200, 403)
+    write(policy_file, '"add_image": "role:admin"\n')
+    time.sleep(RELOAD)
+    assert (cluster(alice), cluster(admin)) == (403, 200)

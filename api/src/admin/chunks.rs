@@ -15,7 +15,7 @@ use crate::AppState;
 /// Brings every chunk referenced by a live image to a copy on each of its placement targets
 /// now; reports what it found, including local orphans (left to the reaper).
 pub async fn repair(State(st): State<AppState>, who: Identity) -> Result<Json<Value>, ApiError> {
-    require_admin(&who, "chunks_repair")?;
+    require_admin(&st, &who, "chunks_repair")?;
     let report = st.admin.repair().await?;
     Ok(Json(json!(report)))
 }
@@ -35,7 +35,7 @@ pub async fn verify(
     who: Identity,
     Query(q): Query<VerifyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&who, "chunks_verify")?;
+    require_admin(&st, &who, "chunks_verify")?;
     let report = st.admin.verify(q.image_id).await?;
     Ok(Json(json!(report)))
 }

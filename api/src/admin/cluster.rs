@@ -13,7 +13,7 @@ use tessera_domain::cluster_admin::MemberReport;
 /// Every member (its Raft view, asked of the member itself, and what gossip says of it) and
 /// this node's chunk count.
 pub async fn status(State(st): State<AppState>, who: Identity) -> Result<Json<Value>, ApiError> {
-    require_admin(&who, "cluster_status")?;
+    require_admin(&st, &who, "cluster_status")?;
     let report = st.admin.status().await?;
     Ok(Json(json!({
         "node": report.node,
@@ -78,7 +78,7 @@ pub async fn leave(
     who: Identity,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&who, "cluster_leave")?;
+    require_admin(&st, &who, "cluster_leave")?;
     let (node, drain) = leave_args(raw)?;
     let report = st.admin.leave(node, drain).await?;
     Ok(Json(json!(report)))

@@ -17,7 +17,7 @@ pub async fn metrics(
     State(st): State<AppState>,
     who: Identity,
 ) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&who, "metrics")?;
+    require_admin(&st, &who, "metrics")?;
     Ok((
         [(
             header::CONTENT_TYPE,

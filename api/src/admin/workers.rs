@@ -23,7 +23,7 @@ pub async fn list(
     State(st): State<AppState>,
     who: Identity,
 ) -> Result<Json<Vec<WorkerStatus>>, ApiError> {
-    require_admin(&who, "workers_list")?;
+    require_admin(&st, &who, "workers_list")?;
     Ok(Json(st.workers.list()))
 }
 
@@ -33,7 +33,7 @@ pub async fn show(
     who: Identity,
     Path(name): Path<String>,
 ) -> Result<Json<WorkerStatus>, ApiError> {
-    require_admin(&who, "workers_show")?;
+    require_admin(&st, &who, "workers_show")?;
     Ok(Json(st.workers.get(&name)?))
 }
 
@@ -43,7 +43,7 @@ pub async fn pause(
     who: Identity,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&who, "workers_pause")?;
+    require_admin(&st, &who, "workers_pause")?;
     st.workers.pause(&name)?;
     tracing::info!(worker = %name, "worker paused");
     Ok(StatusCode::NO_CONTENT)
@@ -55,7 +55,7 @@ pub async fn resume(
     who: Identity,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&who, "workers_resume")?;
+    require_admin(&st, &who, "workers_resume")?;
     st.workers.resume(&name)?;
     tracing::info!(worker = %name, "worker resumed");
     Ok(StatusCode::NO_CONTENT)
@@ -68,7 +68,7 @@ pub async fn set(
     Path((name, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&who, "workers_set")?;
+    require_admin(&st, &who, "workers_set")?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("The setting's value must be UTF-8 text.".into()))?
         .trim();

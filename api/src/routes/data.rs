@@ -91,7 +91,8 @@ fn parse_single(spec: &str, size: u64) -> Option<(u64, u64)> {
             size
         } else {
             let last: u64 = b.parse().ok().filter(|last| *last >= start)?;
-            (last + 1).min(size)
+            // `last` may be u64::MAX: the end is at most `size` anyway.
+            last.saturating_add(1).min(size)
         };
         (start, end)
     };
@@ -177,6 +178,11 @@ mod tests {
             Err(super::RangeError::Multiple)
         );
         assert!(parse_range("items=0-1", 100).is_err());
+        // The largest last byte a client can name is clamped, not overflowed.
+        assert_eq!(
+            parse_range("bytes=0-18446744073709551615", 100_000),
+            Ok((0, 100_000))
+        );
     }
 
     proptest! {

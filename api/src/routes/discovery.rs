@@ -1,13 +1,15 @@
 //! Version discovery, health, schemas and store info.
 
 use crate::error::ApiError;
+use crate::identity::Identity;
 use crate::schema::schemas;
 use crate::STORE_ID;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use tessera_domain::Glance;
 
 /// API versions this service speaks, as Glance 33 lists them without the optional
 /// features (v2.14 and v2.16) that Tessera does not serve.
@@ -73,11 +75,34 @@ pub async fn schema(Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(doc.clone()))
 }
 
+/// `GET /v2/schemas/metadefs/{name}`.
+pub async fn metadef_schema(Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    crate::metadef_schema::document(&name)
+        .map(|d| Json(d.clone()))
+        .ok_or_else(|| ApiError::NotFound(format!("No schema named metadefs/{name}.")))
+}
+
 /// `GET /v2/info/stores`: the one replicated store.
 pub async fn stores() -> Json<Value> {
     Json(
         json!({"stores": [{"id": STORE_ID, "description": "Tessera replicated chunk store", "default": true}]}),
     )
+}
+
+/// `GET /v2/info/usage`: the caller's project's unified limits and usage (empty when limits
+/// are not enforced, as Glance answers).
+pub async fn usage(State(glance): State<Glance>, who: Identity) -> Result<Json<Value>, ApiError> {
+    let lines = glance.usage(&who.0).await?;
+    let usage: serde_json::Map<String, Value> = lines
+        .into_iter()
+        .map(|u| {
+            (
+                u.resource.name().to_string(),
+                json!({"limit": u.limit, "usage": u.usage}),
+            )
+        })
+        .collect();
+    Ok(Json(json!({ "usage": usage })))
 }
 
 /// Any other path.

@@ -6,6 +6,7 @@ mod discovery;
 mod images;
 mod import;
 mod members;
+mod metadefs;
 mod tags;
 mod tasks;
 
@@ -20,7 +21,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/versions", get(discovery::versions))
         .route("/healthcheck", get(discovery::healthcheck))
         .route("/v2/schemas/{name}", get(discovery::schema))
+        .route(
+            "/v2/schemas/metadefs/{name}",
+            get(discovery::metadef_schema),
+        )
         .route("/v2/info/stores", get(discovery::stores))
+        .route("/v2/info/usage", get(discovery::usage))
         .route("/v2/info/import", get(import::info))
         .route("/v2/tasks", get(tasks::list))
         .route("/v2/tasks/{id}", get(tasks::show).delete(tasks::remove))
@@ -60,5 +66,6 @@ pub(crate) fn routes() -> Router<AppState> {
                 .put(members::answer)
                 .delete(members::remove),
         )
+        .merge(metadefs::routes())
         .fallback(discovery::not_found)
 }

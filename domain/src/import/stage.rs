@@ -9,6 +9,7 @@ use crate::caller::Caller;
 use crate::docs::{self, DocKind};
 use crate::error::DomainError;
 use crate::lifecycle;
+use crate::limits;
 use crate::service::Glance;
 use crate::tasks::StoredData;
 use crate::write;
@@ -44,7 +45,9 @@ impl Glance {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send + 'static,
     {
-        write::modify(&self.meta, id, |img| {
+        let owner = write::load(&self.meta, id).await?.owner;
+        let limits = self.limit_checks(owner.as_deref(), limits::STAGE).await?;
+        write::modify_within(&self.meta, id, &limits, |img| {
             // Glance: staging has no policy of its own; it needs `modify_image`.
             self.access(who).check_owner_write(img, "modify_image")?;
             lifecycle::advance(img, ImageStatus::Uploading)

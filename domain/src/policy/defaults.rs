@@ -9,6 +9,13 @@ const ADMIN_OR_PROJECT_MEMBER: &str = "role:admin or (role:member and project_id
 /// A reader of the owning project, or admin.
 const ADMIN_OR_PROJECT_READER: &str = "role:admin or (role:reader and project_id:%(project_id)s)";
 
+/// Glance's metadef admin persona (`base.ADMIN`).
+const METADEF_ADMIN: &str = "rule:metadef_admin";
+/// Glance's `ADMIN_OR_PROJECT_READER_GET_NAMESPACE`: admin, or a reader of the owning project
+/// or of any project for a public namespace.
+const READ_NAMESPACE: &str =
+    "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))";
+
 /// Every default rule, by name.
 pub const DEFAULTS: &[(&str, &str)] = &[
     // Used for a policy the set does not name.
@@ -16,6 +23,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("context_is_admin", "role:admin"),
     // Glance's persona rules, for operators' files to refer to.
     ("admin", "role:admin"),
+    // Tessera's own admin API: cluster, chunks, workers, metrics.
+    ("tessera:admin", "role:admin"),
     ("project_member", PROJECT_MEMBER),
     (
         "project_reader",
@@ -74,4 +83,36 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("add_task", "rule:default"),
     ("modify_task", "rule:default"),
     ("tasks_api_access", "role:admin"),
+    // Metadata definitions (Glance's `policies/metadef.py`).
+    ("metadef_default", ""),
+    ("metadef_admin", "rule:context_is_admin"),
+    ("get_metadef_namespace", READ_NAMESPACE),
+    (
+        "get_metadef_namespaces",
+        "rule:context_is_admin or (role:reader and project_id:%(project_id)s)",
+    ),
+    ("modify_metadef_namespace", METADEF_ADMIN),
+    ("add_metadef_namespace", METADEF_ADMIN),
+    ("delete_metadef_namespace", METADEF_ADMIN),
+    ("get_metadef_object", READ_NAMESPACE),
+    ("get_metadef_objects", READ_NAMESPACE),
+    ("modify_metadef_object", METADEF_ADMIN),
+    ("add_metadef_object", METADEF_ADMIN),
+    ("delete_metadef_object", METADEF_ADMIN),
+    ("list_metadef_resource_types", READ_NAMESPACE),
+    ("get_metadef_resource_type", READ_NAMESPACE),
+    ("add_metadef_resource_type_association", METADEF_ADMIN),
+    ("remove_metadef_resource_type_association", METADEF_ADMIN),
+    ("get_metadef_property", READ_NAMESPACE),
+    ("get_metadef_properties", READ_NAMESPACE),
+    ("modify_metadef_property", METADEF_ADMIN),
+    ("add_metadef_property", METADEF_ADMIN),
+    ("remove_metadef_property", METADEF_ADMIN),
+    ("get_metadef_tag", READ_NAMESPACE),
+    ("get_metadef_tags", READ_NAMESPACE),
+    ("modify_metadef_tag", METADEF_ADMIN),
+    ("add_metadef_tag", METADEF_ADMIN),
+    ("add_metadef_tags", METADEF_ADMIN),
+    ("delete_metadef_tag", METADEF_ADMIN),
+    ("delete_metadef_tags", METADEF_ADMIN),
 ];

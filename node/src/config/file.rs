@@ -60,6 +60,8 @@ pub struct FileConfig {
     pub import_filtering_opts: FilteringSection,
     /// `[auth]`: how callers are identified.
     pub auth: AuthSection,
+    /// `[limits]`: per-project unified limits from Keystone.
+    pub limits: LimitsSection,
 }
 
 /// Zone of a node that names none.
@@ -89,6 +91,7 @@ impl Default for FileConfig {
             task: TaskSection::default(),
             import_filtering_opts: FilteringSection::default(),
             auth: AuthSection::default(),
+            limits: LimitsSection::default(),
         }
     }
 }
@@ -208,6 +211,36 @@ impl Default for AuthSection {
             project_domain_name: "Default".into(),
             token_cache_time: Duration::from_secs(300),
             http_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[limits]`: Glance's `use_keystone_limits` and the `[oslo_limit]` endpoint options that say
+/// which registered limits are the image service's (Keystone mode only).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Enforce `image_size_total`, `image_stage_total`, `image_count_total` and
+    /// `image_count_uploading` read from Keystone.
+    pub use_keystone_limits: bool,
+    /// The image endpoint whose service and region own the limits.
+    pub endpoint_id: Option<String>,
+    /// Without `endpoint_id`: the service type to look the endpoint up by.
+    pub endpoint_service_type: String,
+    /// Without `endpoint_id`: the region to look the endpoint up in.
+    pub endpoint_region_name: Option<String>,
+    /// Without `endpoint_id`: the endpoint interface to look up.
+    pub endpoint_interface: String,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            use_keystone_limits: false,
+            endpoint_id: None,
+            endpoint_service_type: "image".into(),
+            endpoint_region_name: None,
+            endpoint_interface: "public".into(),
         }
     }
 }

@@ -93,6 +93,9 @@ pub enum ConfigError {
     /// The default identity is not `user:project:role[,role...]`.
     #[error("invalid default identity '{0}': expected user:project:role[,role...]")]
     Identity(String),
+    /// Unified limits asked for without Keystone to read them from.
+    #[error("[limits] use_keystone_limits needs [auth] mode = \"keystone\"")]
+    LimitsNeedKeystone,
     /// Only one of `peer_listen` and `certs` was given.
     #[error("a clustered node needs both --peer-listen and --certs")]
     PartialCluster,
@@ -165,7 +168,7 @@ pub enum Auth {
     /// The token names the caller (development).
     Noauth,
     /// Tokens are validated with Keystone.
-    Keystone(KeystoneSettings),
+    Keystone(Box<KeystoneSettings>),
 }
 
 /// Keystone mode's settings.
@@ -179,6 +182,24 @@ pub struct KeystoneSettings {
     pub token_cache_time: Duration,
     /// How long a call to Keystone may take.
     pub http_timeout: Duration,
+    /// Unified limits, when enforced.
+    pub limits: Option<LimitsEndpoint>,
+}
+
+/// Which Keystone endpoint's limits are the image service's (`[limits]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitsEndpoint {
+    /// This endpoint.
+    Id(String),
+    /// The endpoint of this service type, region and interface.
+    Lookup {
+        /// Service type, e.g. `image`.
+        service_type: String,
+        /// Region, if the catalog has several.
+        region: Option<String>,
+        /// Interface, e.g. `public`.
+        interface: String,
+    },
 }
 
 /// The resolved configuration of a node.
@@ -343,9 +364,14 @@ impl Config {
         if mode == AuthMode::Noauth && !listen.ip().is_loopback() && !insecure_noauth {
             return Err(ConfigError::NoauthListen(listen));
         }
+        if mode == AuthMode::Noauth && file.limits.use_keystone_limits {
+            return Err(ConfigError::LimitsNeedKeystone);
+        }
         let auth = match mode {
             AuthMode::Noauth => Auth::Noauth,
-            AuthMode::Keystone => Auth::Keystone(keystone_settings(file.auth)?),
+            AuthMode::Keystone => {
+                Auth::Keystone(Box::new(keystone_settings(file.auth, file.limits)?))
+            }
         };
         let policy = match cli.policy_file.or(file.api.policy_file) {
             None => Policy::default(),
@@ -433,7 +459,10 @@ fn worker_config<C: Default>(
 }
 
 /// Keystone mode's settings from `[auth]`, every credential present.
-fn keystone_settings(a: file::AuthSection) -> Result<KeystoneSettings, ConfigError> {
+fn keystone_settings(
+    a: file::AuthSection,
+    l: file::LimitsSection,
+) -> Result<KeystoneSettings, ConfigError> {
     let need = |v: Option<String>, key| v.ok_or(ConfigError::KeystoneSetting(key));
     let auth_url = need(a.auth_url, "auth_url")?;
     let www_authenticate_uri = a.www_authenticate_uri.unwrap_or_else(|| {
@@ -452,6 +481,14 @@ fn keystone_settings(a: file::AuthSection) -> Result<KeystoneSettings, ConfigErr
         www_authenticate_uri,
         token_cache_time: a.token_cache_time,
         http_timeout: a.http_timeout,
+        limits: l.use_keystone_limits.then_some(match l.endpoint_id {
+            Some(id) => LimitsEndpoint::Id(id),
+            None => LimitsEndpoint::Lookup {
+                service_type: l.endpoint_service_type,
+                region: l.endpoint_region_name,
+                interface: l.endpoint_interface,
+            },
+        }),
     })
 }
 

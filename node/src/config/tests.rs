@@ -399,6 +399,34 @@ fn keystone_mode_needs_its_credentials_and_may_listen_anywhere() {
     assert_eq!(k.www_authenticate_uri, "http://127.0.0.1:5000");
     assert_eq!(k.credentials.user_domain_name, "Default");
     assert_eq!(k.token_cache_time, Duration::from_secs(120));
+    assert_eq!(k.limits, None);
+    // Unified limits: the endpoint named, or looked up by type (Glance's `[oslo_limit]`).
+    let by_id = format!("{full}[limits]\nuse_keystone_limits = true\nendpoint_id = \"e1\"\n");
+    let Auth::Keystone(k) = load(&by_id, ServeOptions::default()).unwrap().auth else {
+        panic!("keystone mode expected");
+    };
+    assert_eq!(k.limits, Some(LimitsEndpoint::Id("e1".into())));
+    let lookup =
+        format!("{full}[limits]\nuse_keystone_limits = true\nendpoint_region_name = \"R\"\n");
+    let Auth::Keystone(k) = load(&lookup, ServeOptions::default()).unwrap().auth else {
+        panic!("keystone mode expected");
+    };
+    assert_eq!(
+        k.limits,
+        Some(LimitsEndpoint::Lookup {
+            service_type: "image".into(),
+            region: Some("R".into()),
+            interface: "public".into()
+        })
+    );
+    // Without Keystone there is nowhere to read limits from.
+    assert!(matches!(
+        load(
+            "[limits]\nuse_keystone_limits = true\n",
+            ServeOptions::default()
+        ),
+        Err(ConfigError::LimitsNeedKeystone)
+    ));
     let no_password = full.replace("password = \"pw\"\n", "");
     assert!(matches!(
         load(&no_password, ServeOptions::default()),

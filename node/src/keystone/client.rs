@@ -145,6 +145,38 @@ impl KeystoneClient {
         }
     }
 
+    /// `GET {v3}/{path}?{query}` with the service token (renewed once if Keystone refuses
+    /// it), as JSON.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<serde_json::Value, KeystoneError> {
+        for attempt in 0..2 {
+            let service = self.service_token(attempt > 0).await?;
+            let resp = self
+                .http
+                .get(format!("{}/{path}", self.v3))
+                .query(query)
+                .header("x-auth-token", service)
+                .header("accept", "application/json")
+                .send()
+                .await?;
+            match resp.status() {
+                StatusCode::OK => return Ok(resp.json().await?),
+                StatusCode::UNAUTHORIZED if attempt == 0 => continue,
+                other => {
+                    return Err(KeystoneError::Unavailable(format!(
+                        "GET /v3/{path} answered {other}"
+                    )))
+                }
+            }
+        }
+        Err(KeystoneError::Unavailable(
+            "Keystone refused the service token twice".into(),
+        ))
+    }
+
     /// Asks Keystone what `token` is worth.
     pub async fn validate(&self, token: &str) -> Result<TokenInfo, KeystoneError> {
         for attempt in 0..2 {

@@ -6,13 +6,16 @@
 
 mod cache;
 mod client;
+mod limits;
 mod token;
 
 use cache::{Cached, TokenCache};
 pub use client::{KeystoneClient, KeystoneError, ServiceCredentials};
+pub use limits::KeystoneLimits;
 pub use token::TokenInfo;
 
 use client::now_secs;
+use std::sync::Arc;
 use tessera_api::auth::{TokenError, TokenVerifier};
 use tessera_api::Identity;
 use tessera_domain::{Caller, Scope};
@@ -25,7 +28,7 @@ pub const INVALID_TOKEN_SECS: f64 = 10.0;
 
 /// Keystone token checking with a cache.
 pub struct KeystoneAuth {
-    client: KeystoneClient,
+    client: Arc<KeystoneClient>,
     cache: TokenCache,
     www_authenticate_uri: String,
 }
@@ -34,7 +37,7 @@ impl KeystoneAuth {
     /// Checks tokens with `client`, keeping valid ones `token_cache_secs` at most; clients
     /// are sent to `www_authenticate_uri` for tokens.
     pub fn new(
-        client: KeystoneClient,
+        client: Arc<KeystoneClient>,
         token_cache_secs: f64,
         www_authenticate_uri: String,
     ) -> Self {

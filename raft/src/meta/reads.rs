@@ -10,6 +10,7 @@ use crate::index;
 use crate::model::{Image, ImageStatus};
 use crate::query::ListQuery;
 use crate::state_machine;
+use crate::usage::Usage;
 use openraft::error::{CheckIsLeaderError, RaftError};
 
 impl Meta {
@@ -39,6 +40,17 @@ impl Meta {
     pub async fn live_manifests(&self) -> Result<Vec<String>, MetaError> {
         match self.route(ForwardRequest::LiveManifests, None).await? {
             ForwardReply::LiveManifests(r) => r,
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Linearizable read of `project`'s unified-limit usage.
+    pub async fn get_usage(&self, project: &str) -> Result<Usage, MetaError> {
+        match self
+            .route(ForwardRequest::GetUsage(project.into()), None)
+            .await?
+        {
+            ForwardReply::GetUsage(r) => r,
             _ => Err(mismatch()),
         }
     }

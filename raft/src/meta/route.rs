@@ -169,6 +169,9 @@ impl Meta {
             ForwardRequest::GetDoc(kind, id) => {
                 ForwardReply::GetDoc(self.read(|t| state_machine::get_doc(t, &kind, &id)).await)
             }
+            ForwardRequest::GetUsage(project) => {
+                ForwardReply::GetUsage(self.read(|t| state_machine::get_usage(t, &project)).await)
+            }
             ForwardRequest::ListDocs(kind, prefix) => ForwardReply::ListDocs(
                 self.read(|t| state_machine::list_docs(t, &kind, &prefix))
                     .await,

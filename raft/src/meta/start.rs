@@ -48,6 +48,7 @@ impl Meta {
         }
         .validate()
         .map_err(|e| MetaError::Raft(e.to_string()))?;
+        crate::state_machine::build_usage_if_missing(&db.sm)?;
         let raft = Raft::new(
             cfg.node_id,
             Arc::new(config),

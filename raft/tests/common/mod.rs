@@ -62,7 +62,10 @@ pub fn create(rid: &str, id: &str) -> Request {
     Request {
         request_id: rid.into(),
         stamped_at: 100,
-        command: Command::CreateImage { image: img },
+        command: Command::CreateImage {
+            image: img,
+            limits: vec![],
+        },
     }
 }
 
