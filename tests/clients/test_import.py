@@ -200,3 +200,33 @@ def test_staged_data_outlives_reaper_passes(reaping_node):
     _wait_active(api, img["id"])
     got = api.get(f"/v2/images/{img['id']}/file")
     assert got.status_code == 200 and got.content == data
+
+
+@pytest.fixture(scope="module")
+def inject_node(server, tmp_path_factory):
+    """A node with Glance's inject_image_metadata import plugin on."""
+    if server.external or KEYSTONE:
+        pytest.skip("needs a self-started noauth node with its own configuration")
+    cfg = tmp_path_factory.mktemp("inject") / "node.toml"
+    cfg.write_text('[image_import_opts]\nimage_import_plugins = ["inject_image_metadata"]\n'
+                   '[inject_metadata_properties]\nignore_user_roles = ["admin"]\n'
+                   'inject = { "property1" = "value1", "hw_firmware_type" = "uefi" }\n')
+    node = Server(None, ("--config", str(cfg)))
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.mark.parametrize("token,injected", [(ALICE, True), (ADMIN, False)])
+def test_inject_image_metadata_plugin(inject_node, token, injected):
+    api = inject_node.session(token)
+    img = api.create(name="injected", disk_format="raw", container_format="bare")
+    r = api.put(f"/v2/images/{img['id']}/stage", data=b"x" * 1000,
+                headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 204
+    r = api.post(f"/v2/images/{img['id']}/import", json={"method": {"name": "glance-direct"}})
+    assert r.status_code == 202
+    shown = _wait_active(api, img["id"])
+    got = {k: shown.get(k) for k in ("property1", "hw_firmware_type")}
+    expected = {"property1": "value1", "hw_firmware_type": "uefi"}
+    assert got == (expected if injected else {"property1": None, "hw_firmware_type": None})
