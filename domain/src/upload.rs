@@ -12,6 +12,7 @@ use crate::write;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::fmt::Display;
+use std::future::Future;
 use tessera_raft::{DataRef, ImageStatus};
 use tessera_replication::Ingested;
 use tracing::Instrument;
@@ -51,24 +52,16 @@ impl Glance {
             lifecycle::advance(img, ImageStatus::Saving)
         })
         .await?;
-        let upload = self
+        let work = self
             .clone()
             .store_upload(id.to_string(), body, announced, formats);
-        let task = tokio::spawn(
-            async move {
-                let result = upload.await;
-                drop(slot);
-                result
-            }
-            .in_current_span(),
-        );
-        match task.await {
-            Ok(result) => result,
-            Err(e) => {
-                self.back_to_queued(id).await;
-                Err(DomainError::Internal(format!("upload task failed: {e}")))
-            }
-        }
+        // The upload slot is held until the transfer ends, even if the caller goes away.
+        let work = async move {
+            let result = work.await;
+            drop(slot);
+            result
+        };
+        self.detached(id, ImageStatus::Saving, work).await
     }
 
     /// The whole upload once the image is `saving`.
@@ -174,6 +167,29 @@ impl Glance {
             )));
         }
         Ok((writer.finish().await?, inspector.finish()))
+    }
+
+    /// Runs the data transfer `work` of image `id` in its own task, so a caller that goes
+    /// away cannot cancel it half-way; if that task dies, the image returns from `from` to
+    /// `queued`.
+    pub(crate) async fn detached<F>(
+        &self,
+        id: &str,
+        from: ImageStatus,
+        work: F,
+    ) -> Result<(), DomainError>
+    where
+        F: Future<Output = Result<(), DomainError>> + Send + 'static,
+    {
+        match tokio::spawn(work.in_current_span()).await {
+            Ok(result) => result,
+            Err(e) => {
+                self.revert_to_queued(id, from).await;
+                Err(DomainError::Internal(format!(
+                    "image data transfer failed: {e}"
+                )))
+            }
+        }
     }
 
     /// Puts a `saving` image back to `queued` after a failed upload, so it can be retried.

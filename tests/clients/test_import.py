@@ -6,7 +6,10 @@ stage lands on one node and the import on another.
 import hashlib
 import time
 
-from conftest import ADMIN, ALICE, ALICE_USER, BOB, PROJ_A, parse_list, parse_show
+import pytest
+
+from conftest import (ADMIN, ALICE, ALICE_USER, BOB, KEYSTONE, PROJ_A, Server, parse_list,
+                      parse_show, random_image_bytes)
 
 
 def _wait_active(api, image_id, timeout=60):
@@ -162,3 +165,68 @@ def test_tasks_api_is_admin_only_and_never_deletes(alice, admin):
     for name in ("task", "tasks"):
         assert admin.get(f"/v2/schemas/{name}").json()["name"] == name
     assert alice.get("/v2/images/11111111-1111-1111-1111-111111111111/tasks").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def reaping_node(server):
+    """A node whose reaper deletes every unreferenced chunk at once, every second."""
+    if server.external or KEYSTONE:
+        pytest.skip("needs a self-started noauth node with its own settings")
+    node = Server(None, ("--reaper-interval", "1s", "--reaper-grace", "0s"))
+    node.start()
+    yield node
+    node.stop()
+
+
+def test_staged_data_outlives_reaper_passes(reaping_node):
+    api = reaping_node.session(ALICE)
+    admin = reaping_node.session(ADMIN)
+    data = random_image_bytes(2 * 1024 * 1024 + 3)
+    img = api.create(name="staged-while-reaping", disk_format="raw", container_format="bare")
+    # Paused while the stage is in flight: with no grace its chunks are unreferenced until
+    # the stage is recorded.
+    assert admin.post("/tessera/v1/workers/reaper/pause").status_code in (200, 204)
+    r = api.put(f"/v2/images/{img['id']}/stage", data=data,
+                headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 204
+    assert admin.post("/tessera/v1/workers/reaper/resume").status_code in (200, 204)
+    passes = admin.get("/tessera/v1/workers/reaper").json()["passes"]
+    deadline = time.monotonic() + 30
+    while admin.get("/tessera/v1/workers/reaper").json()["passes"] < passes + 2:
+        assert time.monotonic() < deadline, "the reaper did not run"
+        time.sleep(0.2)
+    r = api.post(f"/v2/images/{img['id']}/import", json={"method": {"name": "glance-direct"}})
+    assert r.status_code == 202
+    _wait_active(api, img["id"])
+    got = api.get(f"/v2/images/{img['id']}/file")
+    assert got.status_code == 200 and got.content == data
+
+
+@pytest.fixture(scope="module")
+def inject_node(server, tmp_path_factory):
+    """A node with Glance's inject_image_metadata import plugin on."""
+    if server.external or KEYSTONE:
+        pytest.skip("needs a self-started noauth node with its own configuration")
+    cfg = tmp_path_factory.mktemp("inject") / "node.toml"
+    cfg.write_text('[image_import_opts]\nimage_import_plugins = ["inject_image_metadata"]\n'
+                   '[inject_metadata_properties]\nignore_user_roles = ["admin"]\n'
+                   'inject = { "property1" = "value1", "hw_firmware_type" = "uefi" }\n')
+    node = Server(None, ("--config", str(cfg)))
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.mark.parametrize("token,injected", [(ALICE, True), (ADMIN, False)])
+def test_inject_image_metadata_plugin(inject_node, token, injected):
+    api = inject_node.session(token)
+    img = api.create(name="injected", disk_format="raw", container_format="bare")
+    r = api.put(f"/v2/images/{img['id']}/stage", data=b"x" * 1000,
+                headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 204
+    r = api.post(f"/v2/images/{img['id']}/import", json={"method": {"name": "glance-direct"}})
+    assert r.status_code == 202
+    shown = _wait_active(api, img["id"])
+    got = {k: shown.get(k) for k in ("property1", "hw_firmware_type")}
+    expected = {"property1": "value1", "hw_firmware_type": "uefi"}
+    assert got == (expected if injected else {"property1": None, "hw_firmware_type": None})

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use tessera_domain::Glance;
 
 /// Parses `x-openstack-image-size`, the size glanceclient announces for chunked uploads.
-pub(crate) fn announced_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+fn announced_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     headers
         .get("x-openstack-image-size")
         .map(|v| {
@@ -26,19 +26,19 @@ pub(crate) fn announced_size(headers: &HeaderMap) -> Result<Option<u64>, ApiErro
         .transpose()
 }
 
-/// Refuses image data sent as anything but `application/octet-stream` (415).
-pub(crate) fn octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
+/// The size a request carrying image data announces; 415 unless the data is sent as
+/// `application/octet-stream`.
+pub(crate) fn image_data(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream");
-    if media.starts_with("application/octet-stream") {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType(format!(
+    if !media.starts_with("application/octet-stream") {
+        return Err(ApiError::UnsupportedMediaType(format!(
             "Invalid content type {media}"
-        )))
+        )));
     }
+    announced_size(headers)
 }
 
 /// `PUT /v2/images/{id}/file`.
@@ -50,8 +50,7 @@ pub async fn upload(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     record_image(&id);
-    octet_stream(&headers)?;
-    let announced = announced_size(&headers)?;
+    let announced = image_data(&headers)?;
     glance
         .upload(&who, &id, body.into_data_stream(), announced)
         .await?;

@@ -1,7 +1,7 @@
 //! Interoperable import over HTTP: `GET /v2/info/import`, `PUT /v2/images/{id}/stage` and
 //! `POST /v2/images/{id}/import` (202; the executor runs the task it creates).
 
-use super::data::{announced_size, octet_stream};
+use super::data::image_data;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
 use crate::identity::Identity;
@@ -28,11 +28,10 @@ pub(crate) fn method_names(glance: &Glance) -> Vec<&'static str> {
 
 /// `GET /v2/info/import`.
 pub async fn info(State(glance): State<Glance>) -> Json<Value> {
-    let methods = method_names(&glance);
     Json(json!({"import-methods": {
         "description": "Import methods available.",
         "type": "array",
-        "value": methods,
+        "value": method_names(&glance),
     }}))
 }
 
@@ -50,8 +49,7 @@ pub async fn stage(
             "'glance-direct' method is not available at this site.".into(),
         ));
     }
-    octet_stream(&headers)?;
-    let announced = announced_size(&headers)?;
+    let announced = image_data(&headers)?;
     glance
         .stage(&who, &id, body.into_data_stream(), announced)
         .await?;

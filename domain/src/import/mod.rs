@@ -42,6 +42,26 @@ pub struct ImportConfig {
     pub methods: Vec<ImportMethod>,
     /// The rules of `web-download`.
     pub filter: UriFilter,
+    /// Glance's `inject_image_metadata` import plugin, when enabled.
+    pub inject: Option<InjectMetadata>,
+}
+
+/// Glance's `[inject_metadata_properties]`: properties every import gives its image, unless
+/// the importing user holds one of `ignore_user_roles`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InjectMetadata {
+    /// Roles whose imports get nothing injected (Glance's default: admin).
+    pub ignore_user_roles: Vec<String>,
+    /// The properties.
+    pub inject: std::collections::BTreeMap<String, String>,
+}
+
+impl InjectMetadata {
+    /// The properties an import by a user with `roles` gets.
+    pub fn for_roles(&self, roles: &[String]) -> impl Iterator<Item = (&String, &String)> {
+        let ignored = roles.iter().any(|r| self.ignore_user_roles.contains(r));
+        self.inject.iter().filter(move |_| !ignored)
+    }
 }
 
 impl Default for ImportConfig {
@@ -49,6 +69,7 @@ impl Default for ImportConfig {
         ImportConfig {
             methods: ImportMethod::SERVED.to_vec(),
             filter: UriFilter::default(),
+            inject: None,
         }
     }
 }

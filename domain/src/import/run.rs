@@ -43,7 +43,7 @@ pub async fn run_task(glance: &Glance, claim: &Claim, ttl: i64) -> Result<TaskSt
             d
         }
     };
-    let outcome = apply(glance, claim.id(), &image_id, &decision).await?;
+    let outcome = apply(glance, &task, claim.id(), &image_id, &decision).await?;
     if outcome.is_ok() && method == ImportMethod::GlanceDirect {
         // The image holds the data now; the staged record has done its job.
         let release = docs::write(
@@ -180,12 +180,13 @@ fn holds_lock(img: &Image, task: &str) -> Result<(), DomainError> {
 /// not).
 async fn apply(
     glance: &Glance,
+    record: &Task,
     task: &str,
     image_id: &str,
     decision: &Decision,
 ) -> Result<Result<(), String>, Fenced> {
     let applied = match decision {
-        Decision::Data(data) => activate(glance, task, image_id, data).await,
+        Decision::Data(data) => activate(glance, record, task, image_id, data).await,
         Decision::Failed(message) => {
             fail(glance, task, image_id).await?;
             return Ok(Err(message.clone()));
@@ -203,6 +204,7 @@ async fn apply(
 /// by a node that took the task over, finds it done).
 async fn activate(
     glance: &Glance,
+    record: &Task,
     task: &str,
     image_id: &str,
     data: &StoredData,
@@ -232,6 +234,12 @@ async fn activate(
             .insert(IMPORTING_TO_STORES.into(), String::new());
         img.properties.insert(FAILED_IMPORT.into(), String::new());
         img.properties.remove(IMPORT_TASK);
+        // Glance's inject_image_metadata plugin, as the importing user's roles allow.
+        if let Some(inject) = &glance.import.inject {
+            for (k, v) in inject.for_roles(&record.roles) {
+                img.properties.insert(k.clone(), v.clone());
+            }
+        }
         lifecycle::advance(img, ImageStatus::Active)
     })
     .await?;

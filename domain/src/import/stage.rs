@@ -18,7 +18,6 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use std::fmt::Display;
 use tessera_raft::{Expect, ImageStatus, Meta};
-use tracing::Instrument;
 
 /// Staged data of an image, under the image's id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,18 +53,8 @@ impl Glance {
             lifecycle::advance(img, ImageStatus::Uploading)
         })
         .await?;
-        let task = tokio::spawn(
-            self.clone()
-                .store_stage(id.to_string(), body, announced)
-                .in_current_span(),
-        );
-        match task.await {
-            Ok(result) => result,
-            Err(e) => {
-                self.revert_to_queued(id, ImageStatus::Uploading).await;
-                Err(DomainError::Internal(format!("staging task failed: {e}")))
-            }
-        }
+        let work = self.clone().store_stage(id.to_string(), body, announced);
+        self.detached(id, ImageStatus::Uploading, work).await
     }
 
     async fn store_stage<S, E>(

@@ -112,6 +112,7 @@ impl Glance {
         );
         task.image_id = Some(id.to_string());
         task.user_id = Some(who.user.clone());
+        task.roles = who.roles.clone();
         task.request_id = request_id;
 
         // The lock: only while nobody (or only the stale holder) has it.

@@ -134,6 +134,9 @@ pub struct Task {
     pub request_id: Option<String>,
     /// The user that asked.
     pub user_id: Option<String>,
+    /// That user's roles, for import plugins that depend on them (not shown to users).
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// Creation time, unix microseconds.
     pub created_at: i64,
     /// Last change, unix microseconds.
@@ -185,6 +188,7 @@ impl Task {
             image_id: None,
             request_id: None,
             user_id: None,
+            roles: Vec::new(),
             created_at: now,
             updated_at: now,
             expires_at: None,

@@ -2,6 +2,7 @@
 //! default defined once, in the sections' `Default` impls (the workers' own defaults come
 //! from their config types in `tessera_replication`, the API's from `ApiConfig`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,10 @@ pub struct FileConfig {
     pub task: TaskSection,
     /// `[import_filtering_opts]`: which URLs `web-download` may fetch (Glance's section).
     pub import_filtering_opts: FilteringSection,
+    /// `[image_import_opts]`: the import plugins (Glance's section).
+    pub image_import_opts: ImportOptsSection,
+    /// `[inject_metadata_properties]`: the `inject_image_metadata` plugin's settings.
+    pub inject_metadata_properties: InjectSection,
     /// `[auth]`: how callers are identified.
     pub auth: AuthSection,
     /// `[limits]`: per-project unified limits from Keystone.
@@ -91,6 +96,8 @@ impl Default for FileConfig {
             reaper: ReaperSection::default(),
             task: TaskSection::default(),
             import_filtering_opts: FilteringSection::default(),
+            image_import_opts: ImportOptsSection::default(),
+            inject_metadata_properties: InjectSection::default(),
             auth: AuthSection::default(),
             limits: LimitsSection::default(),
         }
@@ -432,6 +439,33 @@ impl FilteringSection {
             disallowed_hosts: or(&self.disallowed_hosts, d.disallowed_hosts),
             allowed_ports: self.allowed_ports.clone().unwrap_or(d.allowed_ports),
             disallowed_ports: self.disallowed_ports.clone().unwrap_or(d.disallowed_ports),
+        }
+    }
+}
+
+/// `[image_import_opts]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportOptsSection {
+    /// Import plugins run on every import; Tessera has `inject_image_metadata`.
+    pub image_import_plugins: Vec<String>,
+}
+
+/// `[inject_metadata_properties]`, as Glance's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InjectSection {
+    /// Users with one of these roles get nothing injected [default: admin].
+    pub ignore_user_roles: Vec<String>,
+    /// The properties every other import gives its image.
+    pub inject: BTreeMap<String, String>,
+}
+
+impl Default for InjectSection {
+    fn default() -> Self {
+        InjectSection {
+            ignore_user_roles: vec!["admin".into()],
+            inject: BTreeMap::new(),
         }
     }
 }

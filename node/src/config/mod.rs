@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_api::{ApiConfig, AuthConfig, Identity};
-use tessera_domain::import::ImportConfig;
+use tessera_domain::import::{ImportConfig, InjectMetadata};
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
 use tessera_domain::protection::{Format, ProtectionError};
 use tessera_domain::tasks::ExecutorConfig;
@@ -57,6 +57,9 @@ use legacy::Renamed;
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// `[image_import_opts] image_import_plugins` names a plugin Tessera does not have.
+    #[error("[image_import_opts] image_import_plugins: no import plugin {0:?} here (there is inject_image_metadata)")]
+    ImportPlugin(String),
     /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
@@ -327,6 +330,7 @@ impl Config {
             origin: "[reaper] grace and upload_timeout (--reaper-grace, --upload-timeout)".into(),
             source,
         })?;
+        let inject = inject_plugin(&file)?;
         let cluster = match (
             cli.peer_listen.or(file.peer_listen),
             cli.certs.or(file.certs),
@@ -452,6 +456,7 @@ impl Config {
             tasks,
             import: ImportConfig {
                 filter: file.import_filtering_opts.filter(),
+                inject,
                 ..ImportConfig::default()
             },
             log_format: cli.log_format.unwrap_or(file.log_format),
@@ -466,6 +471,23 @@ impl Config {
             tracing::warn!("config file: {renamed}");
         }
     }
+}
+
+/// The `inject_image_metadata` plugin's settings when `[image_import_opts]` enables it; an
+/// import plugin Tessera does not have is an error.
+fn inject_plugin(file: &FileConfig) -> Result<Option<InjectMetadata>, ConfigError> {
+    let mut inject = None;
+    for plugin in &file.image_import_opts.image_import_plugins {
+        if plugin != "inject_image_metadata" {
+            return Err(ConfigError::ImportPlugin(plugin.clone()));
+        }
+        let s = &file.inject_metadata_properties;
+        inject = Some(InjectMetadata {
+            ignore_user_roles: s.ignore_user_roles.clone(),
+            inject: s.inject.clone(),
+        });
+    }
+    Ok(inject)
 }
 
 /// A worker's config: its own defaults, then for each setting the flag's value or else the

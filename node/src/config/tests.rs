@@ -538,3 +538,44 @@ fn api_server_limits_are_read_and_never_zero() {
         );
     }
 }
+
+#[test]
+fn import_sections_are_glances() {
+    let text = "
+        [task]
+        lease = \"5s\"
+        time_to_live = \"1h\"
+        [import_filtering_opts]
+        allowed_hosts = [\"10.0.0.5\"]
+        allowed_ports = []
+        [image_import_opts]
+        image_import_plugins = [\"inject_image_metadata\"]
+        [inject_metadata_properties]
+        inject = { property1 = \"value1\" }
+    ";
+    let c = load(text, ServeOptions::default()).unwrap();
+    assert_eq!(c.tasks.lease, Duration::from_secs(5));
+    assert_eq!(c.tasks.time_to_live, Duration::from_secs(3600));
+    let f = &c.import.filter;
+    assert_eq!(f.allowed_hosts, vec!["10.0.0.5".to_string()]);
+    assert!(f.allowed_ports.is_empty());
+    assert_eq!(
+        f.allowed_schemes,
+        vec!["http".to_string(), "https".to_string()]
+    );
+    let inject = c.import.inject.unwrap();
+    assert_eq!(inject.ignore_user_roles, vec!["admin".to_string()]);
+    assert_eq!(inject.inject["property1"], "value1");
+    // Without the plugin listed its settings do nothing; a plugin Tessera lacks is refused.
+    let off = load(
+        "[inject_metadata_properties]\ninject = { a = \"b\" }\n",
+        ServeOptions::default(),
+    );
+    assert!(off.unwrap().import.inject.is_none());
+    let e = load(
+        "[image_import_opts]\nimage_import_plugins = [\"image_conversion\"]\n",
+        ServeOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("image_conversion"), "{e}");
+}
