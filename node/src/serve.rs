@@ -195,7 +195,7 @@ fn start_gossip(
     transport: &Transport,
     addresses: &Addresses,
     data: &Data,
-    inbox: mpsc::Receiver<Vec<u8>>,
+    inbox: mpsc::Receiver<(std::net::SocketAddr, Vec<u8>)>,
 ) -> Gossip {
     let advert = Advert {
         node: cfg.node_id,

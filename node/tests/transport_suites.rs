@@ -94,7 +94,7 @@ struct Endpoint {
     handler: Arc<Stallable>,
     stall: watch::Sender<bool>,
     dir: TempDir,
-    _gossip: mpsc::Receiver<Vec<u8>>,
+    _gossip: mpsc::Receiver<(std::net::SocketAddr, Vec<u8>)>,
 }
 
 fn serve(tls: PeerTls) -> Endpoint {

@@ -130,13 +130,16 @@ impl Db {
         };
         // Make the creation of sled's files itself durable.
         sync_dir(dir)?;
-        Ok(Db {
+        let db = Db {
             durable: Durable::new(db.clone(), dir),
             log: db.open_tree("raft_log")?,
             raft_meta: db.open_tree("raft_meta")?,
             snapshot: db.open_tree("snapshot")?,
             sm: SmTrees::open(&db)?,
             db,
-        })
+        };
+        // A crash during a snapshot install left half a state machine: redo the install.
+        crate::snapshot::finish_install(&db)?;
+        Ok(db)
     }
 }

@@ -73,6 +73,9 @@ pub enum StoreError {
     /// A snapshot names a tree this state machine does not have.
     #[error("codec error: unknown tree {0} in snapshot")]
     UnknownTree(String),
+    /// The marker of an interrupted snapshot install is set but the snapshot itself is gone.
+    #[error("storage error: a snapshot install was cut short and its snapshot is missing")]
+    NoSnapshotToFinish,
     /// Copying the state machine for a snapshot failed (shared: a builder may be asked twice).
     #[error("copying the state machine for a snapshot: {0}")]
     Capture(#[source] Arc<StoreError>),
@@ -89,6 +92,7 @@ impl From<StoreError> for MetaError {
             StoreError::UnknownTree(name) => {
                 MetaError::Codec(format!("unknown tree {name} in snapshot"))
             }
+            StoreError::NoSnapshotToFinish => MetaError::Storage(e.to_string()),
             StoreError::Capture(e) => MetaError::Storage(e.to_string()),
         }
     }

@@ -15,6 +15,8 @@ use std::sync::Arc;
 const META_KEY: &[u8] = b"meta";
 const DATA_KEY: &[u8] = b"data";
 const SEQ_KEY: &[u8] = b"seq";
+/// Present while an install is replacing the state machine trees.
+const INSTALLING_KEY: &[u8] = b"installing";
 
 /// A tree's key/value pairs in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -118,23 +120,111 @@ pub fn current(db: &Db) -> Result<Option<Snapshot>, StoreError> {
 /// Replaces the state machine with the snapshot `bytes` described by `meta`, keeps it as
 /// the current snapshot and makes it durable.
 ///
-/// Not one transaction (sled cannot clear a tree transactionally): trees are cleared and
-/// refilled one by one, `last_applied` written last, then everything is fsynced.
+/// Crash-atomic by redo: sled cannot clear a tree transactionally, so the snapshot is first
+/// saved as the current one together with an `installing` marker (one batch, fsynced), then
+/// the trees are replaced and the marker removed. A crash in between leaves the marker, and
+/// [`finish_install`] (run by `Db::open`) replaces the trees again from the kept bytes.
 pub fn install(db: &Db, meta: &SnapshotMeta, bytes: Vec<u8>) -> Result<(), StoreError> {
-    let data: SnapshotData = rmp_serde::from_slice(&bytes)?;
+    install_steps(db, meta, bytes, &mut |_| true).map(|_| ())
+}
+
+/// [`install`] that stops (as a crash would) before step `stop_at` (0 = before anything is
+/// written); returns whether it ran to the end. For crash tests only.
+#[cfg(any(test, feature = "testing"))]
+pub fn install_until(
+    db: &Db,
+    meta: &SnapshotMeta,
+    bytes: Vec<u8>,
+    stop_at: usize,
+) -> Result<bool, StoreError> {
+    install_steps(db, meta, bytes, &mut |step| step < stop_at)
+}
+
+/// Runs the install, asking `go(step)` before each durable step whether to carry on.
+fn install_steps(
+    db: &Db,
+    meta: &SnapshotMeta,
+    bytes: Vec<u8>,
+    go: &mut dyn FnMut(usize) -> bool,
+) -> Result<bool, StoreError> {
+    // Decode and check first: a snapshot that cannot be installed must never be marked.
+    let data = decode(&bytes)?;
+    if !go(0) {
+        return Ok(false);
+    }
+    let mut batch = sled::Batch::default();
+    batch.insert(META_KEY, rmp_serde::to_vec(meta)?);
+    batch.insert(DATA_KEY, bytes);
+    batch.insert(INSTALLING_KEY, &[]);
+    db.snapshot.apply_batch(batch)?;
+    db.durable.sync()?;
+    replace_trees(db, meta, data, &mut |step| go(step + 1))
+}
+
+/// Finishes an install that a crash interrupted: if the marker is there, replaces the state
+/// machine from the current snapshot again (idempotent, so a crash during this is fine too).
+pub fn finish_install(db: &Db) -> Result<(), StoreError> {
+    if db.snapshot.get(INSTALLING_KEY)?.is_none() {
+        return Ok(());
+    }
+    let (Some(meta), Some(bytes)) = (db.snapshot.get(META_KEY)?, db.snapshot.get(DATA_KEY)?) else {
+        return Err(StoreError::NoSnapshotToFinish);
+    };
+    let meta: SnapshotMeta = rmp_serde::from_slice(&meta)?;
+    tracing::warn!(snapshot = %meta.snapshot_id, "finishing a snapshot install cut short");
+    replace_trees(db, &meta, decode(&bytes)?, &mut |_| true)?;
+    Ok(())
+}
+
+/// Decodes snapshot bytes, refusing a tree this version does not know.
+fn decode(bytes: &[u8]) -> Result<SnapshotData, StoreError> {
+    let data: SnapshotData = rmp_serde::from_slice(bytes)?;
+    if let Some((name, _)) = data
+        .trees
+        .iter()
+        .find(|(name, _)| !SM_TREE_NAMES.contains(&name.as_str()))
+    {
+        return Err(StoreError::UnknownTree(name.clone()));
+    }
+    Ok(data)
+}
+
+/// Clears and refills every state machine tree, writes the applied state, then removes the
+/// marker and fsyncs. Steps are numbered from 0 for `go`.
+fn replace_trees(
+    db: &Db,
+    meta: &SnapshotMeta,
+    data: SnapshotData,
+    go: &mut dyn FnMut(usize) -> bool,
+) -> Result<bool, StoreError> {
+    let mut step = 0;
+    let mut next = |go: &mut dyn FnMut(usize) -> bool| {
+        step += 1;
+        go(step - 1)
+    };
     let trees = db.sm.all();
     for tree in &trees {
+        if !next(go) {
+            return Ok(false);
+        }
         tree.clear()?;
     }
     for (name, pairs) in data.trees {
-        let Some(pos) = SM_TREE_NAMES.iter().position(|n| *n == name) else {
-            return Err(StoreError::UnknownTree(name));
-        };
+        let pos = SM_TREE_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .ok_or(StoreError::UnknownTree(name))?;
+        if !next(go) {
+            return Ok(false);
+        }
         let mut batch = sled::Batch::default();
         for (k, v) in pairs {
             batch.insert(k, v);
         }
         trees[pos].apply_batch(batch)?;
+    }
+    if !next(go) {
+        return Ok(false);
     }
     let mut batch = sled::Batch::default();
     batch.insert(
@@ -146,9 +236,15 @@ pub fn install(db: &Db, meta: &SnapshotMeta, bytes: Vec<u8>) -> Result<(), Store
         None => batch.remove(LAST_APPLIED),
     }
     db.sm.meta.apply_batch(batch)?;
+    if !next(go) {
+        return Ok(false);
+    }
     // A snapshot taken before usage was tracked carries none.
     crate::state_machine::build_usage_if_missing(&db.sm)?;
-    save_current(db, meta, &bytes)?;
+    if !next(go) {
+        return Ok(false);
+    }
+    db.snapshot.remove(INSTALLING_KEY)?;
     db.durable.sync()?;
-    Ok(())
+    Ok(true)
 }

@@ -6,8 +6,9 @@
 //!
 //! Identities are (node id, peer address, bump): the address is what foca tracks members by,
 //! and the bump lets a node declared down (say after a SIGSTOP) rejoin at once under a new
-//! identity. Adverts ride as custom broadcasts; each node re-advertises periodically (fresh
-//! totals, and so late joiners learn everyone) and when a member comes up.
+//! identity. Adverts ride as custom broadcasts, taken only from the node they describe; each
+//! node re-advertises periodically (fresh totals, and so late joiners learn everyone) and
+//! when a member comes up.
 
 use super::advert::Advert;
 use bytes::Bytes;
@@ -164,10 +165,25 @@ impl Invalidates for AdvertKey {
     }
 }
 
-/// Latest advert per node, shared between foca's broadcast handler and the snapshot.
-type AdvertTable = Arc<Mutex<HashMap<u64, Advert>>>;
+/// Latest advert per node and the transport address of the packet being handled, shared
+/// between foca's broadcast handler and the core.
+#[derive(Default)]
+struct AdvertState {
+    adverts: HashMap<u64, Advert>,
+    /// Source address of the datagram in hand, as the transport saw it.
+    from: Option<SocketAddr>,
+}
 
-/// Keeps the newest advert of each node and tells foca to pass on only news.
+type AdvertTable = Arc<Mutex<AdvertState>>;
+
+/// Keeps the newest advert of each node, accepting one only from the node it describes.
+///
+/// Foca does not authenticate a packet's sender, and its broadcasts are relayed, so a relayed
+/// advert could be anyone's forgery (one with `seq: u64::MAX` would hide the node's real ones
+/// for good). An advert about X is therefore taken only in a packet whose sender is X and
+/// came from X's address as the transport knows it (the peer endpoint is bound to the address
+/// it advertises); nothing is relayed, each node hears every other directly as SWIM probes
+/// reach everyone in turn.
 struct Adverts(AdvertTable);
 
 impl BroadcastHandler<Peer> for Adverts {
@@ -177,11 +193,25 @@ impl BroadcastHandler<Peer> for Adverts {
     fn receive_item(
         &mut self,
         data: &[u8],
-        _sender: Option<&Peer>,
+        sender: Option<&Peer>,
     ) -> Result<Option<AdvertKey>, AdvertError> {
         let advert = Advert::decode(data).map_err(AdvertError)?;
-        let mut table = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if table
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // `None` is this node's own advert, added by `advertise`.
+        if let Some(sender) = sender {
+            if sender.id != advert.node || state.from != Some(sender.addr) {
+                tracing::debug!(
+                    about = advert.node,
+                    sender = sender.id,
+                    claimed = %sender.addr,
+                    from = ?state.from,
+                    "gossip: advert not from the node it describes ignored"
+                );
+                return Ok(None);
+            }
+        }
+        if state
+            .adverts
             .get(&advert.node)
             .is_some_and(|known| known.seq >= advert.seq)
         {
@@ -191,8 +221,9 @@ impl BroadcastHandler<Peer> for Adverts {
             node: advert.node,
             seq: advert.seq,
         };
-        table.insert(advert.node, advert);
-        Ok(Some(key))
+        state.adverts.insert(advert.node, advert);
+        // Only our own advert is passed on: others would refuse a relayed copy.
+        Ok(sender.is_none().then_some(key))
     }
 }
 
@@ -271,10 +302,19 @@ impl GossipCore {
         self.foca.identity()
     }
 
-    /// Feeds one datagram from a peer.
-    pub fn handle_data(&mut self, data: &[u8], now: Instant) {
+    /// Feeds one datagram that the transport received from address `from`.
+    pub fn handle_data(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
+        self.set_from(Some(from));
         let res = self.foca.handle_data(data, &mut self.runtime);
+        self.set_from(None);
         self.settle_result(res, "handling a gossip packet", now);
+    }
+
+    fn set_from(&self, from: Option<SocketAddr>) {
+        self.adverts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .from = from;
     }
 
     /// Fires every timer due at `now`.
@@ -347,7 +387,7 @@ impl GossipCore {
         }
         nodes.entry(self.identity().id).or_default().liveness = Some(Liveness::Alive);
         let adverts = self.adverts.lock().unwrap_or_else(PoisonError::into_inner);
-        for (id, advert) in adverts.iter() {
+        for (id, advert) in adverts.adverts.iter() {
             nodes.entry(*id).or_default().advert = Some(advert.clone());
         }
         GossipSnapshot {

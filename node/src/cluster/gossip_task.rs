@@ -35,8 +35,8 @@ pub struct GossipTask {
     pub timings: GossipTimings,
     /// Where to announce before any Raft member is known (`--join`).
     pub seed: Option<SocketAddr>,
-    /// Datagrams from peers.
-    pub inbox: mpsc::Receiver<Vec<u8>>,
+    /// Datagrams from peers, with the address the transport received each from.
+    pub inbox: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
     /// Sends datagrams.
     pub transport: Transport,
     /// Raft members' peer addresses, to reach out to those gossip does not see.
@@ -99,7 +99,7 @@ impl GossipTask {
             };
             tokio::select! {
                 got = self.inbox.recv() => match got {
-                    Some(bytes) => core.handle_data(&bytes, Instant::now()),
+                    Some((from, bytes)) => core.handle_data(&bytes, from, Instant::now()),
                     None => return,
                 },
                 () = due => core.fire_timers(Instant::now()),

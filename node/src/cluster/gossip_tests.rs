@@ -98,11 +98,12 @@ impl Net {
                 if self.paused[i] {
                     continue;
                 }
+                let from = self.cores[i].identity().addr;
                 for (to, bytes) in self.cores[i].take_outgoing() {
                     quiet = false;
                     self.largest_packet = self.largest_packet.max(bytes.len());
                     if let Some(j) = self.index(to).filter(|&j| !self.paused[j]) {
-                        self.cores[j].handle_data(&bytes, self.now);
+                        self.cores[j].handle_data(&bytes, from, self.now);
                     }
                 }
             }
@@ -199,10 +200,11 @@ fn a_silent_member_is_suspected_before_it_is_down() {
 
 #[test]
 fn packets_stay_under_the_datagram_limit_with_many_large_adverts() {
-    let n = 24;
+    // A packet carries one advert (its sender's), so membership updates must fill it.
+    let n = 40;
     let mut net = Net::new(n, MAX_LABEL);
     let all: Vec<u64> = (1..=n).collect();
-    net.run_until(Duration::from_secs(20), |net| net.converged(&all));
+    net.run_until(Duration::from_secs(30), |net| net.converged(&all));
     assert!(net.largest_packet <= MAX_DATAGRAM, "{}", net.largest_packet);
     // Full packets were needed: the limit was actually exercised.
     assert!(
@@ -237,7 +239,7 @@ fn stale_adverts_are_not_passed_on() {
         .unwrap()
         .is_none());
     assert!(handler.receive_item(b"junk", None).is_err());
-    assert_eq!(table.lock().unwrap()[&7].seq, 10);
+    assert_eq!(table.lock().unwrap().adverts[&7].seq, 10);
 }
 
 #[test]
@@ -250,5 +252,73 @@ fn a_node_that_leaves_is_down_at_once() {
     // Well before probes could notice: the news spreads with the next gossip rounds.
     net.run_until(timings().probe * 2, |n| {
         n.liveness(1, 2) == Some(Liveness::Down) && n.liveness(3, 2) == Some(Liveness::Down)
+    });
+}
+
+#[test]
+fn adverts_are_taken_only_from_the_node_they_describe() {
+    let table = AdvertTable::default();
+    let mut handler = Adverts(table.clone());
+    let peer = |id| Peer {
+        id,
+        addr: addr(id),
+        bump: 1,
+    };
+    let forged = Advert {
+        seq: u64::MAX,
+        zone: "forged".into(),
+        ..test_advert(7, 4)
+    };
+    let real = Advert {
+        seq: 10,
+        ..test_advert(7, 4)
+    };
+    let item = |a: &Advert| a.encode().unwrap();
+    let from = |a| table.lock().unwrap().from = Some(addr(a));
+    // Node 9 about node 7, whether it says so or claims to be 7.
+    from(9);
+    assert!(handler
+        .receive_item(&item(&forged), Some(&peer(9)))
+        .unwrap()
+        .is_none());
+    assert!(handler
+        .receive_item(&item(&forged), Some(&peer(7)))
+        .unwrap()
+        .is_none());
+    assert!(table.lock().unwrap().adverts.is_empty());
+    // Node 7's own still applies, and is not relayed.
+    from(7);
+    assert!(handler
+        .receive_item(&item(&real), Some(&peer(7)))
+        .unwrap()
+        .is_none());
+    assert_eq!(table.lock().unwrap().adverts[&7], real);
+}
+
+#[test]
+fn a_forged_advert_about_another_node_does_not_hide_its_real_ones() {
+    let mut net = Net::new(4, 8);
+    let all: Vec<u64> = (1..=4).collect();
+    net.run_until(Duration::from_secs(3), |n| n.converged(&all));
+    // Node 4 spreads an advert about node 2 that would outrank all of 2's own.
+    let forged = Advert {
+        seq: u64::MAX,
+        zone: "forged".into(),
+        ..test_advert(2, 8)
+    };
+    net.cores[3]
+        .foca
+        .add_broadcast(&forged.encode().unwrap())
+        .unwrap();
+    net.run(Duration::from_secs(3));
+    for observer in 1..=3 {
+        let a = net.view(observer).nodes[&2].advert.clone().unwrap();
+        assert_eq!(a.zone, "zone-2", "node {observer} took the forgery");
+        assert!(a.seq < u64::MAX);
+    }
+    // Node 2's later adverts still apply.
+    net.adverts[1].zone = "zone-2b".into();
+    net.run_until(Duration::from_secs(5), |n| {
+        (1..=3).all(|o| n.view(o).nodes[&2].advert.as_ref().unwrap().zone == "zone-2b")
     });
 }

@@ -16,13 +16,13 @@ pub struct PeerHandler {
     /// a joining node.
     meta: OnceLock<Meta>,
     chunks: ChunkService,
-    gossip: mpsc::Sender<Vec<u8>>,
+    gossip: mpsc::Sender<(SocketAddr, Vec<u8>)>,
 }
 
 impl PeerHandler {
     /// Serves chunks and passes gossip on at once, metadata once [`PeerHandler::set_meta`]
     /// is called.
-    pub fn new(chunks: ChunkService, gossip: mpsc::Sender<Vec<u8>>) -> Self {
+    pub fn new(chunks: ChunkService, gossip: mpsc::Sender<(SocketAddr, Vec<u8>)>) -> Self {
         PeerHandler {
             meta: OnceLock::new(),
             chunks,
@@ -87,7 +87,7 @@ impl Handler for PeerHandler {
 
     fn datagram(&self, payload: Vec<u8>, peer: SocketAddr) {
         // A full inbox means gossip is behind; SWIM tolerates the loss of a packet.
-        if self.gossip.try_send(payload).is_err() {
+        if self.gossip.try_send((peer, payload)).is_err() {
             tracing::debug!(%peer, "gossip datagram dropped");
         }
     }
