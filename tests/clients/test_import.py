@@ -169,10 +169,12 @@ def test_tasks_api_is_admin_only_and_never_deletes(alice, admin):
 
 @pytest.fixture(scope="module")
 def reaping_node(server):
-    """A node whose reaper deletes every unreferenced chunk at once, every second."""
+    """A node whose reaper deletes every unreferenced chunk two seconds old, every second
+    (the shortest grace allowed: more than the shortest upload timeout)."""
     if server.external or KEYSTONE:
         pytest.skip("needs a self-started noauth node with its own settings")
-    node = Server(None, ("--reaper-interval", "1s", "--reaper-grace", "0s"))
+    node = Server(None, ("--reaper-interval", "1s", "--reaper-grace", "2s",
+                         "--upload-timeout", "1s"))
     node.start()
     yield node
     node.stop()
@@ -183,7 +185,7 @@ def test_staged_data_outlives_reaper_passes(reaping_node):
     admin = reaping_node.session(ADMIN)
     data = random_image_bytes(2 * 1024 * 1024 + 3)
     img = api.create(name="staged-while-reaping", disk_format="raw", container_format="bare")
-    # Paused while the stage is in flight: with no grace its chunks are unreferenced until
+    # Paused while the stage is in flight: with so short a grace its chunks could go before
     # the stage is recorded.
     assert admin.post("/tessera/v1/workers/reaper/pause").status_code in (200, 204)
     r = api.put(f"/v2/images/{img['id']}/stage", data=data,
@@ -192,7 +194,8 @@ def test_staged_data_outlives_reaper_passes(reaping_node):
     assert admin.post("/tessera/v1/workers/reaper/resume").status_code in (200, 204)
     passes = admin.get("/tessera/v1/workers/reaper").json()["passes"]
     deadline = time.monotonic() + 30
-    while admin.get("/tessera/v1/workers/reaper").json()["passes"] < passes + 2:
+    # Passes past the grace: unreferenced chunks of the stage would be gone by then.
+    while admin.get("/tessera/v1/workers/reaper").json()["passes"] < passes + 4:
         assert time.monotonic() < deadline, "the reaper did not run"
         time.sleep(0.2)
     r = api.post(f"/v2/images/{img['id']}/import", json={"method": {"name": "glance-direct"}})
