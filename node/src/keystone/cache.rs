@@ -20,7 +20,8 @@ pub enum Cached {
     Invalid(String),
 }
 
-type Key = [u8; 32];
+/// A token's cache key: its SHA-256, so no token is kept in memory longer than needed.
+pub type Key = [u8; 32];
 
 struct Entry {
     value: Cached,
@@ -42,7 +43,8 @@ pub struct TokenCache {
     invalid_for: f64,
 }
 
-fn key(token: &str) -> Key {
+/// The cache key of `token`.
+pub fn key(token: &str) -> Key {
     Sha256::digest(token.as_bytes()).into()
 }
 

@@ -6,11 +6,13 @@
 
 mod cache;
 mod client;
+mod flight;
 mod limits;
 mod token;
 
 use cache::{Cached, TokenCache};
 pub use client::{KeystoneClient, KeystoneError, ServiceCredentials};
+use flight::SingleFlight;
 pub use limits::KeystoneLimits;
 pub use token::TokenInfo;
 
@@ -30,6 +32,8 @@ pub const INVALID_TOKEN_SECS: f64 = 10.0;
 pub struct KeystoneAuth {
     client: Arc<KeystoneClient>,
     cache: TokenCache,
+    /// Validations under way, by the token's cache key; `Err` is Keystone being unavailable.
+    validating: SingleFlight<cache::Key, Result<Cached, String>>,
     www_authenticate_uri: String,
 }
 
@@ -44,6 +48,7 @@ impl KeystoneAuth {
         KeystoneAuth {
             client,
             cache: TokenCache::new(TOKEN_CACHE_ENTRIES, token_cache_secs, INVALID_TOKEN_SECS),
+            validating: SingleFlight::new(),
             www_authenticate_uri,
         }
     }
@@ -70,14 +75,22 @@ impl TokenVerifier for KeystoneAuth {
         let answer = match self.cache.get(token, now) {
             Some(hit) => hit,
             None => {
-                let fresh = match self.client.validate(token).await {
-                    Ok(info) => Cached::Valid(info),
-                    Err(KeystoneError::Invalid(reason)) => Cached::Invalid(reason),
-                    Err(e @ KeystoneError::Unavailable(_)) => {
-                        tracing::warn!(error = %e, "cannot validate a token");
-                        return Err(TokenError::Unavailable(e.to_string()));
-                    }
-                };
+                let client = self.client.clone();
+                let owned = token.to_string();
+                let fresh = self
+                    .validating
+                    .run(cache::key(token), move || async move {
+                        match client.validate(&owned).await {
+                            Ok(info) => Ok(Cached::Valid(info)),
+                            Err(KeystoneError::Invalid(reason)) => Ok(Cached::Invalid(reason)),
+                            Err(e @ KeystoneError::Unavailable(_)) => {
+                                tracing::warn!(error = %e, "cannot validate a token");
+                                Err(e.to_string())
+                            }
+                        }
+                    })
+                    .await
+                    .map_err(TokenError::Unavailable)?;
                 self.cache.put(token, fresh.clone(), now);
                 fresh
             }
