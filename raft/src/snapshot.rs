@@ -9,6 +9,8 @@ use crate::types::{
 };
 use openraft::{RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::convert::Infallible;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -98,12 +100,40 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
-fn save_current(db: &Db, meta: &SnapshotMeta, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut batch = sled::Batch::default();
-    batch.insert(META_KEY, rmp_serde::to_vec(meta)?);
-    batch.insert(DATA_KEY, bytes);
-    db.snapshot.apply_batch(batch)?;
-    Ok(())
+/// Keeps a built snapshot as the current one, unless the current one is newer or an install
+/// is under way: a build captured before an install may finish after it, and must neither
+/// replace the installed snapshot (the redo of a cut-short install reads it) nor make
+/// `current` older than the state machine (followers would be sent a snapshot that does not
+/// cover the purged log). Returns whether it was kept.
+fn save_current(db: &Db, meta: &SnapshotMeta, bytes: &[u8]) -> Result<bool, StoreError> {
+    let encoded = rmp_serde::to_vec(meta)?;
+    let kept = db
+        .snapshot
+        .transaction(|t| {
+            if t.get(INSTALLING_KEY)?.is_some() {
+                return Ok(false);
+            }
+            if let Some(current) = t.get(META_KEY)? {
+                let newer = rmp_serde::from_slice::<SnapshotMeta>(&current)
+                    .map(|current| current.last_log_id > meta.last_log_id)
+                    // An unreadable current snapshot is worth replacing.
+                    .unwrap_or(false);
+                if newer {
+                    return Ok(false);
+                }
+            }
+            t.insert(META_KEY, encoded.as_slice())?;
+            t.insert(DATA_KEY, bytes)?;
+            Ok::<_, ConflictableTransactionError<Infallible>>(true)
+        })
+        .map_err(|e| match e {
+            TransactionError::Abort(never) => match never {},
+            TransactionError::Storage(e) => StoreError::from(e),
+        })?;
+    if !kept {
+        tracing::info!(snapshot = %meta.snapshot_id, "a newer snapshot is current; the built one is not kept");
+    }
+    Ok(kept)
 }
 
 /// The current snapshot, if one was built or installed.

@@ -101,3 +101,25 @@ async fn install_stopped_after_any_step_reopens_old_or_new() {
     assert_eq!(olds, 1);
     assert!(news > SM_TREE_NAMES.len(), "{news} steps");
 }
+
+#[tokio::test]
+async fn a_build_captured_before_an_install_does_not_replace_it() {
+    let (meta, bytes) = snapshot().await;
+    let want_new = {
+        let (_d, db) = fresh_db();
+        assert!(install_until(&db, &meta, bytes.clone(), usize::MAX).unwrap());
+        dump(&db)
+    };
+    for stop_at in [2, usize::MAX] {
+        let (dir, db) = fresh_db();
+        fill(&db, "old", 3).await;
+        let mut stale = tessera_raft::snapshot::SnapshotBuilder::capture(&db);
+        // Cut short (the redo on reopen reads the saved snapshot) or finished (the state
+        // machine is newer than the stale build): either way the build must not replace it.
+        install_until(&db, &meta, bytes.clone(), stop_at).unwrap();
+        stale.build_snapshot().await.unwrap();
+        drop(stale);
+        assert_eq!(current(&db).unwrap().unwrap().meta, meta);
+        assert_eq!(dump(&reopen(dir.path(), db)), want_new);
+    }
+}
