@@ -10,6 +10,8 @@ use crate::db::SmTrees;
 use crate::error::MetaError;
 use crate::model::{Image, ImageStatus};
 use crate::query::{ListQuery, SortDir, SortKey};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::ops::Bound;
 
 /// The secondary indexes, as positions in the state machine's tree list.
@@ -131,23 +133,29 @@ fn plan(q: &ListQuery) -> Plan {
             dir,
         },
         SortKey::CreatedAt => {
-            let f = &q.filters;
-            let (index, prefix) = if let Some(o) = &f.owner {
-                (Index::Owner, field(o))
-            } else if let Some([n]) = f.names.as_deref() {
-                (Index::Name, field(n))
-            } else if let Some(t) = f.tags.first() {
-                (Index::Tag, field(t))
-            } else if let Some([s]) = f.statuses.as_deref() {
-                (Index::Status, field(s.as_str()))
-            } else if let Some(Some(v)) = f.visibility {
-                (Index::Visibility, field(v.as_str()))
-            } else {
-                (Index::Created, Vec::new())
-            };
+            let (index, prefix) = narrowest(q).unwrap_or((Index::Created, Vec::new()));
             Plan::Walk { index, prefix, dir }
         }
         _ => Plan::Scan,
+    }
+}
+
+/// The equality index and value prefix that hold every image the query's filters can match,
+/// if a filter names one: the owner, a single name, a tag, a single status, the visibility.
+fn narrowest(q: &ListQuery) -> Option<(Index, Vec<u8>)> {
+    let f = &q.filters;
+    if let Some(o) = &f.owner {
+        Some((Index::Owner, field(o)))
+    } else if let Some([n]) = f.names.as_deref() {
+        Some((Index::Name, field(n)))
+    } else if let Some(t) = f.tags.first() {
+        Some((Index::Tag, field(t)))
+    } else if let Some([s]) = f.statuses.as_deref() {
+        Some((Index::Status, field(s.as_str())))
+    } else if let Some(Some(v)) = f.visibility {
+        Some((Index::Visibility, field(v.as_str())))
+    } else {
+        None
     }
 }
 
@@ -274,16 +282,71 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// A sort with no index: the candidates (the narrowest equality index's images when a filter
+/// names one, else every image) are decoded once and only the best `limit` kept, so memory is
+/// bounded by the page, not by the number of images.
 fn scan(t: &SmTrees, q: &ListQuery, marker: Option<&Image>) -> Result<Vec<Image>, MetaError> {
-    let mut all = Vec::new();
-    for kv in t.images.iter() {
-        let (_, v) = kv?;
-        let img: Image = rmp_serde::from_slice(&v)?;
-        if q.matches(&img) && marker.is_none_or(|m| q.compare(&img, m).is_gt()) {
-            all.push(img);
+    let mut best = BinaryHeap::with_capacity(q.limit.min(1024) + 1);
+    let mut offer = |img: Image| {
+        if !q.matches(&img) || marker.is_some_and(|m| q.compare(&img, m).is_le()) {
+            return;
+        }
+        best.push(Ranked { img, q });
+        if best.len() > q.limit {
+            best.pop();
+        }
+    };
+    match narrowest(q) {
+        Some((index, prefix)) => {
+            for kv in index.tree(t).scan_prefix(&prefix) {
+                let (k, _) = kv?;
+                let Some(img) = k
+                    .get(prefix.len() + 8..)
+                    .map(|id| get_image(t, id))
+                    .transpose()?
+                else {
+                    continue;
+                };
+                // Only the entry that describes the stored record counts (see `walk`).
+                if let Some(img) =
+                    img.filter(|i| key(&prefix, index_time(index, i), &i.id) == k.as_ref())
+                {
+                    offer(img);
+                }
+            }
+        }
+        None => {
+            for kv in t.images.iter() {
+                let (_, v) = kv?;
+                offer(rmp_serde::from_slice(&v)?);
+            }
         }
     }
-    all.sort_by(|a, b| q.compare(a, b));
-    all.truncate(q.limit);
-    Ok(all)
+    Ok(best.into_sorted_vec().into_iter().map(|r| r.img).collect())
+}
+
+/// An image ordered by a query's sort, for keeping the best of a page in a heap.
+struct Ranked<'q> {
+    img: Image,
+    q: &'q ListQuery,
+}
+
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Ranked<'_> {}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.q.compare(&self.img, &other.img)
+    }
 }
