@@ -110,8 +110,8 @@ def test_fourth_node_catches_up_from_a_snapshot(cluster):
 def test_node_with_a_foreign_certificate_is_refused(cluster, tmp_path):
     tessera = _bin("tessera")
     other = tmp_path / "other-ca"
-    subprocess.run([str(tessera), "cluster", "init", "--dir", str(other), "--node", "intruder"],
-                   check=True, capture_output=True)
+    subprocess.run([str(tessera), "cluster", "init", "--dir", str(other), "--node", "intruder",
+                    "--id", "99"], check=True, capture_output=True)
     n1 = next(n for n in cluster.nodes if n["name"] == "n1")
     netns = n1["netns"]
     cmd = [str(tessera), "serve", "--node-id", "99", "--node-name", "intruder",
