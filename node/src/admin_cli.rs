@@ -3,8 +3,8 @@
 
 use crate::certs;
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
 use serde_json::Value;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Which node to talk to, and as whom.

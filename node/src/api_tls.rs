@@ -47,7 +47,12 @@ struct CurrentKey(RwLock<Arc<CertifiedKey>>);
 
 impl ResolvesServerCert for CurrentKey {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.read().unwrap_or_else(PoisonError::into_inner).clone())
+        Some(
+            self.0
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
     }
 }
 
@@ -61,7 +66,9 @@ pub struct ApiTls {
 
 impl std::fmt::Debug for ApiTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiTls").field("files", &self.files).finish()
+        f.debug_struct("ApiTls")
+            .field("files", &self.files)
+            .finish()
     }
 }
 

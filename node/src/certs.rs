@@ -15,10 +15,10 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,
 };
-use sha2::{Digest, Sha256};
 use rustls::client::danger::ServerCertVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -71,7 +71,9 @@ pub enum CertError {
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
     /// The certificates directory holds the CA key, which must stay off node hosts.
-    #[error("{0} holds the cluster CA key: move it away from the node keys (or pass --allow-ca-key)")]
+    #[error(
+        "{0} holds the cluster CA key: move it away from the node keys (or pass --allow-ca-key)"
+    )]
     CaKeyBesideNodeKeys(PathBuf),
     /// The node's own certificate cannot serve it: wrong node id, expired, or not from the CA.
     #[error("{path}: {reason}")]
@@ -151,7 +153,13 @@ pub fn init_cluster(
     let ca_key_path = ca_dir.join(CA_KEY_FILE);
     let node = NodeIdentityFiles::in_dir(dir, &first.name);
     // Check everything up front so a refusal leaves no half-made cluster behind.
-    for path in [&ca_cert_path, &ca_key_path, &node.ca_cert, &node.cert, &node.key] {
+    for path in [
+        &ca_cert_path,
+        &ca_key_path,
+        &node.ca_cert,
+        &node.cert,
+        &node.key,
+    ] {
         if path.exists() {
             return Err(CertError::AlreadyExists(path.clone()));
         }
@@ -168,7 +176,10 @@ pub fn init_cluster(
     write_new(&ca_cert_path, ca_cert.pem().as_bytes(), false)?;
     write_new(&node.ca_cert, ca_cert.pem().as_bytes(), false)?;
     let now = time::OffsetDateTime::now_utc();
-    let validity = (now - CLOCK_SKEW, now + time::Duration::days(first.days.into()));
+    let validity = (
+        now - CLOCK_SKEW,
+        now + time::Duration::days(first.days.into()),
+    );
     sign_node(&ca_cert, &ca_key, first, validity, &node)?;
     Ok(node)
 }
@@ -185,7 +196,10 @@ pub fn issue_node_cert(
         return Err(CertError::NoValidity);
     }
     let now = time::OffsetDateTime::now_utc();
-    let validity = (now - CLOCK_SKEW, now + time::Duration::days(node.days.into()));
+    let validity = (
+        now - CLOCK_SKEW,
+        now + time::Duration::days(node.days.into()),
+    );
     issue_with_validity(ca_dir, node, validity, out_dir)
 }
 
@@ -269,8 +283,7 @@ fn sign_node(
     (not_before, not_after): (time::OffsetDateTime, time::OffsetDateTime),
     files: &NodeIdentityFiles,
 ) -> Result<CertificateDer<'static>, CertError> {
-    let mut params =
-        CertificateParams::new(vec![node.name.clone(), PEER_SERVER_NAME.to_string()])?;
+    let mut params = CertificateParams::new(vec![node.name.clone(), PEER_SERVER_NAME.to_string()])?;
     params.subject_alt_names.push(SanType::URI(
         format!("{NODE_URI_PREFIX}{}", node.id).try_into()?,
     ));
@@ -314,8 +327,8 @@ impl CertIdentity {
 ///
 /// Call it only on a certificate the TLS layer has verified against the cluster CA.
 pub fn identity_of(cert: &CertificateDer<'_>) -> Result<CertIdentity, String> {
-    let parsed =
-        webpki::EndEntityCert::try_from(cert).map_err(|e| format!("unparsable certificate: {e}"))?;
+    let parsed = webpki::EndEntityCert::try_from(cert)
+        .map_err(|e| format!("unparsable certificate: {e}"))?;
     let mut ids = parsed
         .valid_uri_names()
         .filter_map(|uri| uri.strip_prefix(NODE_URI_PREFIX));
@@ -517,7 +530,15 @@ pub fn run_cert_command(command: CertCommand) -> std::process::ExitCode {
         } => {
             let ca_dir = ca_dir.unwrap_or_else(|| default_ca_dir(&dir));
             println!("ca key:           {}", ca_dir.join(CA_KEY_FILE).display());
-            init_cluster(&dir, &ca_dir, &NodeCert { name: node, id, days })
+            init_cluster(
+                &dir,
+                &ca_dir,
+                &NodeCert {
+                    name: node,
+                    id,
+                    days,
+                },
+            )
         }
         CertCommand::Cert {
             ca,
@@ -525,7 +546,15 @@ pub fn run_cert_command(command: CertCommand) -> std::process::ExitCode {
             id,
             days,
             out,
-        } => issue_node_cert(&ca, &NodeCert { name: node, id, days }, &out),
+        } => issue_node_cert(
+            &ca,
+            &NodeCert {
+                name: node,
+                id,
+                days,
+            },
+            &out,
+        ),
     };
     match result {
         Ok(files) => {
@@ -697,7 +726,9 @@ mod tests {
             .unwrap()
             .self_signed(&key)
             .unwrap();
-        assert!(identity_of(bare.der()).unwrap_err().contains("names no node"));
+        assert!(identity_of(bare.der())
+            .unwrap_err()
+            .contains("names no node"));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use crate::api_tls::ApiTls;
 use crate::certs::{check_node_dir, NodeIdentityFiles};
 use crate::cluster::{
-    follow_membership, Addresses, Advert, Gossip, GossipFrom, GossipReports, GossipTask, PeerHandler,
-    QuicChunks, QuicRaft, INBOX,
+    follow_membership, Addresses, Advert, Gossip, GossipFrom, GossipReports, GossipTask,
+    PeerHandler, QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{Auth, ClusterConfig, Config};
 use crate::http_server::serve_http;
@@ -223,7 +223,9 @@ async fn reload_api_cert_on_hangup(tls: ApiTls) {
     while hangups.recv().await.is_some() {
         match tls.reload() {
             Ok(()) => tracing::info!(cert = %tls.cert_path().display(), "API certificate reloaded"),
-            Err(e) => tracing::error!(error = %e, "API certificate not reloaded; keeping the current one"),
+            Err(e) => {
+                tracing::error!(error = %e, "API certificate not reloaded; keeping the current one")
+            }
         }
     }
 }

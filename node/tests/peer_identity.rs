@@ -8,7 +8,7 @@
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tessera_node::certs::NodeIdentityFiles;
 use tessera_node::transport::{LinkError, PeerTls, Service, Transport};
@@ -30,11 +30,17 @@ fn tessera(args: &[&str]) -> String {
 }
 
 fn free_tcp() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 fn free_udp() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// A running `tessera serve`, killed when dropped.
@@ -56,14 +62,23 @@ impl Drop for Node {
 fn serve(root: &Path, id: u64, name: &str, certs: &Path, extra: &[&str]) -> Node {
     let (api, peer) = (free_tcp(), free_udp());
     let log = root.join(format!("{name}-{id}.log"));
+    let out = std::fs::File::create(&log).unwrap();
     let child = Command::new(BIN)
         .args(["serve", "--node-id", &id.to_string(), "--node-name", name])
-        .args(["--data-dir", &root.join(format!("data-{name}-{id}")).to_string_lossy()])
-        .args(["--listen", &api.to_string(), "--peer-listen", &peer.to_string()])
+        .args([
+            "--data-dir",
+            &root.join(format!("data-{name}-{id}")).to_string_lossy(),
+        ])
+        .args([
+            "--listen",
+            &api.to_string(),
+            "--peer-listen",
+            &peer.to_string(),
+        ])
         .args(["--certs", &certs.to_string_lossy()])
         .args(extra)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
         .spawn()
         .unwrap();
     Node {
@@ -93,8 +108,14 @@ fn impostor(certs: &Path, name: &str) -> Transport {
     Transport::bind("127.0.0.1:0".parse().unwrap(), tls).unwrap()
 }
 
-async fn call(t: &Transport, to: SocketAddr, service: Service, body: Vec<u8>) -> Result<Vec<u8>, LinkError> {
-    t.call_with_timeout(to, service, body, Duration::from_secs(10)).await
+async fn call(
+    t: &Transport,
+    to: SocketAddr,
+    service: Service,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, LinkError> {
+    t.call_with_timeout(to, service, body, Duration::from_secs(10))
+        .await
 }
 
 fn join(node_id: u64) -> Vec<u8> {
@@ -115,7 +136,9 @@ fn vote(candidate: u64) -> Vec<u8> {
 enum ChunkRpc {
     #[allow(dead_code)]
     Put,
-    Get { id: ChunkId },
+    Get {
+        id: ChunkId,
+    },
 }
 
 /// The first two variants of the node's chunk reply.
@@ -126,9 +149,15 @@ enum ChunkReply {
 }
 
 /// Reads chunk `id` from the node as peer `t`.
-async fn read_chunk(t: &Transport, node: &Node, id: ChunkId) -> Result<Option<bytes::Bytes>, String> {
+async fn read_chunk(
+    t: &Transport,
+    node: &Node,
+    id: ChunkId,
+) -> Result<Option<bytes::Bytes>, String> {
     let body = rmp_serde::to_vec(&ChunkRpc::Get { id }).unwrap();
-    let reply = call(t, node.peer, Service::Chunks, body).await.map_err(|e| e.to_string())?;
+    let reply = call(t, node.peer, Service::Chunks, body)
+        .await
+        .map_err(|e| e.to_string())?;
     match rmp_serde::from_slice(&reply).unwrap() {
         ChunkReply::Chunk(bytes) => Ok(bytes),
         other => panic!("unexpected reply {other:?}"),
@@ -172,8 +201,15 @@ fn refusal(result: Result<Vec<u8>, LinkError>) -> String {
 async fn until_serving(t: &Transport, node: &Node) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = rmp_serde::to_vec(&ForwardRequest::Status).unwrap();
-    while call(t, node.peer, Service::Meta, status.clone()).await.is_err() {
-        assert!(Instant::now() < deadline, "node never served: {}", std::fs::read_to_string(&node.log).unwrap());
+    while call(t, node.peer, Service::Meta, status.clone())
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "node never served: {}",
+            std::fs::read_to_string(&node.log).unwrap()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -184,17 +220,51 @@ async fn a_real_node_checks_who_its_peers_are() {
     let certs = root.path().join("certs");
     let ca = root.path().join("certs-ca");
     let c = |p: &Path| p.to_string_lossy().into_owned();
-    let out = tessera(&["cluster", "init", "--dir", &c(&certs), "--node", "n1", "--id", "1"]);
-    assert!(out.contains("certs-ca"), "the CA key goes apart by default: {out}");
+    let out = tessera(&[
+        "cluster",
+        "init",
+        "--dir",
+        &c(&certs),
+        "--node",
+        "n1",
+        "--id",
+        "1",
+    ]);
+    assert!(
+        out.contains("certs-ca"),
+        "the CA key goes apart by default: {out}"
+    );
     assert!(!certs.join("ca.key").exists() && ca.join("ca.key").exists());
     for (name, id) in [("n2", "2"), ("n4", "4"), ("n5", "5")] {
-        tessera(&["cluster", "cert", "--ca", &c(&ca), "--node", name, "--id", id, "--out", &c(&certs)]);
+        tessera(&[
+            "cluster",
+            "cert",
+            "--ca",
+            &c(&ca),
+            "--node",
+            name,
+            "--id",
+            id,
+            "--out",
+            &c(&certs),
+        ]);
     }
 
     // A node refuses another node's certificate, and a certs dir holding the CA key.
     let log = refused_to_start(serve(root.path(), 2, "n4", &certs, &[]));
     assert!(log.contains("node 4's, but this is node 2"), "{log}");
-    tessera(&["cluster", "cert", "--ca", &c(&ca), "--node", "n3", "--id", "3", "--out", &c(&ca)]);
+    tessera(&[
+        "cluster",
+        "cert",
+        "--ca",
+        &c(&ca),
+        "--node",
+        "n3",
+        "--id",
+        "3",
+        "--out",
+        &c(&ca),
+    ]);
     let log = refused_to_start(serve(root.path(), 3, "n3", &ca, &[]));
     assert!(log.contains("holds the cluster CA key"), "{log}");
 
@@ -207,19 +277,38 @@ async fn a_real_node_checks_who_its_peers_are() {
 
     // Node 4's valid certificate claiming to be node 2: a join and a vote are refused.
     let err = refusal(call(&n4, n1.peer, Service::Meta, join(2)).await);
-    assert!(err.contains("claims node Some(2)") && err.contains("node 4's"), "{err}");
+    assert!(
+        err.contains("claims node Some(2)") && err.contains("node 4's"),
+        "{err}"
+    );
     let err = refusal(call(&n4, n1.peer, Service::Raft, vote(2)).await);
     assert!(err.contains("claims node Some(2)"), "{err}");
     // Node 4 reads chunks while in good standing.
-    assert_eq!(read_chunk(&n4, &n1, chunk).await.unwrap().as_deref(), Some(&data[..]));
+    assert_eq!(
+        read_chunk(&n4, &n1, chunk).await.unwrap().as_deref(),
+        Some(&data[..])
+    );
 
     // Revoked through Raft: every certificate of node 4, and node 5's one certificate.
     let url = format!("http://{}", n1.api);
     tessera(&["cluster", "revoke", "4", "--url", &url, "--token", ADMIN]);
     let n5_pem = certs.join("n5.pem");
-    tessera(&["cluster", "revoke", "5", "--cert", &c(&n5_pem), "--url", &url, "--token", ADMIN]);
+    tessera(&[
+        "cluster",
+        "revoke",
+        "5",
+        "--cert",
+        &c(&n5_pem),
+        "--url",
+        &url,
+        "--token",
+        ADMIN,
+    ]);
     let listed = tessera(&["cluster", "revocations", "--url", &url, "--token", ADMIN]);
-    assert!(listed.contains("\"node\": 4") && listed.contains("\"node\": 5"), "{listed}");
+    assert!(
+        listed.contains("\"node\": 4") && listed.contains("\"node\": 5"),
+        "{listed}"
+    );
     // The open connection is cut at the next call; a new one fails at once: no chunk
     // reads, no join.
     for _ in 0..2 {
@@ -233,7 +322,10 @@ async fn a_real_node_checks_who_its_peers_are() {
     assert!(err.contains("revoked"), "{err}");
     // Node 2 is untouched by both.
     let n2 = impostor(&certs, "n2");
-    assert_eq!(read_chunk(&n2, &n1, chunk).await.unwrap().as_deref(), Some(&data[..]));
+    assert_eq!(
+        read_chunk(&n2, &n1, chunk).await.unwrap().as_deref(),
+        Some(&data[..])
+    );
     let log = std::fs::read_to_string(&n1.log).unwrap();
     assert!(log.contains("peer refused"), "no log line: {log}");
 }

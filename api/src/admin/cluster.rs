@@ -123,5 +123,7 @@ pub async fn revocations(
     who: Identity,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&st, &who, "cluster_revocations")?;
-    Ok(Json(json!({ "revocations": st.glance.revocations().await? })))
+    Ok(Json(
+        json!({ "revocations": st.glance.revocations().await? }),
+    ))
 }

@@ -3,15 +3,15 @@
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::schema::schemas;
-use crate::STORE_ID;
 use crate::ApiConfig;
+use crate::STORE_ID;
 use axum::extract::{Path, State};
-use axum::Extension;
-use std::sync::Arc;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tessera_domain::Glance;
 
 /// API versions this service speaks, as Glance 33 lists them without the optional
@@ -174,7 +174,10 @@ mod tests {
             ("x-forwarded-proto", "https, http"),
             ("x-forwarded-host", "images.example.com"),
         ]);
-        assert_eq!(base_url(&proxied, None, false), "https://images.example.com");
+        assert_eq!(
+            base_url(&proxied, None, false),
+            "https://images.example.com"
+        );
         // public_endpoint wins, a trailing slash dropped.
         assert_eq!(
             base_url(&proxied, Some("https://cloud.example.com/image/"), false),

@@ -130,7 +130,11 @@ impl Handler for PeerHandler {
 
     fn datagram(&self, payload: Vec<u8>, peer: PeerIdentity) {
         // A full inbox means gossip is behind; SWIM tolerates the loss of a packet.
-        if self.gossip.try_send(((peer.addr, peer.node()), payload)).is_err() {
+        if self
+            .gossip
+            .try_send(((peer.addr, peer.node()), payload))
+            .is_err()
+        {
             tracing::debug!(peer = %peer.addr, "gossip datagram dropped");
         }
     }

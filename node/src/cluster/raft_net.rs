@@ -51,12 +51,11 @@ impl QuicRaft {
                 .call_node(target, peer, service, payload, limit)
                 .await
         };
-        let reply = call
-            .map_err(|e| match e {
-                LinkError::Remote { message, .. } => TransportError::Network(message),
-                LinkError::FrameTooLarge { len, max } => TransportError::TooLarge { len, max },
-                other => TransportError::Unreachable(format!("node {target}: {other}")),
-            })?;
+        let reply = call.map_err(|e| match e {
+            LinkError::Remote { message, .. } => TransportError::Network(message),
+            LinkError::FrameTooLarge { len, max } => TransportError::TooLarge { len, max },
+            other => TransportError::Unreachable(format!("node {target}: {other}")),
+        })?;
         decode(&reply).map_err(TransportError::Network)
     }
 }
