@@ -6,6 +6,8 @@
 //! The impostor is this crate's own QUIC transport with a real certificate: the binary itself
 //! cannot be made to lie (it checks its certificate's node id at start).
 
+#![allow(clippy::unwrap_used)]
+
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
