@@ -237,7 +237,13 @@ async fn a_real_node_checks_who_its_peers_are() {
         "the CA key goes apart by default: {out}"
     );
     assert!(!certs.join("ca.key").exists() && ca.join("ca.key").exists());
-    for (name, id) in [("n2", "2"), ("n4", "4"), ("n5", "5")] {
+    // n3's certificate goes into the CA's own directory, the layout a node must refuse.
+    for (name, id, out) in [
+        ("n2", "2", &certs),
+        ("n4", "4", &certs),
+        ("n5", "5", &certs),
+        ("n3", "3", &ca),
+    ] {
         tessera(&[
             "cluster",
             "cert",
@@ -248,25 +254,13 @@ async fn a_real_node_checks_who_its_peers_are() {
             "--id",
             id,
             "--out",
-            &c(&certs),
+            &c(out),
         ]);
     }
 
     // A node refuses another node's certificate, and a certs dir holding the CA key.
     let log = refused_to_start(serve(root.path(), 2, "n4", &certs, &[]));
     assert!(log.contains("node 4's, but this is node 2"), "{log}");
-    tessera(&[
-        "cluster",
-        "cert",
-        "--ca",
-        &c(&ca),
-        "--node",
-        "n3",
-        "--id",
-        "3",
-        "--out",
-        &c(&ca),
-    ]);
     let log = refused_to_start(serve(root.path(), 3, "n3", &ca, &[]));
     assert!(log.contains("holds the cluster CA key"), "{log}");
 

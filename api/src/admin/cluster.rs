@@ -50,17 +50,18 @@ fn member(m: MemberReport) -> Value {
     entry
 }
 
+/// The `node` parameter.
+fn node_id(v: &str) -> Result<u64, ApiError> {
+    v.parse()
+        .map_err(|_| ApiError::BadRequest(format!("node must be a node id: {v}")))
+}
+
 /// `?node=ID` (default: this node) and `drain=false` (remove a lost node without draining).
 fn leave_args(raw: Option<String>) -> Result<(Option<u64>, bool), ApiError> {
     let (mut node, mut drain) = (None, true);
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match &*k {
-            "node" => {
-                node =
-                    Some(v.parse().map_err(|_| {
-                        ApiError::BadRequest(format!("node must be a node id: {v}"))
-                    })?)
-            }
+            "node" => node = Some(node_id(&v)?),
             "drain" => {
                 drain = v.parse().map_err(|_| {
                     ApiError::BadRequest(format!("drain must be true or false: {v}"))
@@ -90,12 +91,7 @@ fn revoke_args(raw: Option<String>) -> Result<(u64, Option<String>), ApiError> {
     let (mut node, mut fingerprint) = (None, None);
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match &*k {
-            "node" => {
-                node =
-                    Some(v.parse().map_err(|_| {
-                        ApiError::BadRequest(format!("node must be a node id: {v}"))
-                    })?)
-            }
+            "node" => node = Some(node_id(&v)?),
             "fingerprint" => fingerprint = Some(v.into_owned()),
             other => return Err(ApiError::BadRequest(format!("unknown parameter {other}"))),
         }
