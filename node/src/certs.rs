@@ -529,7 +529,6 @@ pub fn run_cert_command(command: CertCommand) -> std::process::ExitCode {
             days,
         } => {
             let ca_dir = ca_dir.unwrap_or_else(|| default_ca_dir(&dir));
-            println!("ca key:           {}", ca_dir.join(CA_KEY_FILE).display());
             init_cluster(
                 &dir,
                 &ca_dir,
@@ -539,6 +538,7 @@ pub fn run_cert_command(command: CertCommand) -> std::process::ExitCode {
                     days,
                 },
             )
+            .inspect(|_| println!("ca key:           {}", ca_dir.join(CA_KEY_FILE).display()))
         }
         CertCommand::Cert {
             ca,
