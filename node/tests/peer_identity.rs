@@ -324,4 +324,59 @@ async fn a_real_node_checks_who_its_peers_are() {
     );
     let log = std::fs::read_to_string(&n1.log).unwrap();
     assert!(log.contains("peer refused"), "no log line: {log}");
+
+    // Rotation without a restart: node 1's renewed certificate is checked and loaded on
+    // SIGHUP; another node's certificate put in its place is refused and the current kept.
+    let renewed = root.path().join("renewed");
+    tessera(&[
+        "cluster",
+        "cert",
+        "--ca",
+        &c(&ca),
+        "--node",
+        "n1",
+        "--id",
+        "1",
+        "--out",
+        &c(&renewed),
+    ]);
+    let swap_in = |from: &Path, name: &str| {
+        for ext in ["pem", "key"] {
+            std::fs::copy(
+                from.join(format!("{name}.{ext}")),
+                certs.join(format!("n1.{ext}")),
+            )
+            .unwrap();
+        }
+    };
+    let hangup_until = |wanted: &str| {
+        let pid = n1.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = std::fs::read_to_string(&n1.log).unwrap();
+            if log.contains(wanted) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no {wanted:?}: {log}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let before = std::fs::read(certs.join("n1.pem")).unwrap();
+    swap_in(&certs, "n4");
+    hangup_until("peer certificate not reloaded");
+    swap_in(&renewed, "n1");
+    assert_ne!(std::fs::read(certs.join("n1.pem")).unwrap(), before);
+    hangup_until("peer certificate reloaded");
+    // A fresh connection, checked to be node 1's, still gets answers.
+    let fresh = impostor(&certs, "n2");
+    let status = rmp_serde::to_vec(&ForwardRequest::Status).unwrap();
+    fresh
+        .call_node(1, n1.peer, Service::Meta, status, Duration::from_secs(10))
+        .await
+        .unwrap();
 }
