@@ -31,6 +31,14 @@ fn tessera(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `tessera cluster cert` for node `name` with id `id`, written to `out`.
+fn issue(ca: &Path, name: &str, id: &str, out: &Path) {
+    let (ca, out) = (ca.to_string_lossy(), out.to_string_lossy());
+    tessera(&[
+        "cluster", "cert", "--ca", &ca, "--node", name, "--id", id, "--out", &out,
+    ]);
+}
+
 fn free_tcp() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -244,18 +252,7 @@ async fn a_real_node_checks_who_its_peers_are() {
         ("n5", "5", &certs),
         ("n3", "3", &ca),
     ] {
-        tessera(&[
-            "cluster",
-            "cert",
-            "--ca",
-            &c(&ca),
-            "--node",
-            name,
-            "--id",
-            id,
-            "--out",
-            &c(out),
-        ]);
+        issue(&ca, name, id, out);
     }
 
     // A node refuses another node's certificate, and a certs dir holding the CA key.
@@ -328,18 +325,7 @@ async fn a_real_node_checks_who_its_peers_are() {
     // Rotation without a restart: node 1's renewed certificate is checked and loaded on
     // SIGHUP; another node's certificate put in its place is refused and the current kept.
     let renewed = root.path().join("renewed");
-    tessera(&[
-        "cluster",
-        "cert",
-        "--ca",
-        &c(&ca),
-        "--node",
-        "n1",
-        "--id",
-        "1",
-        "--out",
-        &c(&renewed),
-    ]);
+    issue(&ca, "n1", "1", &renewed);
     let swap_in = |from: &Path, name: &str| {
         for ext in ["pem", "key"] {
             std::fs::copy(
