@@ -30,6 +30,7 @@ use tessera_replication::Workers;
 
 pub use error::ApiError;
 pub use identity::{AuthConfig, Identity};
+pub use routes::discovery::OverTls;
 
 /// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
 pub use tessera_domain::import::STORE_ID;
@@ -56,6 +57,9 @@ pub struct ApiConfig {
     pub body_timeout: Duration,
     /// Caps on concurrent uploads on this node.
     pub uploads: UploadLimits,
+    /// Glance's `public_endpoint`: the base URL of version links, when a proxy in front does
+    /// not say it.
+    pub public_endpoint: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -70,6 +74,7 @@ impl Default for ApiConfig {
             protections: None,
             body_timeout: Duration::from_secs(60),
             uploads: UploadLimits::default(),
+            public_endpoint: None,
         }
     }
 }

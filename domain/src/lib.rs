@@ -34,6 +34,7 @@ pub mod policy;
 pub mod protection;
 pub mod quota;
 pub mod record_bounds;
+pub mod revocation;
 pub mod service;
 pub mod tags;
 pub mod tasks;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_node::certs;
-use tessera_node::transport::{Handler, LinkError, PeerTls, Service, Transport};
+use tessera_node::transport::{Handler, LinkError, PeerIdentity, PeerTls, Service, Transport};
 
 /// Acknowledges chunk writes with their length, like a chunk store would.
 struct Sink;
@@ -17,7 +17,7 @@ impl Handler for Sink {
         &self,
         _service: Service,
         payload: Vec<u8>,
-        _peer: SocketAddr,
+        _peer: PeerIdentity,
     ) -> Result<Vec<u8>, String> {
         Ok((payload.len() as u64).to_be_bytes().to_vec())
     }
@@ -43,12 +43,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for command in [
         certs::CertCommand::Init {
             dir: dir.path().into(),
+            ca_dir: Some(dir.path().join("ca")),
             node: "sender".into(),
+            id: 1,
+            days: certs::DEFAULT_CERT_DAYS,
         },
         certs::CertCommand::Cert {
-            ca: dir.path().into(),
+            ca: dir.path().join("ca"),
             node: "receiver".into(),
-            out: None,
+            id: 2,
+            days: certs::DEFAULT_CERT_DAYS,
+            out: dir.path().into(),
         },
     ] {
         if certs::run_cert_command(command) != std::process::ExitCode::SUCCESS {

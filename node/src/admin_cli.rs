@@ -1,9 +1,10 @@
 //! Operator commands over a node's admin API: `tessera workers list|show|pause|resume|set`,
-//! `tessera chunks verify|repair` and `tessera cluster leave`.
+//! `tessera chunks verify|repair` and `tessera cluster leave|revoke|revocations`.
 
 use crate::certs;
 use clap::{Args, Subcommand};
 use serde_json::Value;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Which node to talk to, and as whom.
@@ -113,6 +114,26 @@ pub enum ClusterCommand {
         /// the remaining copies.
         #[arg(long)]
         no_drain: bool,
+        /// The node to ask.
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Revoke a node's certificates through Raft: every node then refuses its handshakes,
+    /// calls and gossip, so it can neither rejoin nor read chunks. Also run `cluster leave
+    /// --node N --no-drain` if it is still a member.
+    Revoke {
+        /// The node id whose certificates are revoked.
+        node: u64,
+        /// Revoke only this certificate (a PEM file; say the node's old one after a
+        /// rotation) instead of every certificate of the node.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// The node to ask.
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// List the revoked peer certificates.
+    Revocations {
         /// The node to ask.
         #[command(flatten)]
         endpoint: Endpoint,
@@ -242,6 +263,32 @@ pub fn run_cluster(command: ClusterCommand) -> ExitCode {
                 true
             }))
         }
+        ClusterCommand::Revoke {
+            node,
+            cert,
+            endpoint,
+        } => {
+            let mut path = format!("/tessera/v1/cluster/revocations?node={node}");
+            if let Some(file) = cert {
+                match certs::fingerprint_file(&file) {
+                    Ok(f) => path.push_str(&format!("&fingerprint={f}")),
+                    Err(e) => {
+                        eprintln!("tessera: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            finish(call(&endpoint, "POST", &path, None).map(|answer| {
+                println!("{:#}", answer.unwrap_or(Value::Null));
+                true
+            }))
+        }
+        ClusterCommand::Revocations { endpoint } => finish(
+            call(&endpoint, "GET", "/tessera/v1/cluster/revocations", None).map(|answer| {
+                println!("{:#}", answer.unwrap_or(Value::Null));
+                true
+            }),
+        ),
     }
 }
 

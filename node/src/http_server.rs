@@ -2,7 +2,9 @@
 //! any one client from starving the others: a deadline for a request's head (which is also
 //! how long an idle keep-alive connection is kept), and a cap on open connections, past which
 //! a new connection gets a 503 and is closed at once. Request bodies have their own timeout
-//! (`api`'s router) and uploads their own caps (`domain`'s admission).
+//! (`api`'s router) and uploads their own caps (`domain`'s admission). With `--tls-cert` the
+//! server speaks TLS (the handshake under the same deadline as a request head), and marks
+//! each request [`tessera_api::OverTls`] so links it returns say `https`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -42,11 +44,13 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// How long a refused connection is given to take its 503.
 const REFUSAL_TIME: Duration = Duration::from_secs(1);
 
-/// Accepts HTTP/1.1 and HTTP/2 connections under `limits` until `shutdown`, then drains.
+/// Accepts HTTP/1.1 and HTTP/2 connections (over TLS with `tls`) under `limits` until
+/// `shutdown`, then drains.
 pub async fn serve_http(
     listener: TcpListener,
     app: axum::Router,
     limits: HttpLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -62,6 +66,7 @@ pub async fn serve_http(
         .max_buf_size(MAX_HEAD_BYTES);
     builder.http2().timer(TokioTimer::new());
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let tls_app = app.clone().layer(axum::Extension(tessera_api::OverTls));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -82,13 +87,39 @@ pub async fn serve_http(
             tokio::spawn(refuse(stream, limits.max_connections));
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let Some(acceptor) = &tls else {
+            let service = TowerToHyperService::new(app.clone());
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                drop(slot);
+            });
+            continue;
+        };
+        let (acceptor, builder, app) = (acceptor.clone(), builder.clone(), tls_app.clone());
+        // Registered before the handshake so a drain waits for it too.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream =
+                match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let service = TowerToHyperService::new(app);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(slot);

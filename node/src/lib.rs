@@ -6,6 +6,7 @@
 //! behind the admin API, and the operator command line. `main.rs` only parses and dispatches.
 
 pub mod admin_cli;
+pub mod api_tls;
 pub mod certs;
 pub mod cluster;
 pub mod cluster_status;

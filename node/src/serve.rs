@@ -1,10 +1,11 @@
 //! `tessera serve`: wires metadata, chunk store, background workers and the API together and
 //! runs them until SIGTERM or Ctrl-C.
 
-use crate::certs::NodeIdentityFiles;
+use crate::api_tls::ApiTls;
+use crate::certs::{check_node_dir, NodeIdentityFiles};
 use crate::cluster::{
-    follow_membership, Addresses, Advert, Gossip, GossipReports, GossipTask, PeerHandler,
-    QuicChunks, QuicRaft, INBOX,
+    follow_membership, Addresses, Advert, Gossip, GossipFrom, GossipReports, GossipTask,
+    PeerHandler, QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{Auth, ClusterConfig, Config};
 use crate::http_server::serve_http;
@@ -93,12 +94,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         admin: Arc::new(admin),
         workers: workers.clone(),
     });
+    let tls = match &cfg.tls {
+        None => None,
+        Some(files) => {
+            let tls = ApiTls::load(files.clone()).context("loading the API certificate")?;
+            tokio::spawn(reload_api_cert_on_hangup(tls.clone()));
+            Some(tls.acceptor().clone())
+        }
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding the API to {}", cfg.listen))?;
-    tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
+    tracing::info!(listen = %cfg.listen, https = tls.is_some(), data_dir = %cfg.data_dir.display(), node_id = cfg.node_id, "tessera node serving");
     let failed = tokio::select! {
-        () = serve_http(listener, app, cfg.http, shutdown_signal()) => None,
+        () = serve_http(listener, app, cfg.http, tls, shutdown_signal()) => None,
         e = meta.fatal() => Some(e),
     };
     workers.shutdown();
@@ -129,9 +138,17 @@ async fn start_clustered(
     cluster: &ClusterConfig,
 ) -> anyhow::Result<(Meta, Data, Transport, Gossip)> {
     let files = NodeIdentityFiles::in_dir(&cluster.certs, &cluster.node_name);
+    check_node_dir(&files, cfg.node_id, cluster.allow_ca_key)
+        .context("checking the node certificate")?;
     let tls = PeerTls::from_files(&files).context("loading the node certificate")?;
     let transport =
         Transport::bind(cluster.peer_listen, tls).context("binding the peer endpoint")?;
+    tokio::spawn(reload_peer_certs_on_hangup(
+        transport.clone(),
+        files,
+        cfg.node_id,
+        cluster.allow_ca_key,
+    ));
     let addresses = Addresses::default();
     addresses.set([(cfg.node_id, cluster.peer_listen)].into());
     let (view_tx, view_rx) = watch::channel(vec![NodeInfo::new(
@@ -188,6 +205,57 @@ async fn start_clustered(
     Ok((meta, data, transport, gossip))
 }
 
+/// The node's SIGHUPs, or `None` (logged) if they cannot be listened for.
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; certificates reload only on restart");
+            None
+        }
+    }
+}
+
+/// Loads a renewed API certificate on each SIGHUP; a bad one is logged and the current one
+/// kept.
+async fn reload_api_cert_on_hangup(tls: ApiTls) {
+    let Some(mut hangups) = hangups() else { return };
+    while hangups.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!(cert = %tls.cert_path().display(), "API certificate reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "API certificate not reloaded; keeping the current one")
+            }
+        }
+    }
+}
+
+/// Loads a renewed node certificate (and CA bundle) on each SIGHUP, after the same checks as
+/// at start; a bad one is logged and the current one kept. Peers accept old and new alike
+/// while both are valid and unrevoked, so rotation needs no restart anywhere.
+async fn reload_peer_certs_on_hangup(
+    transport: Transport,
+    files: NodeIdentityFiles,
+    node_id: u64,
+    allow_ca_key: bool,
+) {
+    let Some(mut hangups) = hangups() else { return };
+    while hangups.recv().await.is_some() {
+        let loaded = check_node_dir(&files, node_id, allow_ca_key)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| PeerTls::from_files(&files).map_err(anyhow::Error::from));
+        match loaded {
+            Ok(tls) => {
+                transport.reload_tls(&tls);
+                tracing::info!(cert = %files.cert.display(), "peer certificate reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "peer certificate not reloaded; keeping the current one")
+            }
+        }
+    }
+}
+
 /// Starts gossip over the peer endpoint, advertising this node.
 fn start_gossip(
     cfg: &Config,
@@ -195,7 +263,7 @@ fn start_gossip(
     transport: &Transport,
     addresses: &Addresses,
     data: &Data,
-    inbox: mpsc::Receiver<(std::net::SocketAddr, Vec<u8>)>,
+    inbox: mpsc::Receiver<(GossipFrom, Vec<u8>)>,
 ) -> Gossip {
     let advert = Advert {
         node: cfg.node_id,

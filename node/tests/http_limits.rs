@@ -24,7 +24,7 @@ async fn server(limits: HttpLimits) -> (SocketAddr, tokio::sync::oneshot::Sender
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve_http(listener, app, limits, async move {
+    tokio::spawn(serve_http(listener, app, limits, None, async move {
         let _ = stopped.await;
     }));
     (addr, stop)

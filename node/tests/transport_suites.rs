@@ -14,9 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
-use tessera_node::certs::{init_cluster, issue_node_cert, NodeIdentityFiles};
-use tessera_node::cluster::{Addresses, PeerHandler, QuicChunks, QuicRaft};
-use tessera_node::transport::{Handler, PeerTls, Service, Transport, MAX_FRAME};
+use tessera_node::certs::{init_cluster, issue_node_cert, NodeCert, NodeIdentityFiles};
+use tessera_node::cluster::{Addresses, GossipFrom, PeerHandler, QuicChunks, QuicRaft};
+use tessera_node::transport::{Handler, PeerIdentity, PeerTls, Service, Transport, MAX_FRAME};
 use tessera_raft::testing::{transport_suite, HarnessNode, RaftHarness};
 use tessera_raft::{Meta, MetaConfig, NodeId, RaftTransport};
 use tessera_replication::testing::{peer_chunks_suite, PeerHarness};
@@ -35,12 +35,28 @@ impl Handler for Stallable {
         &self,
         service: Service,
         payload: Vec<u8>,
-        peer: SocketAddr,
+        peer: PeerIdentity,
     ) -> Result<Vec<u8>, String> {
         let mut stalled = self.stalled.clone();
         // Stalled calls stay pending; stopping the node then cuts them off.
         let _ = stalled.wait_for(|s| !*s).await;
         self.inner.handle(service, payload, peer).await
+    }
+
+    fn datagram(&self, payload: Vec<u8>, peer: PeerIdentity) {
+        self.inner.datagram(payload, peer)
+    }
+
+    fn admit(&self, peer: &PeerIdentity) -> Result<(), String> {
+        self.inner.admit(peer)
+    }
+}
+
+fn node(n: u64) -> NodeCert {
+    NodeCert {
+        name: format!("n{n}"),
+        id: n,
+        days: 1,
     }
 }
 
@@ -53,13 +69,14 @@ struct Pki {
 impl Pki {
     fn new() -> Self {
         let ours = tempfile::tempdir().unwrap();
-        init_cluster(ours.path(), "n1").unwrap();
+        let ca = ours.path().join("ca");
+        init_cluster(ours.path(), &ca, &node(1)).unwrap();
         for n in 2..=3 {
-            issue_node_cert(ours.path(), &format!("n{n}"), ours.path()).unwrap();
+            issue_node_cert(&ca, &node(n), ours.path()).unwrap();
         }
         let theirs = tempfile::tempdir().unwrap();
-        // Same node name as ours: only the CA's signature tells them apart.
-        init_cluster(theirs.path(), "n1").unwrap();
+        // Same node name and id as ours: only the CA's signature tells them apart.
+        init_cluster(theirs.path(), &theirs.path().join("ca"), &node(1)).unwrap();
         Pki { ours, theirs }
     }
 
@@ -94,7 +111,7 @@ struct Endpoint {
     handler: Arc<Stallable>,
     stall: watch::Sender<bool>,
     dir: TempDir,
-    _gossip: mpsc::Receiver<(std::net::SocketAddr, Vec<u8>)>,
+    _gossip: mpsc::Receiver<(GossipFrom, Vec<u8>)>,
 }
 
 fn serve(tls: PeerTls) -> Endpoint {

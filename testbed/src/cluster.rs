@@ -185,6 +185,8 @@ pub fn up(
                 &certs.to_string_lossy(),
                 "--node",
                 "n1",
+                "--id",
+                "1",
             ],
         )?;
     }
@@ -218,10 +220,15 @@ fn add_node(cluster: &mut Cluster, clustered: bool) -> anyhow::Result<NodeDesc> 
     let name = format!("n{i}");
     let certs = cluster.dir.join("certs");
     if clustered && i > 1 {
-        let c = certs.to_string_lossy();
+        // `cluster init` keeps the CA key apart, in `certs-ca`.
+        let ca = cluster.dir.join("certs-ca");
+        let (c, ca) = (certs.to_string_lossy(), ca.to_string_lossy());
+        let id = i.to_string();
         tessera(
             &cluster.binary,
-            &["cluster", "cert", "--ca", &c, "--node", &name, "--out", &c],
+            &[
+                "cluster", "cert", "--ca", &ca, "--node", &name, "--id", &id, "--out", &c,
+            ],
         )?;
     }
     let net = cluster.net.map(Net::new);

@@ -107,31 +107,55 @@ def test_fourth_node_catches_up_from_a_snapshot(cluster):
     assert len(r.json()["images"]) == 1
 
 
-def test_node_with_a_foreign_certificate_is_refused(cluster, tmp_path):
+def _joiner_is_refused(cluster, tmp_path, node_id: int, name: str, certs):
+    """Starts node `node_id` with the certificates in `certs`, joining through n1 (beside n1,
+    in its namespace); asserts that every join is refused and it never becomes a member.
+    Returns its log."""
     tessera = _bin("tessera")
-    other = tmp_path / "other-ca"
-    subprocess.run([str(tessera), "cluster", "init", "--dir", str(other), "--node", "intruder"],
-                   check=True, capture_output=True)
     n1 = next(n for n in cluster.nodes if n["name"] == "n1")
     netns = n1["netns"]
-    cmd = [str(tessera), "serve", "--node-id", "99", "--node-name", "intruder",
+    cmd = [str(tessera), "serve", "--node-id", str(node_id), "--node-name", name,
            "--data-dir", str(tmp_path / "data"), "--listen", "127.0.0.99:9299",
-           "--peer-listen", "127.0.0.99:7199", "--certs", str(other), "--join", n1["peer"]]
+           "--peer-listen", "127.0.0.99:7199", "--certs", str(certs), "--join", n1["peer"]]
     if netns is not None:
         # Run beside n1, inside its namespace, so the refusal is the certificate's doing.
         cmd = ["ip", "netns", "exec", netns] + cmd
-    log = open(tmp_path / "intruder.log", "wb")
+    log = open(tmp_path / f"{name}.log", "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         text = ""
         while "join failed" not in text and time.monotonic() < deadline:
             time.sleep(0.5)
-            text = (tmp_path / "intruder.log").read_text(errors="replace")
+            text = (tmp_path / f"{name}.log").read_text(errors="replace")
         assert "join failed" in text, text[-2000:]
-        assert 99 not in {m["id"] for m in cluster.status("n1")["members"]}
+        assert node_id not in {m["id"] for m in cluster.status("n1")["members"]}
         assert proc.poll() is None or proc.returncode != 0
-        assert "refused" in text.lower() or "handshake" in text.lower(), text[-2000:]
+        return text
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_node_with_a_foreign_certificate_is_refused(cluster, tmp_path):
+    other = tmp_path / "other-ca"
+    subprocess.run([str(_bin("tessera")), "cluster", "init", "--dir", str(other), "--node",
+                    "intruder", "--id", "99"], check=True, capture_output=True)
+    text = _joiner_is_refused(cluster, tmp_path, 99, "intruder", other)
+    assert "refused" in text.lower() or "handshake" in text.lower(), text[-2000:]
+
+
+def test_a_revoked_node_cannot_join(cluster, tmp_path):
+    """A valid certificate of the cluster's own CA, revoked through Raft (`tessera cluster
+    revoke`), no longer gets a node in: n1 cuts its connection at the handshake."""
+    tessera = str(_bin("tessera"))
+    certs = tmp_path / "certs"
+    subprocess.run([tessera, "cluster", "cert", "--ca", str(cluster.dir / "certs-ca"),
+                    "--node", "n9", "--id", "9", "--out", str(certs)],
+                   check=True, capture_output=True)
+    revoke = subprocess.run([tessera, "cluster", "revoke", "9", "--url", cluster.url("n2"),
+                             "--token", ADMIN], capture_output=True, text=True, timeout=60)
+    assert revoke.returncode == 0, revoke.stderr
+    assert json.loads(revoke.stdout)["node"] == 9
+    text = _joiner_is_refused(cluster, tmp_path, 9, "n9", certs)
+    assert "revoked" in text, text[-2000:]

@@ -1,5 +1,6 @@
 //! `GET /tessera/v1/cluster` (every member and this node's chunks) and
-//! `POST /tessera/v1/cluster/leave` (drain a node, then remove it from Raft).
+//! `POST /tessera/v1/cluster/leave` (drain a node, then remove it from Raft),
+//! `GET|POST /tessera/v1/cluster/revocations` (peer certificates no node accepts any more).
 
 use super::require_admin;
 use crate::error::ApiError;
@@ -49,17 +50,18 @@ fn member(m: MemberReport) -> Value {
     entry
 }
 
+/// The `node` parameter.
+fn node_id(v: &str) -> Result<u64, ApiError> {
+    v.parse()
+        .map_err(|_| ApiError::BadRequest(format!("node must be a node id: {v}")))
+}
+
 /// `?node=ID` (default: this node) and `drain=false` (remove a lost node without draining).
 fn leave_args(raw: Option<String>) -> Result<(Option<u64>, bool), ApiError> {
     let (mut node, mut drain) = (None, true);
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match &*k {
-            "node" => {
-                node =
-                    Some(v.parse().map_err(|_| {
-                        ApiError::BadRequest(format!("node must be a node id: {v}"))
-                    })?)
-            }
+            "node" => node = Some(node_id(&v)?),
             "drain" => {
                 drain = v.parse().map_err(|_| {
                     ApiError::BadRequest(format!("drain must be true or false: {v}"))
@@ -82,4 +84,42 @@ pub async fn leave(
     let (node, drain) = leave_args(raw)?;
     let report = st.admin.leave(node, drain).await?;
     Ok(Json(json!(report)))
+}
+
+/// `?node=ID` (required) and `fingerprint=HEX` (one certificate; default: all of the node's).
+fn revoke_args(raw: Option<String>) -> Result<(u64, Option<String>), ApiError> {
+    let (mut node, mut fingerprint) = (None, None);
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match &*k {
+            "node" => node = Some(node_id(&v)?),
+            "fingerprint" => fingerprint = Some(v.into_owned()),
+            other => return Err(ApiError::BadRequest(format!("unknown parameter {other}"))),
+        }
+    }
+    let node = node.ok_or_else(|| ApiError::BadRequest("node is required".into()))?;
+    Ok((node, fingerprint))
+}
+
+/// Revokes a node's certificates (or one of them) through Raft; every node refuses them
+/// from then on.
+pub async fn revoke(
+    State(st): State<AppState>,
+    who: Identity,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&st, &who, "cluster_revoke")?;
+    let (node, fingerprint) = revoke_args(raw)?;
+    let revocation = st.glance.revoke_peer(node, fingerprint).await?;
+    Ok(Json(json!(revocation)))
+}
+
+/// Every revocation.
+pub async fn revocations(
+    State(st): State<AppState>,
+    who: Identity,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&st, &who, "cluster_revocations")?;
+    Ok(Json(
+        json!({ "revocations": st.glance.revocations().await? }),
+    ))
 }

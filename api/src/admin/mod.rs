@@ -1,5 +1,5 @@
 //! Tessera's own admin API, outside Glance's (admin only): the cluster (`/tessera/v1/cluster`,
-//! `.../cluster/leave`), chunk maintenance (`/tessera/v1/chunks/repair|verify`), the
+//! `.../cluster/leave`, `.../cluster/revocations`), chunk maintenance (`/tessera/v1/chunks/repair|verify`), the
 //! background workers (`/tessera/v1/workers...`), Glance's metadef files
 //! (`/tessera/v1/metadefs...`) and `/metrics`.
 //!
@@ -23,6 +23,10 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/tessera/v1/cluster", get(cluster::status))
         .route("/tessera/v1/cluster/leave", post(cluster::leave))
+        .route(
+            "/tessera/v1/cluster/revocations",
+            get(cluster::revocations).post(cluster::revoke),
+        )
         .route("/tessera/v1/chunks/repair", post(chunks::repair))
         .route("/tessera/v1/chunks/verify", post(chunks::verify))
         .route("/tessera/v1/workers", get(workers::list))

@@ -3,12 +3,15 @@
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::schema::schemas;
+use crate::ApiConfig;
 use crate::STORE_ID;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tessera_domain::Glance;
 
 /// API versions this service speaks, as Glance 33 lists them without the optional
@@ -32,12 +35,41 @@ const VERSIONS: &[(&str, &str)] = &[
     ("v2.0", "SUPPORTED"),
 ];
 
-fn version_doc(headers: &HeaderMap) -> Value {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
+/// Marks a request that came over TLS (the server adds it), so links say `https`.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
+/// Where clients reach this API: the operator's `public_endpoint` if set (as Glance's), else
+/// what a proxy in front says (`X-Forwarded-Proto`, `X-Forwarded-Host`, as Glance's
+/// http_proxy_to_wsgi), else this request's own scheme and `Host`.
+fn base_url(headers: &HeaderMap, public_endpoint: Option<&str>, tls: bool) -> String {
+    if let Some(endpoint) = public_endpoint {
+        return endpoint.trim_end_matches('/').to_string();
+    }
+    // A proxy chain appends: the first value is what the client used.
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = match first("x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        Some(p) if p.eq_ignore_ascii_case("http") => "http",
+        _ if tls => "https",
+        _ => "http",
+    };
+    let host = first("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("127.0.0.1:9292");
-    let href = format!("http://{host}/v2/");
+    format!("{scheme}://{host}")
+}
+
+fn version_doc(headers: &HeaderMap, config: &ApiConfig, tls: Option<Extension<OverTls>>) -> Value {
+    let base = base_url(headers, config.public_endpoint.as_deref(), tls.is_some());
+    let href = format!("{base}/v2/");
     let versions: Vec<Value> = VERSIONS
         .iter()
         .map(|(id, status)| json!({"id": id, "status": status, "links": [{"rel": "self", "href": href}]}))
@@ -46,13 +78,22 @@ fn version_doc(headers: &HeaderMap) -> Value {
 }
 
 /// `GET /`: 300 Multiple Choices with the version list.
-pub async fn root(headers: HeaderMap) -> Response {
-    (StatusCode::MULTIPLE_CHOICES, Json(version_doc(&headers))).into_response()
+pub async fn root(
+    State(config): State<Arc<ApiConfig>>,
+    tls: Option<Extension<OverTls>>,
+    headers: HeaderMap,
+) -> Response {
+    let doc = version_doc(&headers, &config, tls);
+    (StatusCode::MULTIPLE_CHOICES, Json(doc)).into_response()
 }
 
 /// `GET /versions`.
-pub async fn versions(headers: HeaderMap) -> Json<Value> {
-    Json(version_doc(&headers))
+pub async fn versions(
+    State(config): State<Arc<ApiConfig>>,
+    tls: Option<Extension<OverTls>>,
+    headers: HeaderMap,
+) -> Json<Value> {
+    Json(version_doc(&headers, &config, tls))
 }
 
 /// `GET /healthcheck`.
@@ -108,4 +149,42 @@ pub async fn usage(State(glance): State<Glance>, who: Identity) -> Result<Json<V
 /// Any other path.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("The resource could not be found.".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn links_follow_public_endpoint_then_proxy_headers_then_the_request() {
+        let plain = headers(&[("host", "node:9292")]);
+        assert_eq!(base_url(&plain, None, false), "http://node:9292");
+        assert_eq!(base_url(&plain, None, true), "https://node:9292");
+        let proxied = headers(&[
+            ("host", "node:9292"),
+            ("x-forwarded-proto", "https, http"),
+            ("x-forwarded-host", "images.example.com"),
+        ]);
+        assert_eq!(
+            base_url(&proxied, None, false),
+            "https://images.example.com"
+        );
+        // public_endpoint wins, a trailing slash dropped.
+        assert_eq!(
+            base_url(&proxied, Some("https://cloud.example.com/image/"), false),
+            "https://cloud.example.com/image"
+        );
+        // Anything but http or https in X-Forwarded-Proto is ignored.
+        let odd = headers(&[("host", "node:9292"), ("x-forwarded-proto", "javascript")]);
+        assert_eq!(base_url(&odd, None, false), "http://node:9292");
+    }
 }

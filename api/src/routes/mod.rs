@@ -2,7 +2,7 @@
 
 mod actions;
 mod data;
-mod discovery;
+pub(crate) mod discovery;
 mod images;
 mod import;
 mod members;

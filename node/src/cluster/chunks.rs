@@ -101,7 +101,7 @@ impl QuicChunks {
         let payload = encode(&rpc).map_err(|reason| PeerError::Transport { node, reason })?;
         let reply = self
             .transport
-            .call_with_timeout(peer, Service::Chunks, payload, CHUNK_CALL)
+            .call_node(node, peer, Service::Chunks, payload, CHUNK_CALL)
             .await
             .map_err(|e| match e {
                 LinkError::Timeout { .. } => PeerError::Timeout(node),

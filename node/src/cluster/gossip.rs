@@ -170,8 +170,9 @@ impl Invalidates for AdvertKey {
 #[derive(Default)]
 struct AdvertState {
     adverts: HashMap<u64, Advert>,
-    /// Source address of the datagram in hand, as the transport saw it.
-    from: Option<SocketAddr>,
+    /// Source address of the datagram in hand, as the transport saw it, and the node id its
+    /// sender's certificate proves.
+    from: Option<(SocketAddr, u64)>,
 }
 
 type AdvertTable = Arc<Mutex<AdvertState>>;
@@ -180,10 +181,10 @@ type AdvertTable = Arc<Mutex<AdvertState>>;
 ///
 /// Foca does not authenticate a packet's sender, and its broadcasts are relayed, so a relayed
 /// advert could be anyone's forgery (one with `seq: u64::MAX` would hide the node's real ones
-/// for good). An advert about X is therefore taken only in a packet whose sender is X and
-/// came from X's address as the transport knows it (the peer endpoint is bound to the address
-/// it advertises); nothing is relayed, each node hears every other directly as SWIM probes
-/// reach everyone in turn.
+/// for good). An advert about X is therefore taken only in a packet whose foca sender is X,
+/// that came over a connection whose certificate is X's, from X's address as the transport
+/// knows it (the peer endpoint is bound to the address it advertises); nothing is relayed,
+/// each node hears every other directly as SWIM probes reach everyone in turn.
 struct Adverts(AdvertTable);
 
 impl BroadcastHandler<Peer> for Adverts {
@@ -199,8 +200,8 @@ impl BroadcastHandler<Peer> for Adverts {
         let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         // `None` is this node's own advert, added by `advertise`.
         if let Some(sender) = sender {
-            if sender.id != advert.node || state.from != Some(sender.addr) {
-                tracing::debug!(
+            if sender.id != advert.node || state.from != Some((sender.addr, advert.node)) {
+                tracing::warn!(
                     about = advert.node,
                     sender = sender.id,
                     claimed = %sender.addr,
@@ -302,15 +303,16 @@ impl GossipCore {
         self.foca.identity()
     }
 
-    /// Feeds one datagram that the transport received from address `from`.
-    pub fn handle_data(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
+    /// Feeds one datagram that the transport received from address `from.0`, over a
+    /// connection with node `from.1`'s certificate.
+    pub fn handle_data(&mut self, data: &[u8], from: (SocketAddr, u64), now: Instant) {
         self.set_from(Some(from));
         let res = self.foca.handle_data(data, &mut self.runtime);
         self.set_from(None);
         self.settle_result(res, "handling a gossip packet", now);
     }
 
-    fn set_from(&self, from: Option<SocketAddr>) {
+    fn set_from(&self, from: Option<(SocketAddr, u64)>) {
         self.adverts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -5,6 +5,7 @@
 use super::addresses::Addresses;
 use super::advert::Advert;
 use super::gossip::{GossipCore, GossipSnapshot, GossipTimings, Peer};
+use super::handler::GossipFrom;
 use super::local_stats::{refresh_totals, LocalTotals};
 use crate::transport::Transport;
 use std::net::SocketAddr;
@@ -36,7 +37,7 @@ pub struct GossipTask {
     /// Where to announce before any Raft member is known (`--join`).
     pub seed: Option<SocketAddr>,
     /// Datagrams from peers, with the address the transport received each from.
-    pub inbox: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    pub inbox: mpsc::Receiver<(GossipFrom, Vec<u8>)>,
     /// Sends datagrams.
     pub transport: Transport,
     /// Raft members' peer addresses, to reach out to those gossip does not see.

@@ -98,7 +98,8 @@ impl Net {
                 if self.paused[i] {
                     continue;
                 }
-                let from = self.cores[i].identity().addr;
+                let me = self.cores[i].identity();
+                let from = (me.addr, me.id);
                 for (to, bytes) in self.cores[i].take_outgoing() {
                     quiet = false;
                     self.largest_packet = self.largest_packet.max(bytes.len());
@@ -274,9 +275,9 @@ fn adverts_are_taken_only_from_the_node_they_describe() {
         ..test_advert(7, 4)
     };
     let item = |a: &Advert| a.encode().unwrap();
-    let from = |a| table.lock().unwrap().from = Some(addr(a));
+    let from = |a, cert| table.lock().unwrap().from = Some((addr(a), cert));
     // Node 9 about node 7, whether it says so or claims to be 7.
-    from(9);
+    from(9, 9);
     assert!(handler
         .receive_item(&item(&forged), Some(&peer(9)))
         .unwrap()
@@ -285,9 +286,15 @@ fn adverts_are_taken_only_from_the_node_they_describe() {
         .receive_item(&item(&forged), Some(&peer(7)))
         .unwrap()
         .is_none());
+    // Node 9's certificate, even from node 7's address and claiming to be 7.
+    from(7, 9);
+    assert!(handler
+        .receive_item(&item(&forged), Some(&peer(7)))
+        .unwrap()
+        .is_none());
     assert!(table.lock().unwrap().adverts.is_empty());
     // Node 7's own still applies, and is not relayed.
-    from(7);
+    from(7, 7);
     assert!(handler
         .receive_item(&item(&real), Some(&peer(7)))
         .unwrap()

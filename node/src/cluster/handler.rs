@@ -1,11 +1,16 @@
 //! Serves peers: Raft RPCs and forwarded metadata calls go to the local `Meta`, chunk calls to
 //! the local chunk store, gossip datagrams to the gossip task.
+//!
+//! Every peer is known by the node id its certificate proves ([`PeerIdentity`]): a revoked
+//! certificate is refused outright, and a message that claims to come from another node (a
+//! Raft leader or candidate id, a joining node's id) is refused with a log line.
 
 use super::chunks::{join_digests, ChunkReply, ChunkRpc};
 use super::codec::{decode, encode};
-use crate::transport::{Handler, Service};
+use crate::transport::{Handler, PeerIdentity, Service};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use tessera_domain::revocation::revoked_locally;
 use tessera_raft::{serve_forward, serve_rpc, ForwardRequest, Meta, RaftRpc};
 use tessera_replication::ChunkService;
 use tokio::sync::mpsc;
@@ -16,13 +21,17 @@ pub struct PeerHandler {
     /// a joining node.
     meta: OnceLock<Meta>,
     chunks: ChunkService,
-    gossip: mpsc::Sender<(SocketAddr, Vec<u8>)>,
+    gossip: mpsc::Sender<(GossipFrom, Vec<u8>)>,
 }
+
+/// Where a gossip datagram came from: the transport's remote address and the node id of the
+/// sender's certificate.
+pub type GossipFrom = (SocketAddr, u64);
 
 impl PeerHandler {
     /// Serves chunks and passes gossip on at once, metadata once [`PeerHandler::set_meta`]
     /// is called.
-    pub fn new(chunks: ChunkService, gossip: mpsc::Sender<(SocketAddr, Vec<u8>)>) -> Self {
+    pub fn new(chunks: ChunkService, gossip: mpsc::Sender<(GossipFrom, Vec<u8>)>) -> Self {
         PeerHandler {
             meta: OnceLock::new(),
             chunks,
@@ -63,32 +72,89 @@ impl PeerHandler {
     }
 }
 
+/// The node a Raft RPC says it comes from: the leader of an append or snapshot, the
+/// candidate of a vote.
+fn raft_sender(rpc: &RaftRpc) -> Option<u64> {
+    match rpc {
+        RaftRpc::AppendEntries(r) => r.vote.leader_id().voted_for(),
+        RaftRpc::InstallSnapshot(r) => r.vote.leader_id().voted_for(),
+        RaftRpc::Vote(r) => r.vote.leader_id().voted_for(),
+    }
+}
+
+/// Refuses a message whose claimed sender is not the node of the peer's certificate.
+fn check_claim(peer: &PeerIdentity, what: &str, claimed: Option<u64>) -> Result<(), String> {
+    match claimed {
+        Some(id) if id == peer.node() => Ok(()),
+        claimed => {
+            tracing::warn!(
+                peer = %peer.addr,
+                node = peer.node(),
+                ?claimed,
+                what,
+                "peer refused: message claims another node"
+            );
+            Err(format!(
+                "refused: {what} claims node {claimed:?} but the certificate is node {}'s",
+                peer.node()
+            ))
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Handler for PeerHandler {
     async fn handle(
         &self,
         service: Service,
         payload: Vec<u8>,
-        peer: SocketAddr,
+        peer: PeerIdentity,
     ) -> Result<Vec<u8>, String> {
         match service {
             Service::Raft => {
                 let rpc: RaftRpc = decode(&payload)?;
+                check_claim(&peer, "a Raft message", raft_sender(&rpc))?;
                 encode(&serve_rpc(self.meta()?.raft(), rpc).await)
             }
             Service::Meta => {
                 let req: ForwardRequest = decode(&payload)?;
-                tracing::debug!(%peer, ?req, "forwarded metadata call");
+                tracing::debug!(peer = %peer.addr, node = peer.node(), ?req, "forwarded metadata call");
+                if let ForwardRequest::Join { node_id, .. } = &req {
+                    check_claim(&peer, "a join", Some(*node_id))?;
+                }
                 encode(&serve_forward(self.meta()?, req).await)
             }
             Service::Chunks => encode(&self.chunk_call(decode(&payload)?).await?),
         }
     }
 
-    fn datagram(&self, payload: Vec<u8>, peer: SocketAddr) {
+    fn datagram(&self, payload: Vec<u8>, peer: PeerIdentity) {
         // A full inbox means gossip is behind; SWIM tolerates the loss of a packet.
-        if self.gossip.try_send((peer, payload)).is_err() {
-            tracing::debug!(%peer, "gossip datagram dropped");
+        if self
+            .gossip
+            .try_send(((peer.addr, peer.node()), payload))
+            .is_err()
+        {
+            tracing::debug!(peer = %peer.addr, "gossip datagram dropped");
+        }
+    }
+
+    fn admit(&self, peer: &PeerIdentity) -> Result<(), String> {
+        // Before Raft starts (a joining node) there is no list yet; the members it dials
+        // check it.
+        let Some(meta) = self.meta.get() else {
+            return Ok(());
+        };
+        let fingerprint = peer.cert.fingerprint_hex();
+        match revoked_locally(meta, peer.node(), &fingerprint) {
+            Ok(None) => Ok(()),
+            Ok(Some(r)) => Err(format!(
+                "the certificate of node {} was revoked at {}",
+                r.node, r.revoked_at
+            )),
+            // Fail closed: a node that cannot read its list must not trust anyone blindly,
+            // and a broken store stops the node anyway.
+            Err(e) => Err(format!("revocation list unreadable: {e}")),
         }
     }
 }

@@ -18,7 +18,7 @@ pub use advert::{Advert, MAX_LABEL};
 pub use chunks::QuicChunks;
 pub use gossip::GossipTimings;
 pub use gossip_task::{Gossip, GossipTask, INBOX};
-pub use handler::PeerHandler;
+pub use handler::{GossipFrom, PeerHandler};
 pub use membership::follow_membership;
 pub use raft_net::QuicRaft;
 pub use report::{GossipReport, GossipReports};

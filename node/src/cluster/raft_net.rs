@@ -40,15 +40,22 @@ impl QuicRaft {
             TransportError::Unreachable(format!("node {target} has a bad address '{addr}'"))
         })?;
         let payload = encode(req).map_err(TransportError::Network)?;
-        let reply = self
-            .transport
-            .call_with_timeout(peer, service, payload, limit)
-            .await
-            .map_err(|e| match e {
-                LinkError::Remote { message, .. } => TransportError::Network(message),
-                LinkError::FrameTooLarge { len, max } => TransportError::TooLarge { len, max },
-                other => TransportError::Unreachable(format!("node {target}: {other}")),
-            })?;
+        // The seed of a join is dialled before its id is known (0); every other call checks
+        // that the server is the node Raft meant.
+        let call = if target == 0 {
+            self.transport
+                .call_with_timeout(peer, service, payload, limit)
+                .await
+        } else {
+            self.transport
+                .call_node(target, peer, service, payload, limit)
+                .await
+        };
+        let reply = call.map_err(|e| match e {
+            LinkError::Remote { message, .. } => TransportError::Network(message),
+            LinkError::FrameTooLarge { len, max } => TransportError::TooLarge { len, max },
+            other => TransportError::Unreachable(format!("node {target}: {other}")),
+        })?;
         decode(&reply).map_err(TransportError::Network)
     }
 }

@@ -36,6 +36,8 @@ pub struct FileConfig {
     pub peer_listen: Option<SocketAddr>,
     /// Directory with `ca.pem` and this node's certificate and key.
     pub certs: Option<PathBuf>,
+    /// Start even though `certs` holds the cluster CA key.
+    pub allow_ca_key: bool,
     /// Peer address of a member of the cluster to join.
     pub join: Option<SocketAddr>,
     /// Failure domain this node advertises.
@@ -84,6 +86,7 @@ impl Default for FileConfig {
             node_name: "node1".into(),
             peer_listen: None,
             certs: None,
+            allow_ca_key: false,
             join: None,
             zone: DEFAULT_ZONE.into(),
             capacity: DEFAULT_CAPACITY,
@@ -142,6 +145,12 @@ pub struct ApiSection {
     pub max_uploads: usize,
     /// Most uploads at once of one project on this node.
     pub max_uploads_per_project: usize,
+    /// PEM certificate chain for HTTPS (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    pub tls_key: Option<PathBuf>,
+    /// Base URL of the version document's links (Glance's `public_endpoint`).
+    pub public_endpoint: Option<String>,
 }
 
 impl Default for ApiSection {
@@ -164,6 +173,9 @@ impl Default for ApiSection {
             max_connections: http.max_connections,
             max_uploads: api.uploads.per_node,
             max_uploads_per_project: api.uploads.per_project,
+            tls_cert: None,
+            tls_key: None,
+            public_endpoint: None,
         }
     }
 }

@@ -47,6 +47,17 @@ pub struct ServeOptions {
     /// Largest JSON request body in bytes [default: 114688].
     #[arg(long, env = "TESSERA_MAX_JSON_BODY")]
     pub max_json_body: Option<usize>,
+    /// PEM certificate chain of the public API: with --tls-key the API speaks HTTPS.
+    /// Reloaded on SIGHUP.
+    #[arg(long, env = "TESSERA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "TESSERA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Base URL clients reach the API at (Glance's public_endpoint), for the version
+    /// document's links; otherwise X-Forwarded-Proto/-Host or the request's own.
+    #[arg(long, env = "TESSERA_PUBLIC_ENDPOINT")]
+    pub public_endpoint: Option<String>,
     /// Largest image in bytes [default: 1099511627776].
     #[arg(long, env = "TESSERA_IMAGE_SIZE_CAP")]
     pub image_size_cap: Option<u64>,
@@ -101,6 +112,10 @@ pub struct ServeOptions {
     /// Directory with ca.pem and this node's certificate and key (`tessera cluster init|cert`).
     #[arg(long, env = "TESSERA_CERTS")]
     pub certs: Option<PathBuf>,
+    /// Start even though the --certs directory holds the cluster CA key (ca.key), which
+    /// should live elsewhere: any holder of that key can mint node identities.
+    #[arg(long, env = "TESSERA_ALLOW_CA_KEY")]
+    pub allow_ca_key: bool,
     /// Peer address of any member of the cluster to join; without it a fresh clustered node
     /// starts a new cluster.
     #[arg(long, env = "TESSERA_JOIN")]

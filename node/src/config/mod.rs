@@ -5,11 +5,12 @@
 //! section per subsystem:
 //!
 //! - top level: `data_dir`, `listen`, `node_id`, `node_name`, `peer_listen`, `certs`,
-//!   `join`, `zone`, `capacity`, `log_format` (`text` or `json`);
+//!   `allow_ca_key`, `join`, `zone`, `capacity`, `log_format` (`text` or `json`);
 //! - `[api]`: `default_identity`, `max_json_body`, `image_size_cap`, `delayed_delete`,
 //!   `policy_file`, `property_protection_file`, `property_protection_rule_format`,
 //!   `image_property_quota`, `image_tag_quota`, `image_member_quota`, `header_timeout`,
-//!   `body_timeout`, `max_connections`, `max_uploads`, `max_uploads_per_project`;
+//!   `body_timeout`, `max_connections`, `max_uploads`, `max_uploads_per_project`, `tls_cert`,
+//!   `tls_key`, `public_endpoint`;
 //! - `[raft]`: `max_voters` (3 or 5), `snapshot_logs`;
 //! - `[gossip]`: `probe`, `suspect`;
 //! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
@@ -46,6 +47,7 @@ use tessera_domain::tasks::ExecutorConfig;
 use tessera_domain::{Protections, Quotas, UploadLimits};
 use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
 
+use crate::api_tls::ApiTlsFiles;
 use crate::cluster::{GossipTimings, MAX_LABEL};
 use crate::http_server::HttpLimits;
 use crate::keystone::ServiceCredentials;
@@ -101,6 +103,12 @@ pub enum ConfigError {
     /// Unified limits asked for without Keystone to read them from.
     #[error("[limits] use_keystone_limits needs [auth] mode = \"keystone\"")]
     LimitsNeedKeystone,
+    /// Only one of `tls_cert` and `tls_key` was given.
+    #[error("HTTPS needs both --tls-cert and --tls-key ([api] tls_cert, tls_key)")]
+    PartialTls,
+    /// `public_endpoint` is not an http(s) URL.
+    #[error("public_endpoint must be an http:// or https:// URL: {0}")]
+    PublicEndpoint(String),
     /// An `[api]` limit is zero, which would refuse every request.
     #[error("[api] {0} must be more than zero")]
     ZeroLimit(&'static str),
@@ -152,6 +160,8 @@ pub struct ClusterConfig {
     pub peer_listen: SocketAddr,
     /// Directory with the CA and this node's certificate and key.
     pub certs: PathBuf,
+    /// Whether the node may start with the CA key in `certs`.
+    pub allow_ca_key: bool,
     /// A member to join; `None` starts a new cluster.
     pub join: Option<SocketAddr>,
     /// Replication factor R of chunks.
@@ -223,6 +233,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// The API server's own limits.
     pub http: HttpLimits,
+    /// The API's certificate and key when it speaks HTTPS.
+    pub tls: Option<ApiTlsFiles>,
     /// How callers are identified.
     pub auth: Auth,
     /// The reaper's settings.
@@ -355,6 +367,7 @@ impl Config {
                     node_name: label("node-name", cli.node_name.unwrap_or(file.node_name))?,
                     peer_listen,
                     certs,
+                    allow_ca_key: cli.allow_ca_key || file.allow_ca_key,
                     join: cli.join.or(file.join),
                     replicas: cli.replicas.unwrap_or(file.replicator.replicas),
                     max_voters: cli.max_voters.unwrap_or(file.raft.max_voters).count(),
@@ -401,6 +414,25 @@ impl Config {
                 return Err(ConfigError::ZeroLimit(key));
             }
         }
+        let tls = match (
+            cli.tls_cert.or(file.api.tls_cert.clone()),
+            cli.tls_key.or(file.api.tls_key.clone()),
+        ) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(ApiTlsFiles { cert, key }),
+            _ => return Err(ConfigError::PartialTls),
+        };
+        let public_endpoint = cli.public_endpoint.or(file.api.public_endpoint.clone());
+        if let Some(url) = &public_endpoint {
+            let scheme_ok = ["http://", "https://"].iter().any(|s| {
+                url.get(..s.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(s))
+                    && url.len() > s.len()
+            });
+            if !scheme_ok {
+                return Err(ConfigError::PublicEndpoint(url.clone()));
+            }
+        }
         let policy = match cli.policy_file.or(file.api.policy_file) {
             None => Policy::default(),
             Some(path) => Policy::from_file(&path, RELOAD_CHECK)?,
@@ -445,7 +477,9 @@ impl Config {
                     per_node: file.api.max_uploads,
                     per_project: file.api.max_uploads_per_project,
                 },
+                public_endpoint,
             },
+            tls,
             http: HttpLimits {
                 header_timeout: file.api.header_timeout,
                 max_connections: file.api.max_connections,

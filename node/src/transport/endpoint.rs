@@ -3,7 +3,8 @@
 use super::error::LinkError;
 use super::frame::{read_frame, write_frame, Service, MAX_FRAME, REPLY_ERR, REPLY_OK};
 use super::tls::PeerTls;
-use crate::certs::PEER_SERVER_NAME;
+use crate::certs::{identity_of, CertIdentity, PEER_SERVER_NAME};
+use rustls_pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +18,38 @@ pub const MAX_DATAGRAM: usize = 1100;
 const BAD_REQUEST: u32 = 1;
 /// Connection close code when the node shuts its endpoint down.
 const SHUTDOWN: u32 = 0;
+/// Connection close code for a peer this node does not admit (no node id, revoked).
+const REFUSED: u32 = 2;
+
+/// Who is at the other end of a peer connection: where from, and the node its certificate
+/// (verified against the cluster CA in the handshake) proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The connection's remote address.
+    pub addr: SocketAddr,
+    /// The node id and fingerprint of its certificate.
+    pub cert: CertIdentity,
+}
+
+impl PeerIdentity {
+    /// The node id the peer's certificate proves.
+    pub fn node(&self) -> u64 {
+        self.cert.node
+    }
+
+    /// Reads the identity of an established connection from its peer certificate.
+    fn of(conn: &quinn::Connection) -> Result<Self, String> {
+        let certs = conn
+            .peer_identity()
+            .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
+            .ok_or("the peer presented no certificate")?;
+        let leaf = certs.first().ok_or("the peer presented no certificate")?;
+        Ok(Self {
+            addr: conn.remote_address(),
+            cert: identity_of(leaf)?,
+        })
+    }
+}
 
 /// Answers calls (and gossip datagrams) from peers.
 #[async_trait::async_trait]
@@ -26,13 +59,21 @@ pub trait Handler: Send + Sync + 'static {
         &self,
         service: Service,
         payload: Vec<u8>,
-        peer: SocketAddr,
+        peer: PeerIdentity,
     ) -> Result<Vec<u8>, String>;
 
     /// Receives one gossip datagram; must not block (it runs on the connection's read loop).
-    fn datagram(&self, payload: Vec<u8>, peer: SocketAddr) {
+    fn datagram(&self, payload: Vec<u8>, peer: PeerIdentity) {
         // Nodes that run no gossip simply drop datagrams.
         let _ = (payload, peer);
+    }
+
+    /// Whether `peer` may talk to this node now (say, its certificate is not revoked). Asked
+    /// after the handshake and again before every call and datagram, so a revocation that
+    /// arrives later also ends an open connection. Must not block.
+    fn admit(&self, peer: &PeerIdentity) -> Result<(), String> {
+        let _ = peer;
+        Ok(())
     }
 }
 
@@ -61,7 +102,8 @@ type Slot = Arc<tokio::sync::Mutex<Option<quinn::Connection>>>;
 
 struct Inner {
     endpoint: quinn::Endpoint,
-    client: quinn::ClientConfig,
+    /// Replaced by [`Transport::reload_tls`]; connections made before keep their certificate.
+    client: Mutex<quinn::ClientConfig>,
     local_addr: SocketAddr,
     options: TransportOptions,
     peers: Mutex<HashMap<SocketAddr, Slot>>,
@@ -93,10 +135,7 @@ impl Transport {
         tls: PeerTls,
         options: TransportOptions,
     ) -> Result<Self, LinkError> {
-        let mut server = quinn::ServerConfig::with_crypto(tls.server.clone());
-        server.transport_config(Arc::new(transport_config(true)));
-        let mut client = quinn::ClientConfig::new(tls.client.clone());
-        client.transport_config(Arc::new(transport_config(false)));
+        let (server, client) = quinn_configs(&tls);
         let endpoint = quinn::Endpoint::server(server, addr)
             .map_err(|source| LinkError::Bind { addr, source })?;
         let local_addr = endpoint
@@ -105,12 +144,24 @@ impl Transport {
         Ok(Self {
             inner: Arc::new(Inner {
                 endpoint,
-                client,
+                client: Mutex::new(client),
                 local_addr,
                 options,
                 peers: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Uses a renewed certificate (and CA bundle) from now on: new connections, both ways,
+    /// present it; open connections carry on with the one they were made with.
+    pub fn reload_tls(&self, tls: &PeerTls) {
+        let (server, client) = quinn_configs(tls);
+        self.inner.endpoint.set_server_config(Some(server));
+        *self
+            .inner
+            .client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = client;
     }
 
     /// The bound UDP address (with the real port when bound to port 0).
@@ -139,13 +190,39 @@ impl Transport {
         payload: Vec<u8>,
         limit: Duration,
     ) -> Result<Vec<u8>, LinkError> {
+        self.call_checked(peer, None, service, payload, limit).await
+    }
+
+    /// Calls `service` on node `node` at `peer`: as [`Transport::call_with_timeout`], and
+    /// refused ([`LinkError::Refused`], nothing sent) unless the server's certificate is
+    /// that node's, so a peer at a stale or hijacked address cannot pose as it.
+    pub async fn call_node(
+        &self,
+        node: u64,
+        peer: SocketAddr,
+        service: Service,
+        payload: Vec<u8>,
+        limit: Duration,
+    ) -> Result<Vec<u8>, LinkError> {
+        self.call_checked(peer, Some(node), service, payload, limit)
+            .await
+    }
+
+    async fn call_checked(
+        &self,
+        peer: SocketAddr,
+        node: Option<u64>,
+        service: Service,
+        payload: Vec<u8>,
+        limit: Duration,
+    ) -> Result<Vec<u8>, LinkError> {
         if payload.len() > MAX_FRAME {
             return Err(LinkError::FrameTooLarge {
                 len: payload.len(),
                 max: MAX_FRAME,
             });
         }
-        match timeout(limit, self.call_inner(peer, service, &payload)).await {
+        match timeout(limit, self.call_inner(peer, node, service, &payload)).await {
             Ok(result) => result,
             Err(_) => Err(LinkError::Timeout { peer, after: limit }),
         }
@@ -154,6 +231,7 @@ impl Transport {
     async fn call_inner(
         &self,
         peer: SocketAddr,
+        node: Option<u64>,
         service: Service,
         payload: &[u8],
     ) -> Result<Vec<u8>, LinkError> {
@@ -169,6 +247,9 @@ impl Transport {
                     .map_err(|e| LinkError::from_connection(peer, e))?
             }
         };
+        if let Some(node) = node {
+            check_server(&conn, peer, node)?;
+        }
         write_frame(&mut send, peer, service.tag(), payload).await?;
         let (tag, body) = read_frame(&mut recv, peer).await?;
         match tag {
@@ -219,10 +300,16 @@ impl Transport {
             }
         }
         *cached = None;
+        let client = self
+            .inner
+            .client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let connecting = self
             .inner
             .endpoint
-            .connect_with(self.inner.client.clone(), peer, PEER_SERVER_NAME)
+            .connect_with(client, peer, PEER_SERVER_NAME)
             .map_err(|source| LinkError::Connect { peer, source })?;
         let after = self.inner.options.connect_timeout;
         let conn = match timeout(after, connecting).await {
@@ -280,7 +367,18 @@ impl Transport {
                         return;
                     }
                 };
-                serve_connection(conn, peer, handler, request_limit).await;
+                let identity = match PeerIdentity::of(&conn) {
+                    Ok(identity) => identity,
+                    Err(reason) => {
+                        tracing::warn!(%peer, %reason, "peer refused: no node identity");
+                        conn.close(REFUSED.into(), reason.as_bytes());
+                        return;
+                    }
+                };
+                if !admitted(&conn, &identity, handler.as_ref()) {
+                    return;
+                }
+                serve_connection(conn, identity, handler, request_limit).await;
             });
         }
     }
@@ -292,10 +390,43 @@ impl Transport {
     }
 }
 
+/// Refuses a server whose certificate is not node `node`'s.
+fn check_server(conn: &quinn::Connection, peer: SocketAddr, node: u64) -> Result<(), LinkError> {
+    let reason = match PeerIdentity::of(conn) {
+        Ok(server) if server.node() == node => return Ok(()),
+        Ok(server) => format!(
+            "expected node {node} at {peer}, but its certificate is node {}'s",
+            server.node()
+        ),
+        Err(reason) => reason,
+    };
+    tracing::warn!(%peer, node, %reason, "peer refused");
+    Err(LinkError::Refused { peer, reason })
+}
+
+/// Asks the handler whether `peer` may talk to this node; if not, logs why and closes the
+/// connection.
+fn admitted(conn: &quinn::Connection, peer: &PeerIdentity, handler: &dyn Handler) -> bool {
+    match handler.admit(peer) {
+        Ok(()) => true,
+        Err(reason) => {
+            tracing::warn!(
+                peer = %peer.addr,
+                node = peer.node(),
+                fingerprint = %peer.cert.fingerprint_hex(),
+                %reason,
+                "peer refused"
+            );
+            conn.close(REFUSED.into(), reason.as_bytes());
+            false
+        }
+    }
+}
+
 /// Reads datagrams and accepts streams of one incoming connection until it closes.
 async fn serve_connection(
     conn: quinn::Connection,
-    peer: SocketAddr,
+    peer: PeerIdentity,
     handler: Arc<dyn Handler>,
     request_limit: Duration,
 ) {
@@ -304,6 +435,9 @@ async fn serve_connection(
         let handler = handler.clone();
         tokio::spawn(async move {
             while let Ok(bytes) = conn.read_datagram().await {
+                if !admitted(&conn, &peer, handler.as_ref()) {
+                    return;
+                }
                 handler.datagram(bytes.to_vec(), peer);
             }
         })
@@ -311,11 +445,14 @@ async fn serve_connection(
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
+                if !admitted(&conn, &peer, handler.as_ref()) {
+                    break;
+                }
                 let handler = handler.clone();
                 tokio::spawn(serve_stream(send, recv, peer, handler, request_limit));
             }
             Err(e) => {
-                tracing::debug!(%peer, error = %e, "peer connection closed");
+                tracing::debug!(peer = %peer.addr, node = peer.node(), error = %e, "peer connection closed");
                 break;
             }
         }
@@ -327,10 +464,11 @@ async fn serve_connection(
 async fn serve_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    peer: SocketAddr,
+    identity: PeerIdentity,
     handler: Arc<dyn Handler>,
     request_limit: Duration,
 ) {
+    let peer = identity.addr;
     let (tag, payload) = match timeout(request_limit, read_frame(&mut recv, peer)).await {
         Ok(Ok(request)) => request,
         Ok(Err(e)) => {
@@ -345,7 +483,7 @@ async fn serve_stream(
         }
     };
     let reply = match Service::from_tag(tag) {
-        Some(service) => handler.handle(service, payload, peer).await,
+        Some(service) => handler.handle(service, payload, identity).await,
         None => Err(format!("unknown service tag {tag}")),
     };
     let (tag, body) = match reply {
@@ -363,6 +501,15 @@ async fn serve_stream(
     if let Err(e) = write_frame(&mut send, peer, tag, &body).await {
         tracing::debug!(%peer, error = %e, "reply not delivered");
     }
+}
+
+/// The QUIC server and client configurations of a node identity.
+fn quinn_configs(tls: &PeerTls) -> (quinn::ServerConfig, quinn::ClientConfig) {
+    let mut server = quinn::ServerConfig::with_crypto(tls.server.clone());
+    server.transport_config(Arc::new(transport_config(true)));
+    let mut client = quinn::ClientConfig::new(tls.client.clone());
+    client.transport_config(Arc::new(transport_config(false)));
+    (server, client)
 }
 
 /// Calls one peer may have in flight on a connection to this node.

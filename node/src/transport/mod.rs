@@ -11,7 +11,7 @@ mod tls;
 #[cfg(test)]
 mod tests;
 
-pub use endpoint::{Handler, Transport, TransportOptions, MAX_DATAGRAM};
+pub use endpoint::{Handler, PeerIdentity, Transport, TransportOptions, MAX_DATAGRAM};
 pub use error::{LinkError, TlsError};
 pub use frame::{Service, MAX_FRAME};
 pub use tls::PeerTls;

@@ -3,20 +3,24 @@
 use super::endpoint::{TransportOptions, MAX_DATAGRAM};
 use super::frame::MAX_FRAME;
 use super::*;
-use crate::certs::{init_cluster, issue_node_cert, NodeIdentityFiles};
+use crate::certs::{init_cluster, issue_node_cert, NodeCert, NodeIdentityFiles};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 const LOCALHOST: &str = "127.0.0.1:0";
 
-/// Echoes `[service tag] ++ payload`; fails on the payload `fail`; forwards datagrams.
+/// Echoes `[service tag] ++ payload`; fails on the payload `fail`; forwards datagrams;
+/// refuses the nodes in `revoked`.
 struct Echo {
     calls: AtomicUsize,
     datagrams: mpsc::UnboundedSender<(Vec<u8>, SocketAddr)>,
+    revoked: Mutex<HashSet<u64>>,
 }
 
 #[async_trait::async_trait]
@@ -25,14 +29,17 @@ impl Handler for Echo {
         &self,
         service: Service,
         payload: Vec<u8>,
-        peer: SocketAddr,
+        peer: PeerIdentity,
     ) -> Result<Vec<u8>, String> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if payload == b"fail" {
             return Err("asked to fail".into());
         }
         if payload == b"whoami" {
-            return Ok(peer.to_string().into_bytes());
+            return Ok(peer.addr.to_string().into_bytes());
+        }
+        if payload == b"which node" {
+            return Ok(format!("{} {}", peer.node(), peer.cert.fingerprint_hex()).into_bytes());
         }
         let mut reply = Vec::with_capacity(payload.len() + 1);
         reply.push(service.tag());
@@ -40,8 +47,15 @@ impl Handler for Echo {
         Ok(reply)
     }
 
-    fn datagram(&self, payload: Vec<u8>, peer: SocketAddr) {
-        let _ = self.datagrams.send((payload, peer));
+    fn datagram(&self, payload: Vec<u8>, peer: PeerIdentity) {
+        let _ = self.datagrams.send((payload, peer.addr));
+    }
+
+    fn admit(&self, peer: &PeerIdentity) -> Result<(), String> {
+        if self.revoked.lock().unwrap().contains(&peer.node()) {
+            return Err(format!("node {} revoked", peer.node()));
+        }
+        Ok(())
     }
 }
 
@@ -68,6 +82,7 @@ fn serve_echo(transport: Transport) -> Node {
     let echo = Arc::new(Echo {
         calls: AtomicUsize::new(0),
         datagrams: tx,
+        revoked: Mutex::default(),
     });
     transport.spawn_serve(echo.clone());
     Node {
@@ -77,11 +92,21 @@ fn serve_echo(transport: Transport) -> Node {
     }
 }
 
-/// A cluster directory with nodes `a` (from init) and `b` (issued).
+fn node(name: &str, id: u64) -> NodeCert {
+    NodeCert {
+        name: name.into(),
+        id,
+        days: 1,
+    }
+}
+
+/// A cluster directory with nodes `a` (id 1, from init) and `b` (id 2, issued); the CA is in
+/// its `ca` subdirectory.
 fn cluster() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    init_cluster(dir.path(), "a").unwrap();
-    issue_node_cert(dir.path(), "b", dir.path()).unwrap();
+    let ca = dir.path().join("ca");
+    init_cluster(dir.path(), &ca, &node("a", 1)).unwrap();
+    issue_node_cert(&ca, &node("b", 2), dir.path()).unwrap();
     dir
 }
 
@@ -248,7 +273,7 @@ async fn foreign_ca_is_refused_both_ways() {
     let ours = cluster();
     let theirs = tempfile::tempdir().unwrap();
     // Same node name, different CA: only the signature tells them apart.
-    init_cluster(theirs.path(), "b").unwrap();
+    init_cluster(theirs.path(), &theirs.path().join("ca"), &node("b", 2)).unwrap();
     let a = start(tls(ours.path(), "a"), quick());
     // The worst case: an intruder that trusts our CA but holds a certificate from its own.
     let foreign = NodeIdentityFiles::in_dir(theirs.path(), "b");
@@ -368,6 +393,7 @@ async fn close_ends_serve() {
     let handler: Arc<dyn Handler> = Arc::new(Echo {
         calls: AtomicUsize::new(0),
         datagrams: tx,
+        revoked: Mutex::default(),
     });
     let server = t.clone();
     let serving = tokio::spawn(async move { server.serve(handler).await });
@@ -387,7 +413,7 @@ struct Gate {
 
 #[async_trait::async_trait]
 impl Handler for Gate {
-    async fn handle(&self, _: Service, _: Vec<u8>, _: SocketAddr) -> Result<Vec<u8>, String> {
+    async fn handle(&self, _: Service, _: Vec<u8>, _: PeerIdentity) -> Result<Vec<u8>, String> {
         let now = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
         let _ = self.open.clone().wait_for(|open| *open).await;
@@ -395,7 +421,7 @@ impl Handler for Gate {
         Ok(Vec::new())
     }
 
-    fn datagram(&self, _: Vec<u8>, _: SocketAddr) {}
+    fn datagram(&self, _: Vec<u8>, _: PeerIdentity) {}
 }
 
 /// A peer has at most MAX_STREAMS calls in flight on its connection (it was 1024); the calls
@@ -427,4 +453,157 @@ async fn streams_per_connection_are_capped_and_the_rest_wait() {
     for c in calls {
         c.await.unwrap().unwrap();
     }
+}
+
+/// The server knows each caller by the node id in its certificate, whatever its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_knows_the_callers_node_from_its_certificate() {
+    let dir = cluster();
+    let a = start(tls(dir.path(), "a"), quick());
+    let b = start(tls(dir.path(), "b"), quick());
+    let who = b
+        .transport
+        .call(
+            a.transport.local_addr(),
+            Service::Meta,
+            b"which node".to_vec(),
+        )
+        .await
+        .unwrap();
+    let fingerprint =
+        crate::certs::fingerprint_file(&NodeIdentityFiles::in_dir(dir.path(), "b").cert).unwrap();
+    assert_eq!(String::from_utf8(who).unwrap(), format!("2 {fingerprint}"));
+}
+
+/// A node refused by `admit` (revoked) loses its open connection at its next call, and
+/// cannot open another; others carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_node_is_cut_off_mid_connection_and_at_the_handshake() {
+    let dir = cluster();
+    issue_node_cert(&dir.path().join("ca"), &node("c", 3), dir.path()).unwrap();
+    let a = start(tls(dir.path(), "a"), quick());
+    let b = start(tls(dir.path(), "b"), quick());
+    let c = start(tls(dir.path(), "c"), quick());
+    let a_addr = a.transport.local_addr();
+    b.transport
+        .call(a_addr, Service::Chunks, b"x".to_vec())
+        .await
+        .unwrap();
+    a.echo.revoked.lock().unwrap().insert(2);
+    let calls = a.echo.calls.load(Ordering::SeqCst);
+    let err = b
+        .transport
+        .call(a_addr, Service::Chunks, b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+    let err = b
+        .transport
+        .call(a_addr, Service::Chunks, b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+    assert_eq!(
+        a.echo.calls.load(Ordering::SeqCst),
+        calls,
+        "no refused call ran"
+    );
+    c.transport
+        .call(a_addr, Service::Chunks, b"x".to_vec())
+        .await
+        .unwrap();
+}
+
+/// An expired certificate of the right CA fails the handshake both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_certificate_is_refused() {
+    let dir = cluster();
+    let now = time::OffsetDateTime::now_utc();
+    let past = (now - time::Duration::days(3), now - time::Duration::days(1));
+    crate::certs::issue_with_validity(&dir.path().join("ca"), &node("old", 3), past, dir.path())
+        .unwrap();
+    let a = start(tls(dir.path(), "a"), quick());
+    let old = start(tls(dir.path(), "old"), quick());
+    let err = old
+        .transport
+        .call(a.transport.local_addr(), Service::Raft, b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("expired"), "{err}");
+    let err = a
+        .transport
+        .call(old.transport.local_addr(), Service::Raft, b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("expired"), "{err}");
+    assert_eq!(a.echo.calls.load(Ordering::SeqCst), 0);
+}
+
+/// A renewed certificate is picked up without a restart: new connections present it, and
+/// peers accept the old and the new one while both are valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_used_without_a_restart() {
+    let dir = cluster();
+    let renewed = tempfile::tempdir().unwrap();
+    issue_node_cert(&dir.path().join("ca"), &node("b", 2), renewed.path()).unwrap();
+    let fingerprint =
+        |d: &Path| crate::certs::fingerprint_file(&NodeIdentityFiles::in_dir(d, "b").cert).unwrap();
+    let a = start(tls(dir.path(), "a"), quick());
+    let b = start(tls(dir.path(), "b"), quick());
+    let which = |t: Transport, to: SocketAddr| async move {
+        let who = t
+            .call(to, Service::Meta, b"which node".to_vec())
+            .await
+            .unwrap();
+        String::from_utf8(who).unwrap()
+    };
+    let a_addr = a.transport.local_addr();
+    assert_eq!(
+        which(b.transport.clone(), a_addr).await,
+        format!("2 {}", fingerprint(dir.path()))
+    );
+    b.transport.reload_tls(&tls(renewed.path(), "b"));
+    // Its open connection carries on; a new one presents the new certificate.
+    assert!(which(b.transport.clone(), a_addr)
+        .await
+        .ends_with(&fingerprint(dir.path())));
+    let c = start(tls(dir.path(), "a"), quick());
+    assert_eq!(
+        which(b.transport.clone(), c.transport.local_addr()).await,
+        format!("2 {}", fingerprint(renewed.path()))
+    );
+    // The old certificate is still accepted (a node that has not reloaded yet).
+    let stale = start(tls(dir.path(), "b"), quick());
+    assert!(which(stale.transport.clone(), a_addr)
+        .await
+        .ends_with(&fingerprint(dir.path())));
+    // And b serves with the new one: a dials it afresh.
+    let back = a
+        .transport
+        .call(b.transport.local_addr(), Service::Meta, b"x".to_vec())
+        .await;
+    assert!(back.is_ok(), "{back:?}");
+}
+
+/// A call meant for one node is refused, before anything is sent, if the server at that
+/// address holds another node's certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_a_node_checks_the_servers_certificate() {
+    let dir = cluster();
+    let a = start(tls(dir.path(), "a"), quick());
+    let b = start(tls(dir.path(), "b"), quick());
+    let b_addr = b.transport.local_addr();
+    let limit = Duration::from_secs(5);
+    let err = a
+        .transport
+        .call_node(3, b_addr, Service::Chunks, b"x".to_vec(), limit)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LinkError::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("node 2's"), "{err}");
+    assert_eq!(b.echo.calls.load(Ordering::SeqCst), 0, "nothing was sent");
+    a.transport
+        .call_node(2, b_addr, Service::Chunks, b"x".to_vec(), limit)
+        .await
+        .unwrap();
 }
