@@ -60,6 +60,9 @@ pub struct ApiConfig {
     /// Glance's `public_endpoint`: the base URL of version links, when a proxy in front does
     /// not say it.
     pub public_endpoint: Option<String>,
+    /// Whether `X-Forwarded-Proto`/`-Host` are trusted for version links (Glance's
+    /// `enable_proxy_headers_parsing`, off by default: only a proxy should set them).
+    pub proxy_headers: bool,
 }
 
 impl Default for ApiConfig {
@@ -75,6 +78,7 @@ impl Default for ApiConfig {
             body_timeout: Duration::from_secs(60),
             uploads: UploadLimits::default(),
             public_endpoint: None,
+            proxy_headers: false,
         }
     }
 }

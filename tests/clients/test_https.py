@@ -125,11 +125,19 @@ def test_version_links_over_https_and_behind_a_proxy(https_node):
     doc = requests.get(node.url + "/versions", verify=str(node.ca), timeout=10).json()
     hrefs = {link["href"] for v in doc["versions"] for link in v["links"]}
     assert hrefs == {f"https://127.0.0.1:{port}/v2/"}
-    proxied = requests.get(node.url + "/", verify=str(node.ca), timeout=10, headers={
-        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "images.example.com"})
+    forwarded = {"X-Forwarded-Proto": "http", "X-Forwarded-Host": "images.example.com"}
+    # By default (as Glance's enable_proxy_headers_parsing) a client cannot pick the links.
+    doc = requests.get(node.url + "/", verify=str(node.ca), timeout=10, headers=forwarded)
+    hrefs = {link["href"] for v in doc.json()["versions"] for link in v["links"]}
+    assert hrefs == {f"https://127.0.0.1:{port}/v2/"}
+    cfg = node.tmp / "proxy.toml"
+    cfg.write_text("[api]\nenable_proxy_headers_parsing = true\n")
+    node.args += ["--config", str(cfg)]
+    node.restart()
+    proxied = requests.get(node.url + "/", verify=str(node.ca), timeout=10, headers=forwarded)
     assert proxied.status_code == 300
     hrefs = {link["href"] for v in proxied.json()["versions"] for link in v["links"]}
-    assert hrefs == {"https://images.example.com/v2/"}
+    assert hrefs == {"http://images.example.com/v2/"}
     # --public-endpoint wins over everything.
     node.args += ["--public-endpoint", "https://cloud.example.com/image/"]
     node.restart()

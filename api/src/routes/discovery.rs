@@ -41,8 +41,14 @@ pub struct OverTls;
 
 /// Where clients reach this API: the operator's `public_endpoint` if set (as Glance's), else
 /// what a proxy in front says (`X-Forwarded-Proto`, `X-Forwarded-Host`, as Glance's
-/// http_proxy_to_wsgi), else this request's own scheme and `Host`.
-fn base_url(headers: &HeaderMap, public_endpoint: Option<&str>, tls: bool) -> String {
+/// http_proxy_to_wsgi) when `proxy_headers` trusts it, else this request's own scheme and
+/// `Host`.
+fn base_url(
+    headers: &HeaderMap,
+    public_endpoint: Option<&str>,
+    proxy_headers: bool,
+    tls: bool,
+) -> String {
     if let Some(endpoint) = public_endpoint {
         return endpoint.trim_end_matches('/').to_string();
     }
@@ -50,6 +56,7 @@ fn base_url(headers: &HeaderMap, public_endpoint: Option<&str>, tls: bool) -> St
     let first = |name: &str| {
         headers
             .get(name)
+            .filter(|_| proxy_headers)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .map(str::trim)
@@ -68,7 +75,12 @@ fn base_url(headers: &HeaderMap, public_endpoint: Option<&str>, tls: bool) -> St
 }
 
 fn version_doc(headers: &HeaderMap, config: &ApiConfig, tls: Option<Extension<OverTls>>) -> Value {
-    let base = base_url(headers, config.public_endpoint.as_deref(), tls.is_some());
+    let base = base_url(
+        headers,
+        config.public_endpoint.as_deref(),
+        config.proxy_headers,
+        tls.is_some(),
+    );
     let href = format!("{base}/v2/");
     let versions: Vec<Value> = VERSIONS
         .iter()
@@ -167,24 +179,31 @@ mod tests {
     #[test]
     fn links_follow_public_endpoint_then_proxy_headers_then_the_request() {
         let plain = headers(&[("host", "node:9292")]);
-        assert_eq!(base_url(&plain, None, false), "http://node:9292");
-        assert_eq!(base_url(&plain, None, true), "https://node:9292");
+        assert_eq!(base_url(&plain, None, true, false), "http://node:9292");
+        assert_eq!(base_url(&plain, None, true, true), "https://node:9292");
         let proxied = headers(&[
             ("host", "node:9292"),
             ("x-forwarded-proto", "https, http"),
             ("x-forwarded-host", "images.example.com"),
         ]);
         assert_eq!(
-            base_url(&proxied, None, false),
+            base_url(&proxied, None, true, false),
             "https://images.example.com"
         );
+        // Unless proxy headers are trusted, a client cannot choose the links.
+        assert_eq!(base_url(&proxied, None, false, false), "http://node:9292");
         // public_endpoint wins, a trailing slash dropped.
         assert_eq!(
-            base_url(&proxied, Some("https://cloud.example.com/image/"), false),
+            base_url(
+                &proxied,
+                Some("https://cloud.example.com/image/"),
+                true,
+                false
+            ),
             "https://cloud.example.com/image"
         );
         // Anything but http or https in X-Forwarded-Proto is ignored.
         let odd = headers(&[("host", "node:9292"), ("x-forwarded-proto", "javascript")]);
-        assert_eq!(base_url(&odd, None, false), "http://node:9292");
+        assert_eq!(base_url(&odd, None, true, false), "http://node:9292");
     }
 }

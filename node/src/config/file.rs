@@ -151,6 +151,9 @@ pub struct ApiSection {
     pub tls_key: Option<PathBuf>,
     /// Base URL of the version document's links (Glance's `public_endpoint`).
     pub public_endpoint: Option<String>,
+    /// Trust `X-Forwarded-Proto`/`-Host` from a proxy in front (Glance's
+    /// `enable_proxy_headers_parsing`).
+    pub enable_proxy_headers_parsing: bool,
 }
 
 impl Default for ApiSection {
@@ -176,6 +179,7 @@ impl Default for ApiSection {
             tls_cert: None,
             tls_key: None,
             public_endpoint: None,
+            enable_proxy_headers_parsing: api.proxy_headers,
         }
     }
 }

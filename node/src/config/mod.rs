@@ -10,7 +10,7 @@
 //!   `policy_file`, `property_protection_file`, `property_protection_rule_format`,
 //!   `image_property_quota`, `image_tag_quota`, `image_member_quota`, `header_timeout`,
 //!   `body_timeout`, `max_connections`, `max_uploads`, `max_uploads_per_project`, `tls_cert`,
-//!   `tls_key`, `public_endpoint`;
+//!   `tls_key`, `public_endpoint`, `enable_proxy_headers_parsing`;
 //! - `[raft]`: `max_voters` (3 or 5), `snapshot_logs`;
 //! - `[gossip]`: `probe`, `suspect`;
 //! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
@@ -478,6 +478,7 @@ impl Config {
                     per_project: file.api.max_uploads_per_project,
                 },
                 public_endpoint,
+                proxy_headers: file.api.enable_proxy_headers_parsing,
             },
             tls,
             http: HttpLimits {
