@@ -21,6 +21,7 @@ pub struct Schemas {
     pub tasks: Value,
     image_validator: jsonschema::Validator,
     member_validator: jsonschema::Validator,
+    task_validator: jsonschema::Validator,
 }
 
 fn parse(doc: &str) -> Value {
@@ -77,6 +78,7 @@ pub fn schemas() -> &'static Schemas {
             "links": [{"rel": "describedby", "href": "{schema}"}]
         });
         Schemas {
+            task_validator: compile(&task),
             task,
             tasks,
             image_validator: compile(&image),
@@ -102,6 +104,11 @@ fn check(validator: &jsonschema::Validator, name: &str, doc: &Value) -> Result<(
 /// Validates an image view against the image schema.
 pub fn validate_image(doc: &Value) -> Result<(), ApiError> {
     check(&schemas().image_validator, "image", doc)
+}
+
+/// Validates a task creation body against the task schema.
+pub fn validate_task(doc: &Value) -> Result<(), ApiError> {
+    check(&schemas().task_validator, "task", doc)
 }
 
 /// Validates a member document against the member schema.

@@ -81,7 +81,12 @@ impl Glance {
             .await
             .and_then(|(done, detected)| {
                 let virtual_size =
-                    inspector::verdict(&detected, disk.as_deref(), container.as_deref())
+                    inspector::verdict(
+                        &detected,
+                        disk.as_deref(),
+                        container.as_deref(),
+                        self.import.require_format_match,
+                    )
                         .map_err(DomainError::InvalidImageData)?;
                 Ok((done, virtual_size))
             });
