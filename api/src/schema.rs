@@ -77,8 +77,12 @@ pub fn schemas() -> &'static Schemas {
             },
             "links": [{"rel": "describedby", "href": "{schema}"}]
         });
+        // Glance serves the task schema's minimal form but validates with its raw form,
+        // which refuses fields it does not name.
+        let mut raw_task = task.clone();
+        raw_task["additionalProperties"] = json!(false);
         Schemas {
-            task_validator: compile(&task),
+            task_validator: compile(&raw_task),
             task,
             tasks,
             image_validator: compile(&image),

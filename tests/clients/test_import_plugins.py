@@ -152,8 +152,9 @@ def test_a_format_lie_fails_the_conversion(to_raw, disks):
 def test_sdk_import_converted_to_qcow2(to_qcow2, disks):
     conn = to_qcow2.sdk(ALICE)
     img = conn.create_image("convert-sdk", filename=str(disks / "disk.raw"), disk_format="raw",
-                            container_format="bare", use_import=True, wait=True, timeout=90)
-    img = conn.image.get_image(img.id)
+                            container_format="bare", use_import=True)
+    img = conn.image.wait_for_status(conn.image.get_image(img.id), status="active",
+                                     failures=["killed"], wait=90)
     assert (img.status, img.disk_format, img.virtual_size) == ("active", "qcow2", len(RAW))
     data = to_qcow2.session(ALICE).get(f"/v2/images/{img.id}/file").content
     assert data.startswith(b"QFI\xfb") and len(data) == img.size
