@@ -29,8 +29,8 @@ use tessera_domain::{ClusterAdmin, Glance, Policy, Quotas, Settings, UploadLimit
 use tessera_replication::Workers;
 
 pub use error::ApiError;
-pub use routes::CreateFields;
 pub use identity::{AuthConfig, Identity};
+pub use routes::CreateFields;
 
 /// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
 pub use tessera_domain::import::STORE_ID;

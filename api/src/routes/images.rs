@@ -65,7 +65,10 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let req = json_object(body, config.max_json_body).await?;
-    for key in req.keys().filter(|k| !IGNORED_ON_CREATE.contains(&k.as_str())) {
+    for key in req
+        .keys()
+        .filter(|k| !IGNORED_ON_CREATE.contains(&k.as_str()))
+    {
         if let Some(e) = forbidden_property(key) {
             return Err(e);
         }

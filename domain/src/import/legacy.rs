@@ -47,7 +47,10 @@ fn check_location(location: Option<&Value>) -> Result<&str, String> {
     if uri.starts_with("http://") || uri.starts_with("https://") {
         Ok(uri)
     } else if uri.starts_with("file:///") || uri.starts_with("filesystem:///") {
-        Err("File based imports are not allowed. Please use a non-local source of image data.".into())
+        Err(
+            "File based imports are not allowed. Please use a non-local source of image data."
+                .into(),
+        )
     } else {
         Err("The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']".into())
     }
@@ -182,12 +185,17 @@ async fn decide(
         Err(DownloadError::Failed(m)) => return Ok(Decision::Failed(m)),
         Err(DownloadError::Fenced(f)) => return Err(f),
     };
-    let (disk, container) = (image.disk_format.as_deref(), image.container_format.as_deref());
+    let (disk, container) = (
+        image.disk_format.as_deref(),
+        image.container_format.as_deref(),
+    );
     let strict = glance.import.require_format_match;
-    Ok(match inspector::verdict(&data.detected, disk, container, strict) {
-        Ok(_) => Decision::Data(data),
-        Err(refused) => Decision::Failed(refused),
-    })
+    Ok(
+        match inspector::verdict(&data.detected, disk, container, strict) {
+            Ok(_) => Decision::Data(data),
+            Err(refused) => Decision::Failed(refused),
+        },
+    )
 }
 
 /// The task's image, created from `image_properties` if it does not exist yet, in `saving`.
@@ -208,11 +216,17 @@ async fn saving_image(glance: &Glance, task: &Task, id: &str) -> Result<Image, D
 
 async fn create_image(glance: &Glance, task: &Task, id: &str) -> Result<(), DomainError> {
     let Some(fields) = glance.image_fields.clone() else {
-        return Err(DomainError::Internal("this node cannot create images from tasks".into()));
+        return Err(DomainError::Internal(
+            "this node cannot create images from tasks".into(),
+        ));
     };
     let props = match task.input.get("image_properties") {
         Some(Value::Object(m)) => m.clone(),
-        _ => return Err(DomainError::Invalid("'image_properties' must be an object".into())),
+        _ => {
+            return Err(DomainError::Invalid(
+                "'image_properties' must be an object".into(),
+            ))
+        }
     };
     let text = |k: &str| props.get(k).and_then(Value::as_str);
     let new = NewImage::<DomainError> {
@@ -233,7 +247,11 @@ async fn create_image(glance: &Glance, task: &Task, id: &str) -> Result<(), Doma
 async fn activate(glance: &Glance, id: &str, data: &StoredData) -> Result<(), String> {
     let strict = glance.import.require_format_match;
     let done = write::modify(&glance.meta, id, |img| {
-        if img.data.as_ref().is_some_and(|d| d.manifest == data.manifest) {
+        if img
+            .data
+            .as_ref()
+            .is_some_and(|d| d.manifest == data.manifest)
+        {
             return Ok(());
         }
         if img.status != ImageStatus::Saving {
@@ -289,9 +307,15 @@ mod tests {
     #[test]
     fn locations_are_checked_in_glances_words() {
         assert_eq!(check_location(Some(&json!("http://x/y"))), Ok("http://x/y"));
-        assert_eq!(check_location(Some(&json!("https://x/y"))), Ok("https://x/y"));
+        assert_eq!(
+            check_location(Some(&json!("https://x/y"))),
+            Ok("https://x/y")
+        );
         assert_eq!(check_location(None), Err("Invalid location: None".into()));
-        assert_eq!(check_location(Some(&json!(""))), Err("Invalid location: ".into()));
+        assert_eq!(
+            check_location(Some(&json!(""))),
+            Err("Invalid location: ".into())
+        );
         assert!(check_location(Some(&json!("file:///etc/passwd")))
             .unwrap_err()
             .starts_with("File based imports are not allowed"));
@@ -302,7 +326,8 @@ mod tests {
 
     #[test]
     fn inputs_need_glances_three_fields() {
-        let full = json!({"import_from": "http://x", "import_from_format": "raw", "image_properties": {}});
+        let full =
+            json!({"import_from": "http://x", "import_from_format": "raw", "image_properties": {}});
         assert_eq!(check_input(&full), Ok(()));
         assert_eq!(
             check_input(&json!({"import_from": "http://x"})),

@@ -135,10 +135,12 @@ async fn decide(
         image.container_format.as_deref()
     };
     let strict = glance.import.require_format_match;
-    Ok(match inspector::verdict(&data.detected, disk, container, strict) {
-        Ok(_) => Decision::Data(data),
-        Err(refused) => Decision::Failed(refused),
-    })
+    Ok(
+        match inspector::verdict(&data.detected, disk, container, strict) {
+            Ok(_) => Decision::Data(data),
+            Err(refused) => Decision::Failed(refused),
+        },
+    )
 }
 
 /// The data the import method brings in.

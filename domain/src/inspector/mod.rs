@@ -226,7 +226,10 @@ mod tests {
         vdi[0x170..0x178].copy_from_slice(&(1u64 << 30).to_le_bytes());
         let d = detect(&vdi);
         assert_eq!((d.format.as_str(), d.virtual_size), ("vdi", Some(1 << 30)));
-        assert_eq!(verdict(&d, Some("vdi"), Some("bare"), true), Ok(Some(1 << 30)));
+        assert_eq!(
+            verdict(&d, Some("vdi"), Some("bare"), true),
+            Ok(Some(1 << 30))
+        );
         let mut qed = b"QED\0".to_vec();
         qed.resize(4096, 0);
         let d = detect(&qed);

@@ -164,7 +164,10 @@ mod tests {
         let v = |m: &[u8]| gpt(m, 1024).and_then(|r| r.violation);
         // A protective MBR in front of a GPT; a plain DOS table.
         assert_eq!(v(&mbr(&[(0, 0xEE, [0, 2, 0], 1)])), None);
-        assert_eq!(v(&mbr(&[(0x80, 0x83, [0, 1, 1], 2048), (0, 0x82, [0; 3], 9)])), None);
+        assert_eq!(
+            v(&mbr(&[(0x80, 0x83, [0, 1, 1], 2048), (0, 0x82, [0; 3], 9)])),
+            None
+        );
         assert_eq!(
             v(&mbr(&[(0x12, 0x83, [0; 3], 1)])).as_deref(),
             Some("mbr: MBR PTE 0 has invalid boot flag")
@@ -181,7 +184,10 @@ mod tests {
             v(&mbr(&[(0, 0xEE, [0, 2, 0], 1), (0, 0x83, [0; 3], 9)])).as_deref(),
             Some("mbr: GPT MBR defines invalid extra partitions")
         );
-        assert_eq!(v(&mbr(&[])).as_deref(), Some("mbr: GPT MBR has no partitions defined"));
+        assert_eq!(
+            v(&mbr(&[])).as_deref(),
+            Some("mbr: GPT MBR has no partitions defined")
+        );
         // A FAT boot sector and data without the signature are not partition tables.
         let mut fat = mbr(&[]);
         fat[0x10] = 2;

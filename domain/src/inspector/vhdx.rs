@@ -10,9 +10,19 @@ const REGION_TABLE: u64 = 192 * 1024;
 /// Bytes of a table read: a 32-byte header and up to 2047 entries (qemu's limit).
 const TABLE_BYTES: usize = 2048 * 32;
 /// The metadata region's GUID, as stored (little-endian fields).
-const METADATA_REGION: [u8; 16] = guid(0x8B7C_A206, 0x4790, 0x4B9A, [0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E]);
+const METADATA_REGION: [u8; 16] = guid(
+    0x8B7C_A206,
+    0x4790,
+    0x4B9A,
+    [0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E],
+);
 /// The virtual disk size item's GUID, as stored.
-const VIRTUAL_DISK_SIZE: [u8; 16] = guid(0x2FA5_4224, 0xCD1B, 0x4876, [0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8]);
+const VIRTUAL_DISK_SIZE: [u8; 16] = guid(
+    0x2FA5_4224,
+    0xCD1B,
+    0x4876,
+    [0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8],
+);
 
 /// A GUID in the byte order Microsoft stores it.
 const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> [u8; 16] {

@@ -135,7 +135,10 @@ async fn qemu_img(args: &[&str], limits: ProcessLimits) -> Result<String, String
     let out = match run {
         Err(_) => {
             tracing::warn!(verb, timeout = ?limits.timeout, "qemu-img killed at its timeout");
-            return Err(format!("qemu-img {verb} took longer than {:?}", limits.timeout));
+            return Err(format!(
+                "qemu-img {verb} took longer than {:?}",
+                limits.timeout
+            ));
         }
         Ok(Err(e)) => return Err(internal("cannot run qemu-img", &e)),
         Ok(Ok(out)) => out,
@@ -178,7 +181,10 @@ mod tests {
             Err("Image metadata disagrees about format".into())
         );
         assert_eq!(
-            check_info(r#"{"format": "qcow2", "backing-filename": "/etc/x"}"#, "qcow2"),
+            check_info(
+                r#"{"format": "qcow2", "backing-filename": "/etc/x"}"#,
+                "qcow2"
+            ),
             Err("QCOW images with backing files are not allowed".into())
         );
         assert_eq!(

@@ -138,7 +138,10 @@ mod tests {
         let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&payload).unwrap();
         std::fs::write(&src, gz.finish().unwrap()).unwrap();
-        assert_eq!(unpack(&src, &dest, 1 << 20), Ok(Some((Archive::Gzip, 100_000))));
+        assert_eq!(
+            unpack(&src, &dest, 1 << 20),
+            Ok(Some((Archive::Gzip, 100_000)))
+        );
         assert_eq!(std::fs::read(&dest).unwrap(), payload);
         // A bomb stops at the cap.
         let e = unpack(&src, &dest, 1000).unwrap_err();
@@ -154,7 +157,10 @@ mod tests {
             z.finish().unwrap().into_inner()
         };
         std::fs::write(&src, zipped(&["disk.img"])).unwrap();
-        assert_eq!(unpack(&src, &dest, 1 << 20), Ok(Some((Archive::Zip, 100_000))));
+        assert_eq!(
+            unpack(&src, &dest, 1 << 20),
+            Ok(Some((Archive::Zip, 100_000)))
+        );
         assert_eq!(std::fs::read(&dest).unwrap(), payload);
         std::fs::write(&src, zipped(&["a", "b"])).unwrap();
         assert_eq!(
