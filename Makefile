@@ -11,7 +11,7 @@ TESTBED_BIN ?= $(or $(CARGO_TARGET_DIR),target)/debug/testbed
 # Where chaos reports go (a failing run also keeps its cluster dir under /tmp).
 CHAOS_DIR ?= $(or $(CARGO_TARGET_DIR),target)/chaos
 
-.PHONY: venv build run test test-clients lint bench bench-slow-clients chaos conformance
+.PHONY: venv build run test test-clients lint bench bench-slow-clients bench-import chaos conformance
 
 venv: $(VENV)/.stamp
 
@@ -75,6 +75,12 @@ bench:
 bench-slow-clients: venv
 	$(CARGO) build --release -p tessera-node --bin tessera
 	TESSERA_BIN=$(RELEASE_DIR)/tessera $(VENV)/bin/python tests/bench/slow_clients.py $(SLOW_ARGS)
+
+# Time to active of a 1 GiB image by PUT /file and by stage + glance-direct import on one
+# release node: figures only. `IMPORT_ARGS="--mib 256 --runs 5"` changes it.
+bench-import: venv
+	$(CARGO) build --release -p tessera-node --bin tessera
+	TESSERA_BIN=$(RELEASE_DIR)/tessera $(VENV)/bin/python tests/bench/import_throughput.py $(IMPORT_ARGS)
 
 # A seeded 2-minute chaos run with every fault this machine allows (partitions and disk-full
 # need root); the report lands in $(CHAOS_DIR)/chaos.json.

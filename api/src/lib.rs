@@ -31,6 +31,7 @@ use tessera_replication::Workers;
 pub use error::ApiError;
 pub use identity::{AuthConfig, Identity};
 pub use routes::discovery::OverTls;
+pub use routes::CreateFields;
 
 /// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
 pub use tessera_domain::import::STORE_ID;

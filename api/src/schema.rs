@@ -21,6 +21,7 @@ pub struct Schemas {
     pub tasks: Value,
     image_validator: jsonschema::Validator,
     member_validator: jsonschema::Validator,
+    task_validator: jsonschema::Validator,
 }
 
 fn parse(doc: &str) -> Value {
@@ -76,7 +77,12 @@ pub fn schemas() -> &'static Schemas {
             },
             "links": [{"rel": "describedby", "href": "{schema}"}]
         });
+        // Glance serves the task schema's minimal form but validates with its raw form,
+        // which refuses fields it does not name.
+        let mut raw_task = task.clone();
+        raw_task["additionalProperties"] = json!(false);
         Schemas {
+            task_validator: compile(&raw_task),
             task,
             tasks,
             image_validator: compile(&image),
@@ -102,6 +108,11 @@ fn check(validator: &jsonschema::Validator, name: &str, doc: &Value) -> Result<(
 /// Validates an image view against the image schema.
 pub fn validate_image(doc: &Value) -> Result<(), ApiError> {
     check(&schemas().image_validator, "image", doc)
+}
+
+/// Validates a task creation body against the task schema.
+pub fn validate_task(doc: &Value) -> Result<(), ApiError> {
+    check(&schemas().task_validator, "task", doc)
 }
 
 /// Validates a member document against the member schema.

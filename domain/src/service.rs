@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::admission::{UploadLimits, UploadSlots};
-use crate::import::ImportConfig;
+use crate::import::{ImportConfig, SharedImageFields};
 use crate::limits::LimitSource;
 use crate::policy::Policy;
 use crate::protection::Protections;
@@ -51,6 +51,7 @@ pub struct Glance {
     pub(crate) limits: Option<Arc<dyn LimitSource>>,
     pub(crate) import: Arc<ImportConfig>,
     pub(crate) uploads: UploadSlots,
+    pub(crate) image_fields: Option<SharedImageFields>,
 }
 
 impl Glance {
@@ -66,6 +67,7 @@ impl Glance {
             limits: None,
             import: Arc::default(),
             uploads: UploadSlots::new(settings.uploads),
+            image_fields: None,
         }
     }
 
@@ -91,6 +93,15 @@ impl Glance {
     pub fn with_import(self, import: ImportConfig) -> Self {
         Glance {
             import: Arc::new(import),
+            ..self
+        }
+    }
+
+    /// The same service reading image fields with `fields` (the legacy import task
+    /// creates its image from them).
+    pub fn with_image_fields(self, fields: SharedImageFields) -> Self {
+        Glance {
+            image_fields: Some(fields),
             ..self
         }
     }

@@ -80,9 +80,13 @@ impl Glance {
             .ingest(body, announced)
             .await
             .and_then(|(done, detected)| {
-                let virtual_size =
-                    inspector::verdict(&detected, disk.as_deref(), container.as_deref())
-                        .map_err(DomainError::InvalidImageData)?;
+                let virtual_size = inspector::verdict(
+                    &detected,
+                    disk.as_deref(),
+                    container.as_deref(),
+                    self.import.require_format_match,
+                )
+                .map_err(DomainError::InvalidImageData)?;
                 Ok((done, virtual_size))
             });
         let (done, virtual_size) = match checked {

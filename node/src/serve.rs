@@ -61,6 +61,12 @@ fn api_config(cfg: &Config) -> anyhow::Result<(ApiConfig, Option<Arc<dyn LimitSo
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    // Import plugins' files of runs a stop cut short; no task runs on this node yet.
+    if let Err(e) = std::fs::remove_dir_all(&cfg.import.scratch_dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, "could not clear the import scratch folder");
+        }
+    }
     let (meta, data, transport, gossip) = match &cfg.cluster {
         None => {
             let meta = Meta::open(&cfg.data_dir.join("meta"), cfg.node_id)
@@ -80,7 +86,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_policy(cfg.api.policy.clone())
         .with_protections(cfg.api.protections.clone())
         .with_limits(limits)
-        .with_import(cfg.import.clone());
+        .with_import(cfg.import.clone())
+        .with_image_fields(Arc::new(tessera_api::CreateFields));
     let workers = spawn_workers(&cfg, &meta, &data, &glance)?;
     let admin = NodeAdmin::new(
         meta.clone(),

@@ -4,7 +4,9 @@ Run against a cluster (tests/clients-on-cluster.sh) each request goes to the nex
 stage lands on one node and the import on another.
 """
 import hashlib
+import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -144,6 +146,34 @@ def test_bad_imports_change_nothing(files, cleanup, alice, bob, admin):
     assert r.status_code == 409
     assert "from uploading to uploading" in r.text
     assert alice.show(iid)["status"] == "uploading"
+
+
+def test_a_stage_cut_off_half_way_leaves_a_queued_retryable_image(alice, cleanup):
+    img = alice.create(name="cut-stage", disk_format="raw", container_format="bare")
+    cleanup.append(img["id"])
+    url = urlsplit(alice.url)
+    head = (f"PUT /v2/images/{img['id']}/stage HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"X-Auth-Token: {alice.token}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {4 * 1024 * 1024}\r\n\r\n").encode()
+    with socket.create_connection((url.hostname, url.port)) as s:
+        s.sendall(head + b"\0" * (1024 * 1024))
+    # The node notices the cut (end of stream short of the length) and reverts the stage.
+    deadline = time.monotonic() + 30
+    while alice.show(img["id"])["status"] != "queued":
+        assert time.monotonic() < deadline, alice.show(img["id"])
+        time.sleep(0.2)
+    shown = alice.show(img["id"])
+    assert shown["size"] is None and "os_glance_import_task" not in shown
+    # Nothing staged is left to import, and a whole stage then imports.
+    r = alice.post(f"/v2/images/{img['id']}/import", json={"method": {"name": "glance-direct"}})
+    assert r.status_code == 409, r.text
+    data = random_image_bytes(1024 * 1024 + 1)
+    r = alice.put(f"/v2/images/{img['id']}/stage", data=data,
+                  headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 204, r.text
+    r = alice.post(f"/v2/images/{img['id']}/import", json={"method": {"name": "glance-direct"}})
+    assert r.status_code == 202, r.text
+    _check(_wait_active(alice, img["id"]), data)
 
 
 def test_tasks_api_is_admin_only_and_never_deletes(alice, admin):

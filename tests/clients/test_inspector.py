@@ -31,6 +31,17 @@ def images(tmp_path_factory):
     sparse = (d / "sparse.vmdk").read_bytes()
     assert b'"sparse.vmdk"' in sparse
     (d / "outside.vmdk").write_bytes(sparse.replace(b'"sparse.vmdk"', b'"/etc/passwd"'))
+    make("-f", "vdi", "disk.vdi", "16M")
+    make("-f", "vhdx", "disk.vhdx", "16M")
+    make("-f", "qed", "disk.qed", "16M")
+    # By hand: a raw disk with a DOS partition table, and one whose first entry's boot flag
+    # is neither 0x00 nor 0x80 (Glance's MBR check).
+    disk = bytearray(4 * MiB)
+    disk[446], disk[446 + 4] = 0x80, 0x83
+    disk[510:512] = b"\x55\xaa"
+    (d / "mbr.raw").write_bytes(bytes(disk))
+    disk[446] = 0x33
+    (d / "badmbr.raw").write_bytes(bytes(disk))
     return d
 
 
@@ -57,7 +68,25 @@ def test_real_images_pass_with_their_virtual_size(server, images, cleanup, alice
     assert alice.show(image_id)["virtual_size"] == 16 * MiB
 
 
+@pytest.mark.parametrize("name,disk_format,virtual_size", [
+    ("disk.vdi", "vdi", 16 * MiB),
+    ("disk.vhdx", "vhdx", 16 * MiB),
+    ("mbr.raw", "raw", 4 * MiB),
+])
+def test_vdi_vhdx_and_partitioned_disks_pass_with_their_size(images, cleanup, alice, name,
+                                                              disk_format, virtual_size):
+    image_id = _create(alice, disk_format)
+    cleanup.append(image_id)
+    r = _upload(alice, image_id, images / name)
+    assert r.status_code == 204, r.text
+    img = alice.show(image_id)
+    assert (img["status"], img["virtual_size"]) == ("active", virtual_size)
+
+
 @pytest.mark.parametrize("name,disk_format,reason", [
+    ("disk.qed", "raw", "Image failed safety checks"),
+    ("badmbr.raw", "raw", "Image failed safety checks"),
+    ("disk.vhdx", "vdi", "Image disk_format vdi does not match stream data vhdx"),
     ("backing.qcow2", "qcow2", "Image failed safety checks"),
     ("backing.qcow2", "raw", "Image failed safety checks"),
     ("datafile.qcow2", "qcow2", "Image failed safety checks"),

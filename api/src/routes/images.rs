@@ -10,12 +10,14 @@ use crate::view::{apply_view, forbidden_property, image_json};
 use crate::{patch, ApiConfig, STORE_ID};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderName, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
+use tessera_domain::import::ImageFields;
 use tessera_domain::{Glance, NewImage};
+use tessera_raft::Image;
 
 /// Absolute URL of an image for the `Location` header.
 fn location(headers: &HeaderMap, id: &str) -> String {
@@ -26,6 +28,34 @@ fn location(headers: &HeaderMap, id: &str) -> String {
     format!("http://{host}/v2/images/{id}")
 }
 
+/// Fields Glance accepts and ignores on create (they are computed from the data).
+const IGNORED_ON_CREATE: [&str; 2] = ["os_hash_algo", "os_hash_value"];
+
+/// A fresh record filled from a create request's fields, checked by the image schema.
+fn build(mut image: Image, req: &Map<String, Value>) -> Result<Image, ApiError> {
+    let mut view = image_json(&image);
+    view.extend(
+        req.iter()
+            .filter(|(k, _)| !IGNORED_ON_CREATE.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    validate_image(&Value::Object(view.clone()))?;
+    apply_view(&mut image, &view)?;
+    Ok(image)
+}
+
+/// Image fields read as `POST /v2/images` reads them, for the legacy import task.
+pub struct CreateFields;
+
+impl ImageFields for CreateFields {
+    fn apply(&self, image: Image, fields: &Map<String, Value>) -> Result<Image, String> {
+        if let Some(e) = fields.keys().find_map(|k| forbidden_property(k)) {
+            return Err(e.to_string());
+        }
+        build(image, fields).map_err(|e| e.to_string())
+    }
+}
+
 /// `POST /v2/images`.
 pub async fn create(
     State(glance): State<Glance>,
@@ -34,11 +64,11 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let mut req = json_object(body, config.max_json_body).await?;
-    // Glance accepts and ignores these on create (they are computed from the data).
-    req.remove("os_hash_algo");
-    req.remove("os_hash_value");
-    for key in req.keys() {
+    let req = json_object(body, config.max_json_body).await?;
+    for key in req
+        .keys()
+        .filter(|k| !IGNORED_ON_CREATE.contains(&k.as_str()))
+    {
         if let Some(e) = forbidden_property(key) {
             return Err(e);
         }
@@ -64,24 +94,16 @@ pub async fn create(
         visibility: visibility.as_deref(),
     };
     let stored = glance
-        .create(&who, new, |mut image| {
+        .create(&who, new, |image| {
             record_image(&image.id);
-            let mut view = image_json(&image);
-            view.extend(req);
-            validate_image(&Value::Object(view.clone()))?;
-            apply_view(&mut image, &view)?;
-            Ok(image)
+            build(image, &req)
         })
         .await?;
     let loc = location(&headers, &stored.id);
-    Ok((
+    let mut resp = (
         StatusCode::CREATED,
         [
             (header::LOCATION, loc),
-            (
-                HeaderName::from_static("openstack-image-import-methods"),
-                super::import::method_names(&glance).join(","),
-            ),
             (
                 HeaderName::from_static("openstack-image-store-ids"),
                 STORE_ID.to_string(),
@@ -89,7 +111,17 @@ pub async fn create(
         ],
         Json(Value::Object(image_json(&stored))),
     )
-        .into_response())
+        .into_response();
+    // Glance sends no empty header when every import method is off.
+    let methods = super::import::method_names(&glance).join(",");
+    if let Some(v) = Some(methods)
+        .filter(|m| !m.is_empty())
+        .and_then(|m| HeaderValue::from_str(&m).ok())
+    {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("openstack-image-import-methods"), v);
+    }
+    Ok(resp)
 }
 
 /// `GET /v2/images/{id}`.

@@ -10,6 +10,8 @@ mod metadefs;
 mod tags;
 mod tasks;
 
+pub use images::CreateFields;
+
 use crate::AppState;
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -28,7 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v2/info/stores", get(discovery::stores))
         .route("/v2/info/usage", get(discovery::usage))
         .route("/v2/info/import", get(import::info))
-        .route("/v2/tasks", get(tasks::list))
+        .route("/v2/tasks", get(tasks::list).post(tasks::create))
         .route("/v2/tasks/{id}", get(tasks::show).delete(tasks::remove))
         .route("/v2/images/{id}/stage", put(import::stage))
         .route("/v2/images/{id}/import", post(import::import))

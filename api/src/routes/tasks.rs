@@ -1,18 +1,23 @@
-//! Tasks: `GET /v2/tasks` (stubs, paged), `GET /v2/tasks/{id}`, `DELETE` refused (405, as
-//! Glance: tasks expire on their own), and an image's tasks (`GET /v2/images/{id}/tasks`,
-//! API 2.12, rendered as Glance's database rows).
+//! Tasks: `POST /v2/tasks` (Glance's legacy task API: 201 with the task; the executor
+//! runs it), `GET /v2/tasks` (stubs, paged), `GET /v2/tasks/{id}`, `DELETE` refused (405,
+//! as Glance: tasks expire on their own), and an image's tasks
+//! (`GET /v2/images/{id}/tasks`, API 2.12, rendered as Glance's database rows).
 
+use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::list::{DEFAULT_LIMIT, MAX_LIMIT};
-use crate::request_span::record_image;
+use crate::request_span::{record_image, RequestId};
+use crate::schema::validate_task;
+use crate::AppState;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 use tessera_domain::docs::Stored;
-use tessera_domain::tasks::{Task, TaskQuery, TaskStatus};
+use tessera_domain::tasks::{Task, TaskQuery, TaskStatus, TASKS_WORKER};
 use tessera_domain::Glance;
 use time::OffsetDateTime;
 
@@ -196,6 +201,49 @@ pub async fn list(
         body["next"] = json!(format!("/v2/tasks?{}", encode(Some(&m))));
     }
     Ok(Json(body))
+}
+
+/// `POST /v2/tasks`: the access rule first, then the body as Glance's deserializer checks
+/// it (both fields present, the task schema).
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    who: Identity,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let AppState {
+        glance,
+        config,
+        workers,
+        ..
+    } = state;
+    glance.check_task_create(&who)?;
+    let bytes = read_limited(body, config.max_json_body).await?;
+    if bytes.is_empty() {
+        return Err(bad("Body expected in request.".into()));
+    }
+    let body = parse_json(&bytes)?;
+    for field in ["type", "input"] {
+        if body.get(field).is_none() {
+            return Err(bad(format!("Task '{field}' is required")));
+        }
+    }
+    validate_task(&body)?;
+    let kind = body["type"].as_str().unwrap_or_default();
+    let task = glance
+        .create_task(&who, kind, body["input"].clone(), Some(request_id))
+        .await?;
+    // Start it now rather than at the executor's next poll (any node may run it).
+    if let Err(e) = workers.wake(TASKS_WORKER) {
+        tracing::debug!(error = %e, "no task executor here to wake");
+    }
+    let location = format!("/v2/tasks/{}", task.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(full(&task)),
+    )
+        .into_response())
 }
 
 /// `GET /v2/tasks/{id}`.

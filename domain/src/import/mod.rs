@@ -7,6 +7,8 @@
 //! the image leaves `uploading`/`importing`, when the executor removes it.
 
 pub mod filter;
+mod legacy;
+pub mod plugins;
 mod request;
 mod run;
 mod stage;
@@ -19,6 +21,7 @@ use crate::tasks::{Decision, Task};
 use tessera_raft::Meta;
 
 pub use filter::UriFilter;
+pub use legacy::{ImageFields, SharedImageFields, LEGACY_IMPORT};
 pub use request::{ImportMethod, ImportRequest};
 pub use run::run_task;
 pub use stage::{is_staged_local, sweep_stages, Staged};
@@ -34,16 +37,24 @@ pub const IMPORTING_TO_STORES: &str = "os_glance_importing_to_stores";
 /// The stores an import failed to write to, comma-separated.
 pub const FAILED_IMPORT: &str = "os_glance_failed_import";
 
-/// Which import methods this service offers (Glance's `enabled_import_methods`) and the
-/// rules `web-download` URLs must pass (`[import_filtering_opts]`).
+/// Which import methods this service offers (Glance's `enabled_import_methods`), the
+/// rules `web-download` URLs must pass (`[import_filtering_opts]`), the import plugins, and
+/// how strictly data must match its `disk_format`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportConfig {
     /// The enabled methods, in the order `/v2/info/import` lists them.
     pub methods: Vec<ImportMethod>,
+    /// Glance's `[image_format] require_image_format_match`: data whose detected format is
+    /// not its `disk_format` is refused (uploads and imports alike), not only logged.
+    pub require_format_match: bool,
     /// The rules of `web-download`.
     pub filter: UriFilter,
     /// Glance's `inject_image_metadata` import plugin, when enabled.
     pub inject: Option<InjectMetadata>,
+    /// The plugins that rewrite the data, in the order they run.
+    pub transforms: Vec<plugins::Transform>,
+    /// Where those plugins keep their files (under the node's data dir).
+    pub scratch_dir: std::path::PathBuf,
 }
 
 /// Glance's `[inject_metadata_properties]`: properties every import gives its image, unless
@@ -68,8 +79,11 @@ impl Default for ImportConfig {
     fn default() -> Self {
         ImportConfig {
             methods: ImportMethod::SERVED.to_vec(),
+            require_format_match: true,
             filter: UriFilter::default(),
             inject: None,
+            transforms: Vec::new(),
+            scratch_dir: std::path::PathBuf::from("import-scratch"),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! same one, so two nodes never bring an image to different ends. The image changes only
 //! while it still holds this task's import lock.
 
+use super::plugins;
 use super::web_download::{self, DownloadError};
 use super::{ImportMethod, Staged, FAILED_IMPORT, IMPORTING_TO_STORES, IMPORT_TASK, STORE_ID};
 use crate::docs;
@@ -22,6 +23,9 @@ use tessera_raft::{DataRef, Expect, Image, ImageStatus};
 /// Runs the claimed task to its end; its final status.
 pub async fn run_task(glance: &Glance, claim: &Claim, ttl: i64) -> Result<TaskStatus, Fenced> {
     let task = claim.task().await;
+    if task.kind == super::LEGACY_IMPORT {
+        return super::legacy::run_task(glance, claim, ttl).await;
+    }
     let (image_id, method) = match input(&task) {
         Ok(parsed) => parsed,
         Err(message) => return finish(claim, Err(message), ttl).await,
@@ -117,16 +121,26 @@ async fn decide(
         Err(e) => return Err(e.into()),
     };
     let fetched = fetch(glance, claim, image_id, method).await?;
-    Ok(match fetched {
-        Decision::Data(data) => {
-            let disk = image.disk_format.as_deref();
-            match inspector::verdict(&data.detected, disk, image.container_format.as_deref()) {
-                Ok(_) => Decision::Data(data),
-                Err(refused) => Decision::Failed(refused),
-            }
-        }
-        failed => failed,
-    })
+    let Decision::Data(data) = fetched else {
+        return Ok(fetched);
+    };
+    let data = match plugins::run(glance, claim.id(), &image, data).await {
+        Ok(data) => data,
+        Err(message) => return Ok(Decision::Failed(message)),
+    };
+    let disk = data.disk_format.as_deref().or(image.disk_format.as_deref());
+    let container = if data.disk_format.is_some() {
+        Some("bare")
+    } else {
+        image.container_format.as_deref()
+    };
+    let strict = glance.import.require_format_match;
+    Ok(
+        match inspector::verdict(&data.detected, disk, container, strict) {
+            Ok(_) => Decision::Data(data),
+            Err(refused) => Decision::Failed(refused),
+        },
+    )
 }
 
 /// The data the import method brings in.
@@ -220,8 +234,14 @@ async fn activate(
         }
         holds_lock(img, task)?;
         img.size = Some(data.size);
+        if let Some(converted) = &data.disk_format {
+            // image_conversion's result, as Glance records it.
+            img.disk_format = Some(converted.clone());
+            img.container_format = Some("bare".into());
+        }
         let formats = (img.disk_format.as_deref(), img.container_format.as_deref());
-        if let Ok(Some(v)) = inspector::verdict(&data.detected, formats.0, formats.1) {
+        let strict = glance.import.require_format_match;
+        if let Ok(Some(v)) = inspector::verdict(&data.detected, formats.0, formats.1, strict) {
             img.virtual_size = Some(v);
         }
         img.checksum = Some(data.md5.clone());

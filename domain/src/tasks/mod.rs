@@ -97,6 +97,9 @@ pub struct StoredData {
     pub sha512: String,
     /// What the format inspector saw.
     pub detected: Detected,
+    /// The disk format an import plugin converted the data to (the image takes it).
+    #[serde(default)]
+    pub disk_format: Option<String>,
 }
 
 impl StoredData {
@@ -108,6 +111,7 @@ impl StoredData {
             md5: done.md5,
             sha512: done.sha512,
             detected,
+            disk_format: None,
         }
     }
 }
@@ -149,6 +153,9 @@ pub struct Task {
     pub attempts: u32,
     /// The outcome decided, before it is applied (not shown to users).
     pub decision: Option<Decision>,
+    /// The image a legacy `import` task makes, chosen before it is made (not shown).
+    #[serde(default)]
+    pub made_image: Option<String>,
 }
 
 impl DocKind for Task {
@@ -195,6 +202,7 @@ impl Task {
             lease: None,
             attempts: 0,
             decision: None,
+            made_image: None,
         }
     }
 

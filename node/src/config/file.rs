@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use tessera_api::ApiConfig;
-use tessera_domain::import::UriFilter;
+use tessera_domain::import::plugins::ProcessLimits;
+use tessera_domain::import::{ImportMethod, UriFilter};
 use tessera_replication::setting::DurationRange;
 
 use super::legacy::{self, Renamed};
@@ -46,6 +47,9 @@ pub struct FileConfig {
     pub capacity: u64,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// Glance's `enabled_import_methods` (its `[DEFAULT]` option): the import methods
+    /// offered, in the order `/v2/info/import` lists them [default: all Tessera has].
+    pub enabled_import_methods: Vec<String>,
     /// `[api]`: the Glance API.
     pub api: ApiSection,
     /// `[raft]`: the metadata log.
@@ -66,6 +70,10 @@ pub struct FileConfig {
     pub image_import_opts: ImportOptsSection,
     /// `[inject_metadata_properties]`: the `inject_image_metadata` plugin's settings.
     pub inject_metadata_properties: InjectSection,
+    /// `[image_conversion]`: the `image_conversion` plugin's settings.
+    pub image_conversion: ConversionSection,
+    /// `[image_format]`: how strictly data must match its `disk_format`.
+    pub image_format: ImageFormatSection,
     /// `[auth]`: how callers are identified.
     pub auth: AuthSection,
     /// `[limits]`: per-project unified limits from Keystone.
@@ -91,6 +99,10 @@ impl Default for FileConfig {
             zone: DEFAULT_ZONE.into(),
             capacity: DEFAULT_CAPACITY,
             log_format: LogFormat::default(),
+            enabled_import_methods: ImportMethod::SERVED
+                .iter()
+                .map(|m| m.as_str().to_string())
+                .collect(),
             api: ApiSection::default(),
             raft: RaftSection::default(),
             gossip: GossipSection::default(),
@@ -101,6 +113,8 @@ impl Default for FileConfig {
             import_filtering_opts: FilteringSection::default(),
             image_import_opts: ImportOptsSection::default(),
             inject_metadata_properties: InjectSection::default(),
+            image_conversion: ConversionSection::default(),
+            image_format: ImageFormatSection::default(),
             auth: AuthSection::default(),
             limits: LimitsSection::default(),
         }
@@ -463,8 +477,53 @@ impl FilteringSection {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImportOptsSection {
-    /// Import plugins run on every import; Tessera has `inject_image_metadata`.
+    /// Import plugins run on every import, in this order: `image_decompression`,
+    /// `image_conversion`, `inject_image_metadata`.
     pub image_import_plugins: Vec<String>,
+}
+
+/// `[image_conversion]`: Glance's `output_format`, and the bounds of each `qemu-img` run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConversionSection {
+    /// `raw` or `qcow2` [default: raw].
+    pub output_format: String,
+    /// CPU time of one `qemu-img` run.
+    #[serde(deserialize_with = "duration")]
+    pub cpu_time: Duration,
+    /// Bytes of address space of one `qemu-img` run.
+    pub address_space: u64,
+    /// Wall-clock time of one `qemu-img` run before it is killed.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for ConversionSection {
+    fn default() -> Self {
+        let limits = ProcessLimits::default();
+        ConversionSection {
+            output_format: "raw".into(),
+            cpu_time: Duration::from_secs(limits.cpu_seconds),
+            address_space: limits.address_space,
+            timeout: limits.timeout,
+        }
+    }
+}
+
+/// `[image_format]`, as Glance's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageFormatSection {
+    /// Refuse data whose detected format is not its `disk_format` [default: true].
+    pub require_image_format_match: bool,
+}
+
+impl Default for ImageFormatSection {
+    fn default() -> Self {
+        ImageFormatSection {
+            require_image_format_match: true,
+        }
+    }
 }
 
 /// `[inject_metadata_properties]`, as Glance's.

@@ -40,7 +40,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_api::{ApiConfig, AuthConfig, Identity};
-use tessera_domain::import::{ImportConfig, InjectMetadata};
+use tessera_domain::import::plugins::{Conversion, ProcessLimits, Transform, OUTPUT_FORMATS};
+use tessera_domain::import::{ImportConfig, ImportMethod, InjectMetadata};
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
 use tessera_domain::protection::{Format, ProtectionError};
 use tessera_domain::tasks::ExecutorConfig;
@@ -60,8 +61,14 @@ use legacy::Renamed;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// `[image_import_opts] image_import_plugins` names a plugin Tessera does not have.
-    #[error("[image_import_opts] image_import_plugins: no import plugin {0:?} here (there is inject_image_metadata)")]
+    #[error("[image_import_opts] image_import_plugins: no import plugin {0:?} here (there are image_decompression, image_conversion, inject_image_metadata)")]
     ImportPlugin(String),
+    /// `enabled_import_methods` names a method Tessera does not run.
+    #[error("enabled_import_methods: {0:?} is not an import method this node runs (it runs {1})")]
+    ImportMethod(String, String),
+    /// `[image_conversion] output_format` is not one Tessera converts to.
+    #[error("[image_conversion] output_format: {0:?} is not raw or qcow2")]
+    OutputFormat(String),
     /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
@@ -343,6 +350,8 @@ impl Config {
             source,
         })?;
         let inject = inject_plugin(&file)?;
+        let transforms = transform_plugins(&file)?;
+        let methods = import_methods(&file)?;
         let cluster = match (
             cli.peer_listen.or(file.peer_listen),
             cli.certs.or(file.certs),
@@ -451,8 +460,9 @@ impl Config {
             None => None,
             Some(path) => Some(Arc::new(Protections::from_file(&path, format)?)),
         };
+        let data_dir = cli.data_dir.unwrap_or(file.data_dir.clone());
         Ok(Config {
-            data_dir: cli.data_dir.unwrap_or(file.data_dir),
+            data_dir: data_dir.clone(),
             listen,
             node_id: cli.node_id.unwrap_or(file.node_id),
             auth,
@@ -490,9 +500,12 @@ impl Config {
             replicator,
             tasks,
             import: ImportConfig {
+                methods,
+                require_format_match: file.image_format.require_image_format_match,
                 filter: file.import_filtering_opts.filter(),
                 inject,
-                ..ImportConfig::default()
+                transforms,
+                scratch_dir: data_dir.join("import-scratch"),
             },
             log_format: cli.log_format.unwrap_or(file.log_format),
             cluster,
@@ -513,16 +526,64 @@ impl Config {
 fn inject_plugin(file: &FileConfig) -> Result<Option<InjectMetadata>, ConfigError> {
     let mut inject = None;
     for plugin in &file.image_import_opts.image_import_plugins {
-        if plugin != "inject_image_metadata" {
-            return Err(ConfigError::ImportPlugin(plugin.clone()));
+        match plugin.as_str() {
+            "image_decompression" | "image_conversion" => {}
+            "inject_image_metadata" => {
+                let s = &file.inject_metadata_properties;
+                inject = Some(InjectMetadata {
+                    ignore_user_roles: s.ignore_user_roles.clone(),
+                    inject: s.inject.clone(),
+                });
+            }
+            other => return Err(ConfigError::ImportPlugin(other.to_string())),
         }
-        let s = &file.inject_metadata_properties;
-        inject = Some(InjectMetadata {
-            ignore_user_roles: s.ignore_user_roles.clone(),
-            inject: s.inject.clone(),
-        });
     }
     Ok(inject)
+}
+
+/// The plugins that rewrite an import's data, in the order `[image_import_opts]` lists them.
+fn transform_plugins(file: &FileConfig) -> Result<Vec<Transform>, ConfigError> {
+    let mut out = Vec::new();
+    for plugin in &file.image_import_opts.image_import_plugins {
+        match plugin.as_str() {
+            "image_decompression" => out.push(Transform::Decompress),
+            "image_conversion" => {
+                let c = &file.image_conversion;
+                if !OUTPUT_FORMATS.contains(&c.output_format.as_str()) {
+                    return Err(ConfigError::OutputFormat(c.output_format.clone()));
+                }
+                out.push(Transform::Convert(Conversion {
+                    output_format: c.output_format.clone(),
+                    limits: ProcessLimits {
+                        cpu_seconds: c.cpu_time.as_secs().max(1),
+                        address_space: c.address_space,
+                        timeout: c.timeout,
+                    },
+                }));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `enabled_import_methods`, each one a method this node runs.
+fn import_methods(file: &FileConfig) -> Result<Vec<ImportMethod>, ConfigError> {
+    let served = || {
+        ImportMethod::SERVED
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    file.enabled_import_methods
+        .iter()
+        .map(|name| {
+            ImportMethod::parse(name)
+                .filter(|m| ImportMethod::SERVED.contains(m))
+                .ok_or_else(|| ConfigError::ImportMethod(name.clone(), served()))
+        })
+        .collect()
 }
 
 /// A worker's config: its own defaults, then for each setting the flag's value or else the

@@ -573,9 +573,51 @@ fn import_sections_are_glances() {
     );
     assert!(off.unwrap().import.inject.is_none());
     let e = load(
-        "[image_import_opts]\nimage_import_plugins = [\"image_conversion\"]\n",
+        "[image_import_opts]\nimage_import_plugins = [\"no_op\"]\n",
         ServeOptions::default(),
     )
     .unwrap_err();
-    assert!(e.to_string().contains("image_conversion"), "{e}");
+    assert!(e.to_string().contains("no_op"), "{e}");
+}
+
+#[test]
+fn import_methods_plugins_and_format_rules_are_glances() {
+    use tessera_domain::import::plugins::Transform;
+    use tessera_domain::import::ImportMethod;
+    let c = load("", ServeOptions::default()).unwrap();
+    assert_eq!(c.import.methods, ImportMethod::SERVED.to_vec());
+    assert!(c.import.require_format_match);
+    assert!(c.import.transforms.is_empty());
+    assert!(c.import.scratch_dir.ends_with("import-scratch"));
+    let text = "
+        enabled_import_methods = [\"web-download\"]
+        [image_format]
+        require_image_format_match = false
+        [image_import_opts]
+        image_import_plugins = [\"image_decompression\", \"image_conversion\"]
+        [image_conversion]
+        output_format = \"qcow2\"
+        cpu_time = \"1m\"
+        timeout = \"5m\"
+    ";
+    let c = load(text, ServeOptions::default()).unwrap();
+    assert_eq!(c.import.methods, vec![ImportMethod::WebDownload]);
+    assert!(!c.import.require_format_match);
+    assert_eq!(c.import.transforms.len(), 2);
+    assert_eq!(c.import.transforms[0], Transform::Decompress);
+    let Transform::Convert(conv) = &c.import.transforms[1] else {
+        panic!("conversion expected");
+    };
+    assert_eq!(conv.output_format, "qcow2");
+    assert_eq!(conv.limits.cpu_seconds, 60);
+    assert_eq!(conv.limits.timeout, Duration::from_secs(300));
+    let off = load("enabled_import_methods = []\n", ServeOptions::default()).unwrap();
+    assert!(off.import.methods.is_empty());
+    for bad in [
+        "enabled_import_methods = [\"glance-download\"]\n",
+        "enabled_import_methods = [\"nope\"]\n",
+        "[image_import_opts]\nimage_import_plugins = [\"image_conversion\"]\n[image_conversion]\noutput_format = \"vdi\"\n",
+    ] {
+        assert!(load(bad, ServeOptions::default()).is_err(), "{bad}");
+    }
 }
