@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use tessera_domain::Glance;
 
 /// API versions this service speaks, as Glance 33 lists them without the optional
-/// features (v2.14 and v2.16) that Tessera does not serve.
+/// features (v2.14 and v2.16) that Tessera does not serve; v2.14 (the image cache) joins
+/// them on a node with a cache ([`CACHE_VERSION`]).
 const VERSIONS: &[(&str, &str)] = &[
     ("v2.17", "CURRENT"),
     ("v2.15", "SUPPORTED"),
@@ -32,7 +33,10 @@ const VERSIONS: &[(&str, &str)] = &[
     ("v2.0", "SUPPORTED"),
 ];
 
-fn version_doc(headers: &HeaderMap) -> Value {
+/// The image cache API's version, listed when the node has a cache.
+const CACHE_VERSION: (&str, &str) = ("v2.14", "SUPPORTED");
+
+fn version_doc(headers: &HeaderMap, cache: bool) -> Value {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -40,19 +44,24 @@ fn version_doc(headers: &HeaderMap) -> Value {
     let href = format!("http://{host}/v2/");
     let versions: Vec<Value> = VERSIONS
         .iter()
+        .flat_map(|v| {
+            let with_cache = cache && v.0 == "v2.15";
+            std::iter::once(v).chain(with_cache.then_some(&CACHE_VERSION))
+        })
         .map(|(id, status)| json!({"id": id, "status": status, "links": [{"rel": "self", "href": href}]}))
         .collect();
     json!({ "versions": versions })
 }
 
 /// `GET /`: 300 Multiple Choices with the version list.
-pub async fn root(headers: HeaderMap) -> Response {
-    (StatusCode::MULTIPLE_CHOICES, Json(version_doc(&headers))).into_response()
+pub async fn root(State(glance): State<Glance>, headers: HeaderMap) -> Response {
+    let doc = version_doc(&headers, glance.image_cache().is_some());
+    (StatusCode::MULTIPLE_CHOICES, Json(doc)).into_response()
 }
 
 /// `GET /versions`.
-pub async fn versions(headers: HeaderMap) -> Json<Value> {
-    Json(version_doc(&headers))
+pub async fn versions(State(glance): State<Glance>, headers: HeaderMap) -> Json<Value> {
+    Json(version_doc(&headers, glance.image_cache().is_some()))
 }
 
 /// `GET /healthcheck`.
