@@ -192,10 +192,14 @@ impl Ingest {
         w.leases.add(id, &targets);
         let lease = self.quorum.config.upload_lease;
         self.quorum.replicate(id, encoded, Some(lease)).await?;
-        let started = Instant::now();
-        let confirmed = confirm(&self.quorum, &w.leases).await?;
-        let ms = started.elapsed().as_millis();
-        tracing::debug!(?confirmed, ms, "upload copies confirmed");
+        // The deliberately unsafe write-behind mode acknowledges what it has not written; a
+        // confirmation would write it at once and hide the loss the chaos harness must see.
+        if self.quorum.config.unsafe_write_behind.is_none() {
+            let started = Instant::now();
+            let confirmed = confirm(&self.quorum, &w.leases).await?;
+            let ms = started.elapsed().as_millis();
+            tracing::debug!(?confirmed, ms, "upload copies confirmed");
+        }
         let renewer = w
             .renewer
             .take()

@@ -118,6 +118,10 @@ def test_http_statuses_and_bodies(node, fresh, run_id, cleanup):
 
 
 def test_downloads_count_hits_and_cache_on_read(node, fresh, run_id, cleanup):
+    if os.environ.get("TESSERA_CACHE_URL"):
+        # Glance caches on read only with its cache middleware in the paste pipeline
+        # (flavor `keystone+cache`); the peer of ../shared/peer runs flavor `keystone`.
+        pytest.skip("the external server may run without Glance's cache middleware")
     adm, alice = fresh, node.session(ALICE)
     image_id, data = _active(alice, run_id, "hits")
     cleanup.append(image_id)
