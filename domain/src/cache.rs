@@ -121,3 +121,27 @@ impl Glance {
         self.cache.as_ref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clear_targets_as_glance_reads_the_header() {
+        for (value, want) in [
+            ("", ClearTarget::Both),
+            ("cache", ClearTarget::Cache),
+            ("QUEUE", ClearTarget::Queue),
+            (" Cache ", ClearTarget::Cache),
+        ] {
+            assert_eq!(ClearTarget::parse(value).unwrap(), want, "{value:?}");
+        }
+        // glanceclient sends no header for "both"; the word itself is refused, as in Glance.
+        for bad in ["both", "all", "?"] {
+            assert!(matches!(
+                ClearTarget::parse(bad),
+                Err(DomainError::Invalid(_))
+            ));
+        }
+    }
+}
