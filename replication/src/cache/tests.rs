@@ -58,6 +58,18 @@ async fn read_all(data: &Data, m: &Manifest) -> Vec<u8> {
     out
 }
 
+/// Four nodes, R = 2, short upload leases.
+fn four_nodes_r2() -> Net {
+    Net::new(
+        4,
+        QuorumConfig {
+            r: 2,
+            upload_lease: LEASE,
+            ..quick()
+        },
+    )
+}
+
 /// Node 4 of a four-node cluster with R = 2 lacks most chunks of an image; queued, the
 /// prefetcher brings them all (a hit count of zero, Glance's fields), its reaper cannot take
 /// them while cached, and the image reads back with every other node down. Removed from the
@@ -65,14 +77,7 @@ async fn read_all(data: &Data, m: &Manifest) -> Vec<u8> {
 #[test]
 fn prefetched_images_are_whole_pinned_and_served_without_peers() {
     let rt = rt();
-    let net = Net::new(
-        4,
-        QuorumConfig {
-            r: 2,
-            upload_lease: LEASE,
-            ..quick()
-        },
-    );
+    let net = four_nodes_r2();
     let bytes = pseudo_random(9_000_000, 31);
     rt.block_on(async {
         let (manifest_id, m) = upload(net.node(1), &bytes).await;
@@ -130,14 +135,7 @@ fn prefetched_images_are_whole_pinned_and_served_without_peers() {
 #[test]
 fn a_full_read_caches_on_the_way_and_a_partial_one_does_not() {
     let rt = rt();
-    let net = Net::new(
-        4,
-        QuorumConfig {
-            r: 2,
-            upload_lease: LEASE,
-            ..quick()
-        },
-    );
+    let net = four_nodes_r2();
     let bytes = pseudo_random(9_000_000, 32);
     rt.block_on(async {
         let (manifest_id, m) = upload(net.node(1), &bytes).await;
