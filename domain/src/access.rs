@@ -129,7 +129,7 @@ impl<'a> Access<'a> {
     }
 
     /// The target Glance builds for `image` and this caller.
-    fn image_target(&self, image: &Image) -> Target {
+    pub(crate) fn image_target(&self, image: &Image) -> Target {
         let mut target = image.owner.as_deref().map(owned_by).unwrap_or_default();
         target.insert("image_id", image.id.clone());
         target.insert("visibility", image.visibility.as_str().to_string());

@@ -169,6 +169,13 @@ impl Glance {
         }
         write::delete(&self.meta, id, check).await?;
         tracing::info!("image deleted");
+        // As Glance's cache middleware does on a delete; other nodes' prefetchers drop their
+        // copies when they next check their records.
+        if let Some(cache) = &self.cache {
+            if let Err(e) = cache.remove(id) {
+                tracing::warn!(error = %e, "removing the deleted image from the cache failed");
+            }
+        }
         Ok(Deleted::Removed)
     }
 }

@@ -18,6 +18,7 @@
 pub mod access;
 pub mod actions;
 pub mod admission;
+pub mod cache;
 pub mod caller;
 pub mod cluster_admin;
 pub mod docs;

@@ -10,7 +10,7 @@ use crate::policy::Policy;
 use crate::protection::Protections;
 use crate::quota::Quotas;
 use tessera_raft::Meta;
-use tessera_replication::Data;
+use tessera_replication::{Data, ImageCache};
 
 /// Settings of the Glance rules that an operator chooses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,7 @@ pub struct Glance {
     pub(crate) import: Arc<ImportConfig>,
     pub(crate) uploads: UploadSlots,
     pub(crate) image_fields: Option<SharedImageFields>,
+    pub(crate) cache: Option<ImageCache>,
 }
 
 impl Glance {
@@ -68,12 +69,18 @@ impl Glance {
             import: Arc::default(),
             uploads: UploadSlots::new(settings.uploads),
             image_fields: None,
+            cache: None,
         }
     }
 
     /// The same service enforcing per-project unified limits read from `source` (none: off).
     pub fn with_limits(self, limits: Option<Arc<dyn LimitSource>>) -> Self {
         Glance { limits, ..self }
+    }
+
+    /// The same service with this node's image cache (none: the cache API answers 404).
+    pub fn with_cache(self, cache: Option<ImageCache>) -> Self {
+        Glance { cache, ..self }
     }
 
     /// The same service under `policy`.

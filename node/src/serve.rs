@@ -12,7 +12,7 @@ use crate::http_server::serve_http;
 use crate::keystone::{KeystoneAuth, KeystoneClient, KeystoneLimits};
 use crate::orchestration::NodeAdmin;
 use crate::transport::{PeerTls, Transport};
-use crate::wiring::{MetaImageRecords, MetaLiveChunks};
+use crate::wiring::{MetaCacheImages, MetaImageRecords, MetaLiveChunks};
 use anyhow::Context;
 use std::sync::Arc;
 use tessera_api::{ApiConfig, AppState};
@@ -20,7 +20,9 @@ use tessera_domain::limits::LimitSource;
 use tessera_domain::tasks::TaskExecutor;
 use tessera_domain::Glance;
 use tessera_raft::{Meta, MetaConfig};
-use tessera_replication::{Auditor, Data, NodeInfo, QuorumConfig, Reaper, Replicator, Workers};
+use tessera_replication::{
+    Auditor, Data, ImageCache, NodeInfo, Prefetcher, QuorumConfig, Reaper, Replicator, Workers,
+};
 use tokio::sync::{mpsc, watch};
 
 /// The API's settings with the node's way of identifying callers wired in, and the source
@@ -82,13 +84,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     };
     let (api, limits) = api_config(&cfg)?;
+    let cache = cfg
+        .image_cache
+        .map(|max_size| ImageCache::open(data.clone(), &cfg.data_dir, max_size))
+        .transpose()
+        .context("opening the image cache")?;
     let glance = Glance::new(meta.clone(), data.clone(), cfg.api.domain())
+        .with_cache(cache.clone())
         .with_policy(cfg.api.policy.clone())
         .with_protections(cfg.api.protections.clone())
         .with_limits(limits)
         .with_import(cfg.import.clone())
         .with_image_fields(Arc::new(tessera_api::CreateFields));
     let workers = spawn_workers(&cfg, &meta, &data, &glance)?;
+    if let Some(cache) = cache {
+        workers.spawn(Prefetcher::new(cache, MetaCacheImages(meta.clone())));
+    }
     let admin = NodeAdmin::new(
         meta.clone(),
         data,

@@ -143,7 +143,7 @@ impl Data {
             (bytes, id)
         })
         .await?;
-        self.quorum.replicate(id, bytes).await?;
+        self.quorum.replicate(id, bytes, None).await?;
         Ok(id)
     }
 

@@ -6,7 +6,8 @@
 //! - `sha512`: SHA-512 of the image;
 //! - `chunk`: FastCDC cutting and per-chunk BLAKE3 (the chunk id);
 //! - the distributor (a tokio task): pins each chunk against the local reaper and replicates
-//!   it to its placement targets (local store writes fsync and rename), at most
+//!   it to its placement targets, leased there ([`crate::upload_hold`]; local store writes
+//!   fsync and rename), at most
 //!   [`QuorumConfig::in_flight`](crate::QuorumConfig::in_flight) chunks at once; a
 //!   chunk that cannot reach W targets fails the ingest.
 //!
@@ -31,6 +32,7 @@ use crate::id::ChunkId;
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::quorum::Quorum;
 use crate::store::Pins;
+use crate::upload_hold::{confirm, LeaseSet, Renewer, UploadHold};
 
 /// Largest piece sent to a hashing thread at once.
 pub const PIECE: usize = 1024 * 1024;
@@ -46,7 +48,7 @@ pub const STORE_QUEUE: usize = 4;
 const TOUCH_AFTER: Duration = Duration::from_secs(10);
 
 /// What a finished ingest produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Ingested {
     /// Id of the manifest chunk.
     pub manifest: ChunkId,
@@ -58,6 +60,9 @@ pub struct Ingested {
     pub sha512: String,
     /// Number of chunks in the manifest.
     pub chunks: usize,
+    /// Keeps the chunks from every node's reaper until dropped: hold it until the image
+    /// record names the manifest.
+    pub hold: UploadHold,
 }
 
 enum Msg {
@@ -81,6 +86,10 @@ type Unspawned = (
 
 struct Workers {
     distributor: Option<Unspawned>,
+    /// The upload's chunks and the nodes leasing them, shared with the distributor.
+    leases: LeaseSet,
+    /// Renews the leases from the first write on; dropped (stopped) with an abandoned ingest.
+    renewer: Option<Renewer>,
     /// Small reads waiting to make up a piece of [`MIN_PIECE`] bytes.
     gathered: BytesMut,
     md5_tx: mpsc::Sender<Msg>,
@@ -177,16 +186,31 @@ impl Ingest {
             (ChunkId::of(&encoded), encoded)
         })
         .await?;
-        self.quorum.replicate(id, encoded).await?;
-        // The manifest chunk is fresh; from here the grace period protects everything.
-        drop(pins);
-        let manifest = id;
+        let mut pins = pins;
+        pins.add(id);
+        let (targets, _) = self.quorum.targets_and_quorum(&id);
+        w.leases.add(id, &targets);
+        let lease = self.quorum.config.upload_lease;
+        self.quorum.replicate(id, encoded, Some(lease)).await?;
+        // The deliberately unsafe write-behind mode acknowledges what it has not written; a
+        // confirmation would write it at once and hide the loss the chaos harness must see.
+        if self.quorum.config.unsafe_write_behind.is_none() {
+            let started = Instant::now();
+            let confirmed = confirm(&self.quorum, &w.leases).await?;
+            let ms = started.elapsed().as_millis();
+            tracing::debug!(?confirmed, ms, "upload copies confirmed");
+        }
+        let renewer = w
+            .renewer
+            .take()
+            .ok_or(DataError::Pipeline("lease renewer not started"))?;
         Ok(Ingested {
-            manifest,
+            manifest: id,
             size,
             md5,
             sha512,
             chunks,
+            hold: renewer.into_hold(pins),
         })
     }
 
@@ -225,11 +249,13 @@ impl Workers {
         true
     }
 
-    /// Spawns the distributor task on the current tokio runtime, once.
+    /// Spawns the distributor task and the lease renewer on the current tokio runtime, once.
     fn spawn_distributor(&mut self) {
         if let Some((quorum, chunks, done)) = self.distributor.take() {
+            self.renewer = Some(Renewer::start(quorum.clone(), self.leases.clone()));
+            let leases = self.leases.clone();
             tokio::spawn(async move {
-                let _ = done.send(distribute(quorum, chunks).await);
+                let _ = done.send(distribute(quorum, chunks, leases).await);
             });
         }
     }
@@ -263,6 +289,8 @@ fn spawn_workers(quorum: &Arc<Quorum>) -> Result<Workers, DataError> {
         .map_err(spawn_err)?;
     Ok(Workers {
         distributor: Some((quorum.clone(), store_in, done_tx)),
+        leases: LeaseSet::default(),
+        renewer: None,
         gathered: BytesMut::new(),
         md5_tx,
         sha_tx,
@@ -332,11 +360,13 @@ fn chunk_worker(
     }
 }
 
-/// Replicates chunks until the channel closes, at most `in_flight` at once; refreshes the
-/// mtime of local chunks written long ago. Stops at the first chunk that misses W.
+/// Replicates chunks (leased on their targets, recorded in `leases`) until the channel
+/// closes, at most `in_flight` at once; refreshes the mtime of local chunks written long
+/// ago. Stops at the first chunk that misses W.
 async fn distribute(
     quorum: Arc<Quorum>,
     mut rx: mpsc::Receiver<(ChunkId, Bytes)>,
+    leases: LeaseSet,
 ) -> Result<Pins, DataError> {
     let store = quorum.store.clone();
     let limit = quorum.config.in_flight.max(1);
@@ -355,8 +385,10 @@ async fn distribute(
                     }
                     pins.add(id);
                     written.push((id, Instant::now()));
+                    leases.add(id, &quorum.targets_and_quorum(&id).0);
                     let quorum = quorum.clone();
-                    inflight.push(async move { quorum.replicate(id, chunk).await });
+                    let lease = Some(quorum.config.upload_lease);
+                    inflight.push(async move { quorum.replicate(id, chunk, lease).await });
                 }
                 None => open = false,
             },

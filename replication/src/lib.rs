@@ -9,11 +9,13 @@
 //! layer (through [`LiveChunks`]), gossip (a membership watch of [`NodeInfo`]) and the other
 //! nodes' stores (by implementing [`PeerChunks`] and serving requests with [`ChunkService`]).
 
+pub mod cache;
 pub mod chunker;
 pub mod data;
 pub mod error;
 pub mod id;
 pub mod ingest;
+mod lease;
 pub mod loops;
 pub mod manifest;
 pub mod peer;
@@ -23,9 +25,13 @@ pub mod setting;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod upload_hold;
 pub mod verify;
 pub mod worker;
 
+pub use cache::index::CachedImage;
+pub use cache::prefetch::{CacheImages, CacheTarget, Prefetcher};
+pub use cache::{Cleared, ImageCache, Pruned};
 pub use chunker::Chunker;
 pub use data::{Data, LOCAL_NODE};
 pub use error::{DataError, RepairError, StoreError};
@@ -42,6 +48,7 @@ pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
 pub use quorum::{majority, QuorumConfig, RepairHint, RepairReason};
 pub use store::{write_file_atomic, ChunkEntry, ChunkStore, StoreTotals};
+pub use upload_hold::{Confirmed, UploadHold};
 pub use verify::{CopiesCheck, CopyProblem};
 pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerStatus, Workers};
 
@@ -49,3 +56,5 @@ pub use worker::{Step, Worker, WorkerError, WorkerReport, WorkerState, WorkerSta
 mod quorum_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upload_hold_tests;

@@ -2,6 +2,7 @@
 //! [`ChunkService`] (server side, what a node runs for an incoming request on its own store).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -56,8 +57,25 @@ pub enum PeerError {
 /// Implementations should bound each call's duration; [`crate::Data`] also applies
 /// [`crate::QuorumConfig::peer_timeout`]. A call for the node's own id is never made.
 pub trait PeerChunks: Send + Sync + 'static {
-    /// Stores `bytes` as chunk `id` on `node`; resolves only after the node fsynced it.
-    fn put(&self, node: u64, id: ChunkId, bytes: Bytes) -> BoxFuture<'_, Result<(), PeerError>>;
+    /// Stores `bytes` as chunk `id` on `node`; resolves only after the node fsynced it. With
+    /// `lease`, the node holds the chunk back from its reaper for that long, from before the
+    /// write (an upload's copy is never unreferenced and unprotected).
+    fn put(
+        &self,
+        node: u64,
+        id: ChunkId,
+        bytes: Bytes,
+        lease: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), PeerError>>;
+
+    /// Holds `ids` back from `node`'s reaper for `ttl` from now (renewing an upload's leases,
+    /// held or not yet arrived); answers whether `node` holds each (presence only).
+    fn lease(
+        &self,
+        node: u64,
+        ids: Vec<ChunkId>,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<Vec<bool>, PeerError>>;
 
     /// Reads chunk `id` from `node`: `None` if the node does not hold it (or held a corrupt
     /// copy). Callers verify the bytes.
@@ -89,7 +107,22 @@ pub trait PeerChunks: Send + Sync + 'static {
 pub struct NoPeers;
 
 impl PeerChunks for NoPeers {
-    fn put(&self, node: u64, _: ChunkId, _: Bytes) -> BoxFuture<'_, Result<(), PeerError>> {
+    fn put(
+        &self,
+        node: u64,
+        _: ChunkId,
+        _: Bytes,
+        _: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), PeerError>> {
+        Box::pin(async move { Err(PeerError::Down(node)) })
+    }
+
+    fn lease(
+        &self,
+        node: u64,
+        _: Vec<ChunkId>,
+        _: Duration,
+    ) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
         Box::pin(async move { Err(PeerError::Down(node)) })
     }
 
@@ -171,10 +204,19 @@ impl ChunkService {
         }
     }
 
-    /// Verifies that `bytes` hash to `id`, then stores them (fsynced) unless already present.
-    pub async fn put(&self, id: ChunkId, bytes: Bytes) -> Result<(), ServeError> {
+    /// Verifies that `bytes` hash to `id`, then stores them (fsynced) unless already present;
+    /// with `lease`, leases the chunk (see [`PeerChunks::put`]) before writing it.
+    pub async fn put(
+        &self,
+        id: ChunkId,
+        bytes: Bytes,
+        lease: Option<Duration>,
+    ) -> Result<(), ServeError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
+            if let Some(ttl) = lease {
+                store.lease(&[id], ttl);
+            }
             if bytes.len() > u32::MAX as usize {
                 return Err(StoreError::TooLarge(bytes.len()).into());
             }
@@ -198,6 +240,12 @@ impl ChunkService {
             Err(e) => Err(e.into()),
         })
         .await?
+    }
+
+    /// Leases `ids` for `ttl` (see [`PeerChunks::lease`]); whether each is present.
+    pub async fn lease(&self, ids: Vec<ChunkId>, ttl: Duration) -> Result<Vec<bool>, ServeError> {
+        self.store.lease(&ids, ttl);
+        self.has(ids).await
     }
 
     /// Whether each of `ids` is present (not verified).

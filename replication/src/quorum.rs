@@ -44,6 +44,9 @@ pub struct QuorumConfig {
     /// long afterwards, from memory. It exists so the chaos harness can prove that its
     /// durability checker catches acknowledged uploads lost to a crash.
     pub unsafe_write_behind: Option<Duration>,
+    /// How long a copy of an in-flight upload's chunk stays leased on a peer without a
+    /// renewal (the uploader renews at a third of it): a dead uploader's leases end by then.
+    pub upload_lease: Duration,
 }
 
 impl Default for QuorumConfig {
@@ -54,6 +57,7 @@ impl Default for QuorumConfig {
             peer_timeout: Duration::from_secs(30),
             straggler_grace: Duration::from_secs(5),
             unsafe_write_behind: None,
+            upload_lease: Duration::from_secs(60),
         }
     }
 }
@@ -139,9 +143,14 @@ impl Quorum {
 
     /// Current placement targets of `id`, best first.
     pub(crate) fn targets(&self, id: &ChunkId) -> Vec<u64> {
-        let (r, mut order, _) = self.plan(id);
+        self.targets_and_quorum(id).0
+    }
+
+    /// Current placement targets of `id`, best first, and the write quorum W.
+    pub(crate) fn targets_and_quorum(&self, id: &ChunkId) -> (Vec<u64>, usize) {
+        let (r, mut order, need) = self.plan(id);
         order.truncate(r);
-        order
+        (order, need)
     }
 
     /// Whether this node is draining (see [`crate::Data::set_draining`]).
@@ -183,12 +192,14 @@ impl Quorum {
         });
     }
 
-    /// Stores `bytes` (whose BLAKE3 is `id`) on `node`: the local store if it is this node.
+    /// Stores `bytes` (whose BLAKE3 is `id`) on `node`: the local store if it is this node
+    /// (where the ingest pins it), else leased there for `lease` when given.
     pub(crate) async fn put_to(
         &self,
         node: u64,
         id: ChunkId,
         bytes: Bytes,
+        lease: Option<Duration>,
     ) -> Result<(), PeerError> {
         if node == self.self_id {
             let store = self.store.clone();
@@ -205,27 +216,28 @@ impl Quorum {
                 }),
             };
         }
-        match tokio::time::timeout(self.config.peer_timeout, self.peers.put(node, id, bytes)).await
-        {
+        let put = self.peers.put(node, id, bytes, lease);
+        match tokio::time::timeout(self.config.peer_timeout, put).await {
             Ok(res) => res,
             Err(_) => Err(PeerError::Timeout(node)),
         }
     }
 
-    /// Writes chunk `id` to its placement targets; `Ok` once W of them fsynced it (unless the
-    /// unsafe write-behind mode is on).
+    /// Writes chunk `id` to its placement targets (leased there for `lease` when given); `Ok`
+    /// once W of them fsynced it (unless the unsafe write-behind mode is on).
     pub(crate) async fn replicate(
         self: &Arc<Self>,
         id: ChunkId,
         bytes: Bytes,
+        lease: Option<Duration>,
     ) -> Result<(), DataError> {
         let Some(delay) = self.config.unsafe_write_behind else {
-            return self.replicate_now(id, bytes).await;
+            return self.replicate_now(id, bytes, lease).await;
         };
         let quorum = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            if let Err(e) = quorum.replicate_now(id, bytes).await {
+            if let Err(e) = quorum.replicate_now(id, bytes, lease).await {
                 tracing::warn!(chunk = %id, error = %e, "write-behind chunk write failed");
             }
         });
@@ -233,7 +245,12 @@ impl Quorum {
     }
 
     /// Writes chunk `id` to its placement targets; `Ok` once W of them fsynced it.
-    async fn replicate_now(&self, id: ChunkId, bytes: Bytes) -> Result<(), DataError> {
+    pub(crate) async fn replicate_now(
+        &self,
+        id: ChunkId,
+        bytes: Bytes,
+        lease: Option<Duration>,
+    ) -> Result<(), DataError> {
         let (r, mut targets, need) = self.plan(&id);
         targets.truncate(r);
         let short = |acked: usize, targets: &[u64]| DataError::InsufficientReplicas {
@@ -249,7 +266,7 @@ impl Quorum {
             .iter()
             .map(|&node| {
                 let bytes = bytes.clone();
-                async move { (node, self.put_to(node, id, bytes).await) }
+                async move { (node, self.put_to(node, id, bytes, lease).await) }
             })
             .collect();
         drop(bytes);

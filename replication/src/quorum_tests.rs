@@ -101,7 +101,7 @@ pub(crate) fn chunk_and_manifest_ids(got: &Ingested, m: &Manifest) -> Vec<ChunkI
 }
 
 /// The manifest id and chunk ids `bytes` produce (ingested into a throwaway local store).
-fn ids_of(rt: &tokio::runtime::Runtime, bytes: &[u8]) -> (ChunkId, Vec<ChunkId>) {
+pub(crate) fn ids_of(rt: &tokio::runtime::Runtime, bytes: &[u8]) -> (ChunkId, Vec<ChunkId>) {
     let dir = tempfile::tempdir().unwrap();
     let local = Data::open(dir.path()).unwrap();
     let got = rt.block_on(try_ingest(&local, bytes)).unwrap();
@@ -383,11 +383,13 @@ fn chunk_service_rejects_mismatched_bytes() {
     let id = ChunkId::of(b"right");
     rt.block_on(async {
         assert!(matches!(
-            svc.put(id, Bytes::from_static(b"wrong")).await,
+            svc.put(id, Bytes::from_static(b"wrong"), None).await,
             Err(crate::ServeError::Mismatch { .. })
         ));
         assert_eq!(svc.has(vec![id]).await.unwrap(), vec![false]);
-        svc.put(id, Bytes::from_static(b"right")).await.unwrap();
+        svc.put(id, Bytes::from_static(b"right"), None)
+            .await
+            .unwrap();
         assert_eq!(svc.has(vec![id]).await.unwrap(), vec![true]);
         assert_eq!(svc.get(id).await.unwrap().unwrap(), &b"right"[..]);
         assert_eq!(svc.get(ChunkId::of(b"none")).await.unwrap(), None);

@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use crate::error::StoreError;
 use crate::id::ChunkId;
+use crate::lease::Leases;
 
 /// One stored chunk as seen by [`ChunkStore::list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub struct ChunkStore {
     /// Ids an in-flight ingest wrote or reused; the reaper never deletes them.
     /// The lock also serialises "exists? touch" in `put` against reaper deletes.
     pins: Mutex<HashMap<ChunkId, usize>>,
+    /// Ids other nodes' in-flight uploads hold here; the reaper skips them until they expire.
+    leases: Leases,
     seq: AtomicU64,
     /// Seeded by one walk at open, then changed with each chunk file written or removed
     /// (under the `pins` lock, which every such change holds).
@@ -71,6 +74,7 @@ impl ChunkStore {
             tmp: dir.join("tmp"),
             quarantine: dir.join("quarantine"),
             pins: Mutex::new(HashMap::new()),
+            leases: Leases::default(),
             seq: AtomicU64::new(0),
             totals: Mutex::new(StoreTotals::default()),
         };
@@ -367,7 +371,12 @@ impl ChunkStore {
         }
     }
 
-    /// Deletes chunk `id` unless it is pinned or was modified at or after `cutoff`.
+    /// Holds `ids` back from the reaper for `ttl` (an upload on another node needs them).
+    pub(crate) fn lease(&self, ids: &[ChunkId], ttl: Duration) {
+        self.leases.lease(ids, ttl);
+    }
+
+    /// Deletes chunk `id` unless it is pinned, leased or was modified at or after `cutoff`.
     /// Returns the bytes freed, if deleted.
     pub(crate) fn delete_if_reapable(
         &self,
@@ -376,7 +385,7 @@ impl ChunkStore {
     ) -> Result<Option<u64>, StoreError> {
         let path = self.path_of(id);
         let pins = self.lock_pins();
-        if pins.contains_key(id) {
+        if pins.contains_key(id) || self.leases.held(id) {
             return Ok(None);
         }
         let meta = match fs::metadata(&path) {

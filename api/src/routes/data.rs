@@ -134,8 +134,13 @@ pub async fn download(
             return Ok(resp);
         }
     };
-    let stream = data.read(start, end);
-    let mut resp = Response::new(Body::from_stream(stream));
+    // A whole-image read goes through the node's image cache (a hit, or cached on the way);
+    // a range does not, as in Glance.
+    let mut resp = Response::new(if status == StatusCode::OK {
+        Body::from_stream(data.read_whole())
+    } else {
+        Body::from_stream(data.read(start, end))
+    });
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use tessera_domain::Glance;
 
 /// API versions this service speaks, as Glance 33 lists them without the optional
-/// features (v2.14 and v2.16) that Tessera does not serve.
+/// features (v2.14 and v2.16) that Tessera does not serve; v2.14 (the image cache) joins
+/// them on a node with a cache ([`CACHE_VERSION`]).
 const VERSIONS: &[(&str, &str)] = &[
     ("v2.17", "CURRENT"),
     ("v2.15", "SUPPORTED"),
@@ -34,6 +35,9 @@ const VERSIONS: &[(&str, &str)] = &[
     ("v2.1", "SUPPORTED"),
     ("v2.0", "SUPPORTED"),
 ];
+
+/// The image cache API's version, listed when the node has a cache.
+const CACHE_VERSION: (&str, &str) = ("v2.14", "SUPPORTED");
 
 /// Marks a request that came over TLS (the server adds it), so links say `https`.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +78,12 @@ fn base_url(
     format!("{scheme}://{host}")
 }
 
-fn version_doc(headers: &HeaderMap, config: &ApiConfig, tls: Option<Extension<OverTls>>) -> Value {
+fn version_doc(
+    headers: &HeaderMap,
+    config: &ApiConfig,
+    tls: Option<Extension<OverTls>>,
+    cache: bool,
+) -> Value {
     let base = base_url(
         headers,
         config.public_endpoint.as_deref(),
@@ -84,6 +93,10 @@ fn version_doc(headers: &HeaderMap, config: &ApiConfig, tls: Option<Extension<Ov
     let href = format!("{base}/v2/");
     let versions: Vec<Value> = VERSIONS
         .iter()
+        .flat_map(|v| {
+            let with_cache = cache && v.0 == "v2.15";
+            std::iter::once(v).chain(with_cache.then_some(&CACHE_VERSION))
+        })
         .map(|(id, status)| json!({"id": id, "status": status, "links": [{"rel": "self", "href": href}]}))
         .collect();
     json!({ "versions": versions })
@@ -92,20 +105,27 @@ fn version_doc(headers: &HeaderMap, config: &ApiConfig, tls: Option<Extension<Ov
 /// `GET /`: 300 Multiple Choices with the version list.
 pub async fn root(
     State(config): State<Arc<ApiConfig>>,
+    State(glance): State<Glance>,
     tls: Option<Extension<OverTls>>,
     headers: HeaderMap,
 ) -> Response {
-    let doc = version_doc(&headers, &config, tls);
+    let doc = version_doc(&headers, &config, tls, glance.image_cache().is_some());
     (StatusCode::MULTIPLE_CHOICES, Json(doc)).into_response()
 }
 
 /// `GET /versions`.
 pub async fn versions(
     State(config): State<Arc<ApiConfig>>,
+    State(glance): State<Glance>,
     tls: Option<Extension<OverTls>>,
     headers: HeaderMap,
 ) -> Json<Value> {
-    Json(version_doc(&headers, &config, tls))
+    Json(version_doc(
+        &headers,
+        &config,
+        tls,
+        glance.image_cache().is_some(),
+    ))
 }
 
 /// `GET /healthcheck`.

@@ -1,6 +1,7 @@
 //! Route table of the Glance v2 API.
 
 mod actions;
+mod cache;
 mod data;
 pub(crate) mod discovery;
 mod images;
@@ -28,6 +29,8 @@ pub(crate) fn routes() -> Router<AppState> {
             get(discovery::metadef_schema),
         )
         .route("/v2/info/stores", get(discovery::stores))
+        .route("/v2/cache", get(cache::state).delete(cache::clear))
+        .route("/v2/cache/{id}", put(cache::queue).delete(cache::remove))
         .route("/v2/info/usage", get(discovery::usage))
         .route("/v2/info/import", get(import::info))
         .route("/v2/tasks", get(tasks::list).post(tasks::create))

@@ -76,7 +76,7 @@ impl Glance {
         };
         let (size, chunks) = (done.size, done.chunks);
         let staged = Staged {
-            data: StoredData::new(done, detected),
+            data: StoredData::new(&done, detected),
         };
         if let Err(e) = docs::write(&self.meta, vec![docs::put(&id, Expect::Any, &staged)?]).await {
             self.revert_to_queued(&id, ImageStatus::Uploading).await;

@@ -124,5 +124,7 @@ async fn fetch_body(
         lost = progress => return Err(DownloadError::Fenced(lost)),
     };
     tracing::info!(size = done.size, "web-download fetched");
-    Ok(StoredData::new(done, detected))
+    // The hold on the chunks ends here; their leases outlast the few milliseconds until the
+    // task records this decision, which the reapers' live set then includes.
+    Ok(StoredData::new(&done, detected))
 }

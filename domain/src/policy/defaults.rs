@@ -62,6 +62,11 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("reactivate", ADMIN_OR_PROJECT_MEMBER),
     ("copy_image", "role:admin"),
     ("manage_image_cache", "role:admin"),
+    // The image cache API (2.14): admin by default, as in Glance, where `manage_image_cache`
+    // is their deprecated alias; naming it keeps an operator's override of it in force.
+    ("cache_image", "rule:manage_image_cache"),
+    ("cache_list", "rule:manage_image_cache"),
+    ("cache_delete", "rule:manage_image_cache"),
     // Image members.
     ("add_member", ADMIN_OR_PROJECT_MEMBER),
     ("delete_member", ADMIN_OR_PROJECT_MEMBER),

@@ -103,13 +103,14 @@ pub struct StoredData {
 }
 
 impl StoredData {
-    /// The record of data the chunk store took in.
-    pub fn new(done: Ingested, detected: Detected) -> Self {
+    /// The record of data the chunk store took in (the caller keeps `done`, and with it the
+    /// hold on the chunks, until the record is written).
+    pub fn new(done: &Ingested, detected: Detected) -> Self {
         StoredData {
             manifest: done.manifest.to_string(),
             size: done.size,
-            md5: done.md5,
-            sha512: done.sha512,
+            md5: done.md5.clone(),
+            sha512: done.sha512.clone(),
             detected,
             disk_format: None,
         }

@@ -21,8 +21,15 @@ const SUSPECT_FOR: Duration = Duration::from_secs(3);
 /// A chunk request between nodes.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ChunkRpc {
-    /// Store these bytes as this chunk (fsynced before the reply).
-    Put { id: ChunkId, bytes: Bytes },
+    /// Store these bytes as this chunk (fsynced before the reply), leased for `lease_ms`
+    /// when given (a copy of an in-flight upload).
+    Put {
+        id: ChunkId,
+        bytes: Bytes,
+        lease_ms: Option<u64>,
+    },
+    /// Hold these chunks back from the reaper for `ttl_ms`; which of them are held.
+    Lease { ids: Vec<ChunkId>, ttl_ms: u64 },
     /// Read a chunk.
     Get { id: ChunkId },
     /// Which of these chunks are held.
@@ -123,6 +130,11 @@ impl QuicChunks {
     }
 }
 
+/// `d` in whole milliseconds, saturating (a lease is never shorter than asked).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 fn unexpected(node: u64, reply: ChunkReply) -> PeerError {
     PeerError::Transport {
         node,
@@ -131,10 +143,42 @@ fn unexpected(node: u64, reply: ChunkReply) -> PeerError {
 }
 
 impl PeerChunks for QuicChunks {
-    fn put(&self, node: u64, id: ChunkId, bytes: Bytes) -> BoxFuture<'_, Result<(), PeerError>> {
+    fn put(
+        &self,
+        node: u64,
+        id: ChunkId,
+        bytes: Bytes,
+        lease: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), PeerError>> {
         Box::pin(async move {
-            match self.call(node, ChunkRpc::Put { id, bytes }).await? {
+            let lease_ms = lease.map(millis);
+            match self
+                .call(
+                    node,
+                    ChunkRpc::Put {
+                        id,
+                        bytes,
+                        lease_ms,
+                    },
+                )
+                .await?
+            {
                 ChunkReply::Stored => Ok(()),
+                other => Err(unexpected(node, other)),
+            }
+        })
+    }
+
+    fn lease(
+        &self,
+        node: u64,
+        ids: Vec<ChunkId>,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
+        Box::pin(async move {
+            let ttl_ms = millis(ttl);
+            match self.call(node, ChunkRpc::Lease { ids, ttl_ms }).await? {
+                ChunkReply::Present(p) => Ok(p),
                 other => Err(unexpected(node, other)),
             }
         })

@@ -10,6 +10,7 @@ use super::codec::{decode, encode};
 use crate::transport::{Handler, PeerIdentity, Service};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::time::Duration;
 use tessera_domain::revocation::revoked_locally;
 use tessera_raft::{serve_forward, serve_rpc, ForwardRequest, Meta, RaftRpc};
 use tessera_replication::ChunkService;
@@ -53,10 +54,21 @@ impl PeerHandler {
     async fn chunk_call(&self, rpc: ChunkRpc) -> Result<ChunkReply, String> {
         let e = |e: tessera_replication::ServeError| e.to_string();
         Ok(match rpc {
-            ChunkRpc::Put { id, bytes } => {
-                self.chunks.put(id, bytes).await.map_err(e)?;
+            ChunkRpc::Put {
+                id,
+                bytes,
+                lease_ms,
+            } => {
+                let lease = lease_ms.map(Duration::from_millis);
+                self.chunks.put(id, bytes, lease).await.map_err(e)?;
                 ChunkReply::Stored
             }
+            ChunkRpc::Lease { ids, ttl_ms } => ChunkReply::Present(
+                self.chunks
+                    .lease(ids, Duration::from_millis(ttl_ms))
+                    .await
+                    .map_err(e)?,
+            ),
             ChunkRpc::Get { id } => ChunkReply::Chunk(self.chunks.get(id).await.map_err(e)?),
             ChunkRpc::Has { ids } => ChunkReply::Present(self.chunks.has(ids).await.map_err(e)?),
             ChunkRpc::Verify { ids } => {

@@ -78,6 +78,28 @@ pub struct FileConfig {
     pub auth: AuthSection,
     /// `[limits]`: per-project unified limits from Keystone.
     pub limits: LimitsSection,
+    /// `[image_cache]`: this node's image cache (Glance's `image_cache_*` options).
+    pub image_cache: ImageCacheSection,
+}
+
+/// `[image_cache]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageCacheSection {
+    /// Whether the node keeps an image cache and serves the cache API (Glance turns it on
+    /// with `image_cache_dir`).
+    pub enabled: bool,
+    /// Glance's `image_cache_max_size`, in bytes: past it the least recently used images go.
+    pub max_size: u64,
+}
+
+impl Default for ImageCacheSection {
+    fn default() -> Self {
+        ImageCacheSection {
+            enabled: false,
+            max_size: tessera_replication::cache::DEFAULT_MAX_SIZE,
+        }
+    }
 }
 
 /// Zone of a node that names none.
@@ -115,6 +137,7 @@ impl Default for FileConfig {
             inject_metadata_properties: InjectSection::default(),
             image_conversion: ConversionSection::default(),
             image_format: ImageFormatSection::default(),
+            image_cache: ImageCacheSection::default(),
             auth: AuthSection::default(),
             limits: LimitsSection::default(),
         }

@@ -161,6 +161,13 @@ pub struct ServeOptions {
     /// --scrub-time [default: false].
     #[arg(long, env = "TESSERA_DELAYED_DELETE")]
     pub delayed_delete: Option<bool>,
+    /// Keep an image cache on this node and serve the cache API (v2.14) [default: false].
+    #[arg(long, env = "TESSERA_IMAGE_CACHE")]
+    pub image_cache: Option<bool>,
+    /// Glance's image_cache_max_size: bytes the cache may hold before the least recently
+    /// used images go [default: 10737418240].
+    #[arg(long, env = "TESSERA_IMAGE_CACHE_MAX_SIZE")]
+    pub image_cache_max_size: Option<u64>,
     /// Time a pending_delete image is kept before the reaper scrubs it [default: 0s].
     #[arg(long, env = "TESSERA_SCRUB_TIME")]
     pub scrub_time: Option<String>,

@@ -15,7 +15,8 @@
 //! - `[gossip]`: `probe`, `suspect`;
 //! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
 //! - `[auditor]`: `rate`, `period`;
-//! - `[reaper]`: `interval`, `grace`, `scrub_time`, `upload_timeout`.
+//! - `[reaper]`: `interval`, `grace`, `scrub_time`, `upload_timeout`;
+//! - `[image_cache]`: `enabled`, `max_size` (bytes).
 //!
 //! One time rule for the whole file: a duration is a number of seconds (`30`, `0.5`) or a
 //! string with one unit, `ms`, `s`, `m`, `h` or `d` (`"250ms"`, `"10m"`, `"1d"`), at most
@@ -256,6 +257,8 @@ pub struct Config {
     pub import: ImportConfig,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// The image cache's size limit in bytes, when the node keeps one.
+    pub image_cache: Option<u64>,
     /// `None` for a standalone node.
     pub cluster: Option<ClusterConfig>,
     /// Old flat keys the file used, to warn about once logging is up.
@@ -508,6 +511,13 @@ impl Config {
                 scratch_dir: data_dir.join("import-scratch"),
             },
             log_format: cli.log_format.unwrap_or(file.log_format),
+            image_cache: cli
+                .image_cache
+                .unwrap_or(file.image_cache.enabled)
+                .then(|| {
+                    cli.image_cache_max_size
+                        .unwrap_or(file.image_cache.max_size)
+                }),
             cluster,
             renamed,
         })

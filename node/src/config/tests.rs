@@ -621,3 +621,24 @@ fn import_methods_plugins_and_format_rules_are_glances() {
         assert!(load(bad, ServeOptions::default()).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn the_image_cache_is_off_unless_asked_and_flags_win() {
+    let none = ServeOptions::default;
+    assert_eq!(load("", none()).unwrap().image_cache, None);
+    let file = "[image_cache]\nenabled = true\nmax_size = 1000\n";
+    assert_eq!(load(file, none()).unwrap().image_cache, Some(1000));
+    let cli = flags(&["--image-cache-max-size", "2000"]).unwrap();
+    assert_eq!(load(file, cli).unwrap().image_cache, Some(2000));
+    let off = flags(&["--image-cache", "false"]).unwrap();
+    assert_eq!(load(file, off).unwrap().image_cache, None);
+    let on = flags(&["--image-cache", "true"]).unwrap();
+    assert_eq!(
+        load("", on).unwrap().image_cache,
+        Some(tessera_replication::cache::DEFAULT_MAX_SIZE)
+    );
+    assert!(
+        load("[image_cache]\nsize = 1\n", none()).is_err(),
+        "unknown key"
+    );
+}

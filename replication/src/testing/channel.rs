@@ -45,6 +45,8 @@ pub struct PeerStats {
     pub has: usize,
     /// `verify` calls made.
     pub verify: usize,
+    /// `lease` calls made.
+    pub leases: usize,
     /// `bucket_digests` calls made.
     pub digests: usize,
     /// `bucket_ids` calls made.
@@ -71,6 +73,7 @@ pub struct ChannelPeers {
     gets: AtomicUsize,
     has: AtomicUsize,
     verify: AtomicUsize,
+    leases: AtomicUsize,
     digests: AtomicUsize,
     bucket_ids: AtomicUsize,
     sync_bytes: AtomicUsize,
@@ -128,6 +131,7 @@ impl ChannelPeers {
             gets: self.gets.load(Ordering::SeqCst),
             has: self.has.load(Ordering::SeqCst),
             verify: self.verify.load(Ordering::SeqCst),
+            leases: self.leases.load(Ordering::SeqCst),
             digests: self.digests.load(Ordering::SeqCst),
             bucket_ids: self.bucket_ids.load(Ordering::SeqCst),
             sync_bytes: self.sync_bytes.load(Ordering::SeqCst),
@@ -164,7 +168,13 @@ impl ChannelPeers {
 }
 
 impl PeerChunks for ChannelPeers {
-    fn put(&self, node: u64, id: ChunkId, bytes: Bytes) -> BoxFuture<'_, Result<(), PeerError>> {
+    fn put(
+        &self,
+        node: u64,
+        id: ChunkId,
+        bytes: Bytes,
+        lease: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), PeerError>> {
         Box::pin(async move {
             self.puts.fetch_add(1, Ordering::SeqCst);
             let now = self.concurrent_puts.fetch_add(1, Ordering::SeqCst) + 1;
@@ -179,7 +189,23 @@ impl PeerChunks for ChannelPeers {
             }
             let (service, _) = self.reach(node).await?;
             service
-                .put(id, bytes)
+                .put(id, bytes, lease)
+                .await
+                .map_err(|e| e.to_peer_error(node))
+        })
+    }
+
+    fn lease(
+        &self,
+        node: u64,
+        ids: Vec<ChunkId>,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<Vec<bool>, PeerError>> {
+        Box::pin(async move {
+            self.leases.fetch_add(1, Ordering::SeqCst);
+            let (service, _) = self.reach(node).await?;
+            service
+                .lease(ids, ttl)
                 .await
                 .map_err(|e| e.to_peer_error(node))
         })

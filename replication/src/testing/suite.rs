@@ -109,7 +109,7 @@ fn chunk(len: usize, seed: u8) -> (ChunkId, Bytes) {
 /// Stores `bytes` on `node` and reads them back intact.
 async fn put_and_get(client: &dyn PeerChunks, node: u64, id: ChunkId, bytes: Bytes, case: &str) {
     let len = bytes.len();
-    if let Err(e) = client.put(node, id, bytes.clone()).await {
+    if let Err(e) = client.put(node, id, bytes.clone(), None).await {
         panic!("{case}: put of {len} bytes on node {node}: {e}");
     }
     match client.get(node, id).await {
@@ -125,7 +125,7 @@ async fn round_trips(client: &dyn PeerChunks) {
     let (absent, _) = chunk(1000, 2);
     put_and_get(client, 2, id, bytes.clone(), case).await;
     // Idempotent: a second copy of the same chunk is fine.
-    client.put(2, id, bytes.clone()).await.expect(case);
+    client.put(2, id, bytes.clone(), None).await.expect(case);
     assert_eq!(client.get(2, absent).await.expect(case), None, "{case}");
     assert_eq!(
         client.has(2, vec![id, absent]).await.expect(case),
@@ -136,6 +136,23 @@ async fn round_trips(client: &dyn PeerChunks) {
         client.verify(2, vec![absent, id]).await.expect(case),
         [false, true],
         "{case}: verify"
+    );
+    // A lease answers presence like `has`; a put may carry one.
+    let day = Duration::from_secs(86_400);
+    assert_eq!(
+        client.lease(2, vec![absent, id], day).await.expect(case),
+        [false, true],
+        "{case}: lease"
+    );
+    let (leased, leased_bytes) = chunk(1000, 10);
+    client
+        .put(2, leased, leased_bytes, Some(day))
+        .await
+        .expect(case);
+    assert_eq!(
+        client.has(2, vec![leased]).await.expect(case),
+        [true],
+        "{case}: leased put"
     );
     assert_eq!(
         client.has(2, Vec::new()).await.expect(case),
@@ -152,7 +169,7 @@ async fn round_trips(client: &dyn PeerChunks) {
     let ids = client.bucket_ids(2, 3, 0).await.expect(case);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{case}: unsorted ids");
     // A refusal by the callee is its own typed error, and the callee goes on serving.
-    match client.put(2, absent, bytes.clone()).await {
+    match client.put(2, absent, bytes.clone(), None).await {
         Err(PeerError::Remote { node: 2, .. }) => {}
         other => panic!("{case}: a chunk under the wrong id: {other:?}"),
     }
@@ -173,7 +190,7 @@ async fn too_large(client: &dyn PeerChunks, max: usize) {
     let case = "too_large";
     let (id, bytes) = chunk(max + 1, 5);
     let started = Instant::now();
-    match client.put(2, id, bytes).await {
+    match client.put(2, id, bytes, None).await {
         Err(PeerError::TooLarge {
             node: 2,
             len,
@@ -202,7 +219,7 @@ async fn peer_vanishes_mid_call(harness: &mut dyn PeerHarness, client: Arc<dyn P
         let client = client.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let result = tokio::time::timeout(GIVE_UP, client.put(2, id, bytes)).await;
+            let result = tokio::time::timeout(GIVE_UP, client.put(2, id, bytes, None)).await;
             (result, started.elapsed())
         })
     };
@@ -235,7 +252,7 @@ async fn foreign_ca(harness: &mut dyn PeerHarness, client: &dyn PeerChunks) {
         .await
         .expect("foreign_ca: capability without a foreign client");
     let (id, bytes) = chunk(1000, 9);
-    match intruder.put(3, id, bytes).await {
+    match intruder.put(3, id, bytes, None).await {
         Err(_) => {}
         Ok(()) => panic!("{case}: a foreign client stored a chunk"),
     }

@@ -37,7 +37,7 @@ pub(crate) async fn call<T>(
 pub(crate) async fn copy_to(quorum: &Quorum, id: ChunkId, node: u64) -> Result<u64, RepairError> {
     let bytes = quorum.fetch(id).await?;
     let len = bytes.len() as u64;
-    quorum.put_to(node, id, bytes).await?;
+    quorum.put_to(node, id, bytes, None).await?;
     Ok(len)
 }
 
