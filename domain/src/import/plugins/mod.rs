@@ -102,7 +102,8 @@ pub(crate) async fn run(
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(size = done.size, format = %detected.format, "plugins rewrote the data");
-    let mut out = StoredData::new(done, detected);
+    // As for web-download: the chunks' leases outlast the moments until the task records it.
+    let mut out = StoredData::new(&done, detected);
     if current.disk_format != image.disk_format {
         out.disk_format = current.disk_format;
     }
