@@ -31,9 +31,6 @@ use tessera_replication::Workers;
 pub use error::ApiError;
 pub use identity::{AuthConfig, Identity};
 
-/// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
-pub use tessera_domain::import::STORE_ID;
-
 /// Limits and identity settings of the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {

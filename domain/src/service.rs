@@ -9,6 +9,7 @@ use crate::limits::LimitSource;
 use crate::policy::Policy;
 use crate::protection::Protections;
 use crate::quota::Quotas;
+use crate::stores::Stores;
 use tessera_raft::Meta;
 use tessera_replication::Data;
 
@@ -51,6 +52,7 @@ pub struct Glance {
     pub(crate) limits: Option<Arc<dyn LimitSource>>,
     pub(crate) import: Arc<ImportConfig>,
     pub(crate) uploads: UploadSlots,
+    pub(crate) stores: Arc<Stores>,
 }
 
 impl Glance {
@@ -66,6 +68,7 @@ impl Glance {
             limits: None,
             import: Arc::default(),
             uploads: UploadSlots::new(settings.uploads),
+            stores: Arc::default(),
         }
     }
 
@@ -93,6 +96,19 @@ impl Glance {
             import: Arc::new(import),
             ..self
         }
+    }
+
+    /// The same service over the stores `stores` (default: one cluster store).
+    pub fn with_stores(self, stores: Stores) -> Self {
+        Glance {
+            stores: Arc::new(stores),
+            ..self
+        }
+    }
+
+    /// The configured stores.
+    pub fn stores(&self) -> &Arc<Stores> {
+        &self.stores
     }
 
     /// The import methods offered.

@@ -79,7 +79,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_policy(cfg.api.policy.clone())
         .with_protections(cfg.api.protections.clone())
         .with_limits(limits)
-        .with_import(cfg.import.clone());
+        .with_import(cfg.import.clone())
+        .with_stores(cfg.stores.clone());
     let workers = spawn_workers(&cfg, &meta, &data, &glance)?;
     let admin = NodeAdmin::new(
         meta.clone(),
@@ -266,7 +267,7 @@ fn spawn_workers(
     workers.spawn(Reaper::new(
         data.clone(),
         MetaLiveChunks(meta.clone()),
-        MetaImageRecords(meta.clone()),
+        MetaImageRecords(meta.clone(), glance.stores().clone()),
         cfg.reaper,
     ));
     let auditor = Auditor::open(data.clone(), cfg.data_dir.join("auditor.json"), cfg.auditor)

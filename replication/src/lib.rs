@@ -12,6 +12,7 @@
 pub mod chunker;
 pub mod data;
 pub mod error;
+pub mod hashes;
 pub mod id;
 pub mod ingest;
 pub mod loops;
@@ -29,6 +30,7 @@ pub mod worker;
 pub use chunker::Chunker;
 pub use data::{Data, LOCAL_NODE};
 pub use error::{DataError, RepairError, StoreError};
+pub use hashes::{Digests, Hashes};
 pub use id::ChunkId;
 pub use ingest::{Ingest, Ingested};
 pub use loops::auditor::{AuditSummary, Auditor, AuditorConfig, ChunkHealth, LocalCheck};

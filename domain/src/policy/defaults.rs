@@ -61,6 +61,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("deactivate", ADMIN_OR_PROJECT_MEMBER),
     ("reactivate", ADMIN_OR_PROJECT_MEMBER),
     ("copy_image", "role:admin"),
+    ("stores_info_detail", "role:admin"),
     ("manage_image_cache", "role:admin"),
     // Image members.
     ("add_member", ADMIN_OR_PROJECT_MEMBER),

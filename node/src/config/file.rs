@@ -18,6 +18,7 @@ use super::legacy::{self, Renamed};
 use super::ConfigError;
 use crate::http_server::HttpLimits;
 use crate::logging::LogFormat;
+use crate::stores::StoresSection;
 
 /// The whole file. Top level: the node's identity and place in the cluster; sections: one
 /// per subsystem.
@@ -68,6 +69,8 @@ pub struct FileConfig {
     pub auth: AuthSection,
     /// `[limits]`: per-project unified limits from Keystone.
     pub limits: LimitsSection,
+    /// `[stores]`: where image data may live (Glance's `enabled_backends`).
+    pub stores: StoresSection,
 }
 
 /// Zone of a node that names none.
@@ -100,6 +103,7 @@ impl Default for FileConfig {
             inject_metadata_properties: InjectSection::default(),
             auth: AuthSection::default(),
             limits: LimitsSection::default(),
+            stores: StoresSection::default(),
         }
     }
 }
