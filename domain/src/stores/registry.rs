@@ -218,29 +218,27 @@ impl Stores {
         Ok(store)
     }
 
-    /// The ids of the stores holding `img`'s data, as its `stores` field lists them.
+    /// The ids of the stores holding `img`'s data, as its `stores` field lists them: highest
+    /// weight first, as Glance sorts locations (a store not configured here weighs 0).
     pub fn ids_of(&self, img: &Image) -> Vec<String> {
         let cluster = img.data.as_ref().map(|_| self.cluster_id().to_string());
-        cluster
+        let mut ids: Vec<String> = cluster
             .into_iter()
             .chain(img.locations.iter().map(|l| l.store.clone()))
-            .collect()
+            .collect();
+        ids.sort_by_key(|id| std::cmp::Reverse(self.get(id).map_or(0, |s| s.weight)));
+        ids
     }
 
     /// The stores holding `img`'s data that this node has configured, highest weight first
     /// (ties in the image's order, the chunk store's copy first).
     pub fn by_weight(&self, img: &Image) -> Vec<&Store> {
-        let mut held: Vec<&Store> = self
-            .ids_of(img)
+        self.ids_of(img)
             .iter()
             .filter_map(|id| self.get(id))
-            .collect();
-        held.sort_by_key(|s| std::cmp::Reverse(s.weight));
-        held
+            .collect()
     }
-}
 
-impl Stores {
     /// Removes the data of every driver copy of `img` (a deleted image); a failure is logged,
     /// the record being gone already (the chunk store's copy goes to the reaper).
     pub async fn remove_copies(&self, img: &Image) {
@@ -339,7 +337,7 @@ mod tests {
                 url: format!("file:///{store}"),
             });
         }
-        assert_eq!(s.ids_of(&img), ["c", "g", "f", "gone"]);
+        assert_eq!(s.ids_of(&img), ["f", "g", "c", "gone"]);
         let order: Vec<_> = s.by_weight(&img).iter().map(|s| s.id.as_str()).collect();
         assert_eq!(order, ["f", "g", "c"]);
     }

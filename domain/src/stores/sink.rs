@@ -37,7 +37,8 @@ pub(crate) struct DriverSink {
     gathered: BytesMut,
     size: u64,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    put: JoinHandle<Result<String, StoreError>>,
+    /// The driver's `put`, until its end is taken (a JoinHandle may be awaited once).
+    put: Option<JoinHandle<Result<String, StoreError>>>,
 }
 
 /// What an upload left in its store.
@@ -122,7 +123,10 @@ impl Sink {
                 d.tx.send(Err(std::io::Error::other("upload abandoned")))
                     .await;
             drop(d.tx);
-            if let Ok(Ok(url)) = d.put.await {
+            let Some(put) = d.put.take() else {
+                return; // Its end was seen already: it failed.
+            };
+            if let Ok(Ok(url)) = put.await {
                 // The driver took the whole stream before it saw the error: undo it.
                 tracing::warn!(store = %d.store, %url, "abandoned upload was stored; removing");
                 if let Err(e) = d.driver.delete(&url).await {
@@ -152,7 +156,7 @@ impl DriverSink {
             gathered: BytesMut::new(),
             size: 0,
             tx,
-            put,
+            put: Some(put),
         })
     }
 
@@ -188,11 +192,30 @@ impl DriverSink {
         Ok(())
     }
 
+    /// Why the driver's `put` ended early.
     async fn driver_error(&mut self) -> DomainError {
-        match (&mut self.put).await {
-            Ok(Err(e)) => e.into(),
-            Ok(Ok(_)) => DomainError::Internal("store driver ended before the data".into()),
-            Err(e) => DomainError::Internal(format!("store driver task failed: {e}")),
+        match self.join().await {
+            Err(e) => e,
+            Ok(url) => {
+                // It took less than was sent: what it stored is not the image.
+                if let Err(e) = self.driver.delete(&url).await {
+                    tracing::warn!(store = %self.store, %url, error = %e, "could not remove a short write");
+                }
+                DomainError::Internal("store driver ended before the data".into())
+            }
+        }
+    }
+
+    /// The end of the driver's `put` (an error if it was taken already).
+    async fn join(&mut self) -> Result<String, DomainError> {
+        let Some(put) = self.put.take() else {
+            return Err(DomainError::Internal("store driver already ended".into()));
+        };
+        match put.await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(DomainError::Internal(format!(
+                "store driver task failed: {e}"
+            ))),
         }
     }
 
@@ -200,15 +223,16 @@ impl DriverSink {
         let rest = self.gathered.split().freeze();
         self.send(rest).await?;
         self.tx.close_channel();
-        let url = match (&mut self.put).await {
-            Ok(result) => result?,
+        let url = self.join().await?;
+        let digests = match self.hashes.finish().await {
+            Ok(d) => d,
             Err(e) => {
-                return Err(DomainError::Internal(format!(
-                    "store driver task failed: {e}"
-                )))
+                if let Err(rm) = self.driver.delete(&url).await {
+                    tracing::warn!(store = %self.store, %url, error = %rm, "could not remove an unhashed upload");
+                }
+                return Err(e.into());
             }
         };
-        let digests = self.hashes.finish().await?;
         Ok(Landed::Driver {
             location: Location {
                 store: self.store,

@@ -98,3 +98,93 @@ impl StoreDriver for HttpStore {
         size.ok_or_else(|| StoreError::Unavailable(format!("{location} gives no size")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap as AxumHeaders, StatusCode as AxumStatus};
+    use axum::routing::get;
+
+    const DATA: &[u8] = b"0123456789abcdef";
+
+    /// Serves DATA at /img with single byte ranges, and a redirect to it at /moved.
+    async fn origin() -> String {
+        async fn img(headers: AxumHeaders) -> (AxumStatus, AxumHeaders, Vec<u8>) {
+            let mut out = AxumHeaders::new();
+            let range = headers.get("range").and_then(|v| v.to_str().ok());
+            let Some(spec) = range.and_then(|r| r.strip_prefix("bytes=")) else {
+                return (AxumStatus::OK, out, DATA.to_vec());
+            };
+            let (a, b) = spec.split_once('-').unwrap();
+            let a: usize = a.parse().unwrap();
+            let b: usize = if b.is_empty() {
+                DATA.len() - 1
+            } else {
+                b.parse().unwrap()
+            };
+            let total = DATA.len();
+            out.insert(
+                "content-range",
+                format!("bytes {a}-{b}/{total}").parse().unwrap(),
+            );
+            (AxumStatus::PARTIAL_CONTENT, out, DATA[a..=b].to_vec())
+        }
+        let app = axum::Router::new().route("/img", get(img)).route(
+            "/moved",
+            get(|| async { axum::response::Redirect::temporary("/img") }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    fn loopback_allowed() -> UriFilter {
+        UriFilter {
+            allowed_hosts: vec!["127.0.0.1".into()],
+            allowed_ports: vec![],
+            ..UriFilter::default()
+        }
+    }
+
+    async fn all(mut s: ByteStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(b) = s.next().await {
+            out.extend_from_slice(&b.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn reads_whole_ranges_and_sizes_through_redirects() {
+        let base = origin().await;
+        let store = HttpStore::new(loopback_allowed());
+        for path in ["/img", "/moved"] {
+            let url = format!("{base}{path}");
+            assert_eq!(store.size(&url).await.unwrap(), DATA.len() as u64);
+            assert_eq!(all(store.get(&url, 0, None).await.unwrap()).await, DATA);
+            assert_eq!(
+                all(store.get(&url, 3, Some(4)).await.unwrap()).await,
+                b"3456"
+            );
+            assert_eq!(
+                all(store.get(&url, 10, None).await.unwrap()).await,
+                b"abcdef"
+            );
+        }
+        let put = store.put("i", futures::stream::empty().boxed(), None).await;
+        assert!(matches!(put, Err(StoreError::ReadOnly)));
+    }
+
+    #[tokio::test]
+    async fn the_address_rules_apply() {
+        let base = origin().await;
+        let store = HttpStore::new(UriFilter::default());
+        let refused = store.size(&format!("{base}/img")).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable(m)) if m.contains("127.0.0.1")));
+        let missing = HttpStore::new(loopback_allowed())
+            .size(&format!("{base}/nope"))
+            .await;
+        assert!(matches!(missing, Err(StoreError::Unavailable(m)) if m.contains("404")));
+    }
+}
