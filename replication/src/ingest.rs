@@ -43,6 +43,17 @@ pub const STORE_QUEUE: usize = 4;
 /// grace period counts from the end of the upload.
 const TOUCH_AFTER: Duration = Duration::from_secs(10);
 
+/// Gathers small network reads (one copy) into pieces of at least [`MIN_PIECE`] bytes, so
+/// workers wake once per piece rather than once per read: the piece ready to send, if any
+/// (`buf` itself, uncopied, when it is large enough and nothing waits).
+pub fn gather(gathered: &mut BytesMut, buf: Bytes) -> Option<Bytes> {
+    if gathered.is_empty() && buf.len() >= MIN_PIECE {
+        return Some(buf);
+    }
+    gathered.extend_from_slice(&buf);
+    (gathered.len() >= MIN_PIECE).then(|| gathered.split().freeze())
+}
+
 /// What a finished ingest produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingested {
@@ -109,14 +120,8 @@ impl Ingest {
             Ok(w) => w,
             Err(_) => return Err(DataError::Pipeline("ingest already failed")),
         };
-        let piece = if w.gathered.is_empty() && buf.len() >= MIN_PIECE {
-            buf
-        } else {
-            w.gathered.extend_from_slice(&buf);
-            if w.gathered.len() < MIN_PIECE {
-                return Ok(());
-            }
-            w.gathered.split().freeze()
+        let Some(piece) = gather(&mut w.gathered, buf) else {
+            return Ok(());
         };
         if !w.dispatch(piece).await {
             return Err(self.fail().await);

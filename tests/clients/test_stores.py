@@ -5,7 +5,6 @@ falling back to another copy when a store fails, imports to several stores, and 
 inputs (unknown store, read-only store, last copy, wrong state, not admin).
 """
 import hashlib
-import os
 import shutil
 import time
 
@@ -75,6 +74,15 @@ def _upload(api, image_id, store=None):
     if store:
         headers["X-Image-Meta-Store"] = store
     return api.put(f"/v2/images/{image_id}/file", data=DATA, headers=headers)
+
+
+def _staged(api):
+    """A new image with DATA staged (glance-direct's first step)."""
+    iid = _create(api)["id"]
+    r = api.put(f"/v2/images/{iid}/stage", data=DATA,
+                headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 204, r.text
+    return iid
 
 
 def _settle(api, image_id, timeout=60):
@@ -228,11 +236,7 @@ def test_copy_to_all_stores_with_the_sdk_and_fallback_reads(node):
 
 def test_import_to_several_stores_and_a_failing_one(node):
     alice = node.session(ALICE)
-    img = _create(alice)
-    iid = img["id"]
-    r = alice.put(f"/v2/images/{iid}/stage", data=DATA,
-                  headers={"Content-Type": "application/octet-stream"})
-    assert r.status_code == 204, r.text
+    iid = _staged(alice)
     node.glance("image-import", iid, "--import-method", "glance-direct", "--stores",
                 "files,archive")
     shown, task = _settle(alice, iid)
@@ -250,11 +254,7 @@ def test_import_to_several_stores_and_a_failing_one(node):
     archive.write_text("not a directory")
     try:
         for must, status, stores in ((True, "queued", None), (False, "active", "files")):
-            img = _create(alice)
-            iid = img["id"]
-            r = alice.put(f"/v2/images/{iid}/stage", data=DATA,
-                          headers={"Content-Type": "application/octet-stream"})
-            assert r.status_code == 204
+            iid = _staged(alice)
             r = alice.post(f"/v2/images/{iid}/import", json={
                 "method": {"name": "glance-direct"}, "stores": ["files", "archive"],
                 "all_stores_must_succeed": must})
@@ -275,11 +275,7 @@ def test_import_to_several_stores_and_a_failing_one(node):
 
 def test_import_to_a_read_only_store_fails_cleanly(node):
     alice = node.session(ALICE)
-    img = _create(alice)
-    iid = img["id"]
-    r = alice.put(f"/v2/images/{iid}/stage", data=DATA,
-                  headers={"Content-Type": "application/octet-stream"})
-    assert r.status_code == 204
+    iid = _staged(alice)
     r = alice.post(f"/v2/images/{iid}/import",
                    json={"method": {"name": "glance-direct"}, "stores": ["web"]})
     assert r.status_code == 202, r.text

@@ -14,7 +14,7 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
 use tessera_raft::Location;
-use tessera_replication::ingest::{MIN_PIECE, PIECE};
+use tessera_replication::ingest::{gather, PIECE};
 use tessera_replication::{Data, Hashes, Ingest, Ingested};
 use tokio::task::JoinHandle;
 
@@ -162,17 +162,10 @@ impl DriverSink {
 
     async fn write(&mut self, bytes: Bytes) -> Result<(), DomainError> {
         self.size += bytes.len() as u64;
-        // Small network reads are gathered so the hashing threads wake once per piece.
-        let piece = if self.gathered.is_empty() && bytes.len() >= MIN_PIECE {
-            bytes
-        } else {
-            self.gathered.extend_from_slice(&bytes);
-            if self.gathered.len() < MIN_PIECE {
-                return Ok(());
-            }
-            self.gathered.split().freeze()
-        };
-        self.send(piece).await
+        match gather(&mut self.gathered, bytes) {
+            Some(piece) => self.send(piece).await,
+            None => Ok(()),
+        }
     }
 
     /// Sends `piece` to the hashes and the driver, in pieces of at most [`PIECE`] bytes.

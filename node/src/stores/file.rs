@@ -169,12 +169,7 @@ mod tests {
     }
 
     async fn read(store: &FileStore, loc: &str, off: u64, len: Option<u64>) -> Vec<u8> {
-        let mut s = store.get(loc, off, len).await.unwrap();
-        let mut out = Vec::new();
-        while let Some(b) = s.next().await {
-            out.extend_from_slice(&b.unwrap());
-        }
-        out
+        super::super::collect(store.get(loc, off, len).await.unwrap()).await
     }
 
     #[tokio::test]

@@ -147,13 +147,7 @@ mod tests {
         }
     }
 
-    async fn all(mut s: ByteStream) -> Vec<u8> {
-        let mut out = Vec::new();
-        while let Some(b) = s.next().await {
-            out.extend_from_slice(&b.unwrap());
-        }
-        out
-    }
+    use super::super::collect as all;
 
     #[tokio::test]
     async fn reads_whole_ranges_and_sizes_through_redirects() {

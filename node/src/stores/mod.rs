@@ -159,6 +159,17 @@ pub fn build(
     Ok(Stores::new(stores, &default)?)
 }
 
+/// All the bytes of a driver's stream (tests of the drivers).
+#[cfg(test)]
+async fn collect(mut s: tessera_domain::stores::ByteStream) -> Vec<u8> {
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    while let Some(b) = s.next().await {
+        out.extend_from_slice(&b.unwrap());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
