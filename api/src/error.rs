@@ -170,6 +170,7 @@ impl IntoResponse for ApiError {
 impl From<DomainError> for ApiError {
     /// The one mapping of a domain failure to its Glance response.
     fn from(e: DomainError) -> Self {
+        use tessera_domain::stores::StoreError as S;
         use tessera_raft::MetaError as M;
         use tessera_replication::DataError as D;
         use tessera_replication::WorkerError as W;
@@ -201,6 +202,14 @@ impl From<DomainError> for ApiError {
                 ))
             }
             DomainError::Data(other) => Self::Internal(format!("image data failure: {other}")),
+            DomainError::Store(e) => match e {
+                S::NotFound(_) => Self::NotFound(e.to_string()),
+                S::ReadOnly => Self::Gone(
+                    "Error in store configuration. Adding images to store is disabled.".into(),
+                ),
+                S::Unavailable(_) => Self::Unavailable(e.to_string()),
+                S::Refused(_) => Self::BadRequest(e.to_string()),
+            },
             DomainError::Worker(e @ W::NoSuchWorker(_)) => Self::NotFound(e.to_string()),
             DomainError::Worker(e @ (W::UnknownKey { .. } | W::BadValue { .. })) => {
                 Self::BadRequest(e.to_string())

@@ -33,9 +33,6 @@ pub use identity::{AuthConfig, Identity};
 pub use routes::discovery::OverTls;
 pub use routes::CreateFields;
 
-/// The single store id this service advertises (`/v2/info/stores`, an image's `stores`).
-pub use tessera_domain::import::STORE_ID;
-
 /// Limits and identity settings of the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {

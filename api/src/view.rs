@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use serde_json::{json, Map, Value};
+use tessera_domain::stores::Stores;
 use tessera_raft::{Image, Visibility};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -70,8 +71,8 @@ fn opt_str(v: &Option<String>) -> Value {
     v.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
 }
 
-/// The image as Glance renders it.
-pub fn image_json(img: &Image) -> Map<String, Value> {
+/// The image as Glance renders it; `stores` names the stores holding its data.
+pub fn image_json(img: &Image, stores: &Stores) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), json!(img.id));
     m.insert("name".into(), opt_str(&img.name));
@@ -95,8 +96,8 @@ pub fn image_json(img: &Image) -> Map<String, Value> {
     for (k, v) in &img.properties {
         m.insert(k.clone(), json!(v));
     }
-    if img.data.is_some() {
-        m.insert("stores".into(), json!(crate::STORE_ID));
+    if img.has_data() {
+        m.insert("stores".into(), json!(stores.ids_of(img).join(",")));
     }
     m.insert("self".into(), json!(format!("/v2/images/{}", img.id)));
     m.insert("file".into(), json!(format!("/v2/images/{}/file", img.id)));
@@ -224,7 +225,7 @@ mod tests {
         img.properties.insert("k".into(), "v".into());
         img.tags.insert("t".into());
         img.name = Some("n".into());
-        let view = image_json(&img);
+        let view = image_json(&img, &Stores::default());
         let mut back = Image::new("i".into(), None, 5);
         apply_view(&mut back, &view).unwrap();
         assert_eq!(back.properties, img.properties);

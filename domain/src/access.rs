@@ -160,6 +160,12 @@ impl<'a> Access<'a> {
         self.require(action, &self.image_target(image))
     }
 
+    /// Glance's policy `name` on `image` (`get_image_location`, `delete_image_location`...),
+    /// for a caller who may see it.
+    pub fn check_policy(&self, image: &Image, name: &str) -> Result<(), DomainError> {
+        self.require(name, &self.image_target(image))
+    }
+
     /// `get_images` and listing endpoints: by default any reader of the caller's project.
     pub fn check_reader(&self, action: &str) -> Result<(), DomainError> {
         self.require(action, &owned_by(&self.who.project))

@@ -54,6 +54,9 @@ pub enum DomainError {
     /// The data layer failed.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// A store driver refused or failed.
+    #[error(transparent)]
+    Store(#[from] crate::stores::StoreError),
     /// A background worker refused or failed.
     #[error(transparent)]
     Worker(#[from] WorkerError),

@@ -156,7 +156,7 @@ impl Glance {
             // Like Glance, only an image with data waits for the scrubber.
             let img = write::modify(&self.meta, id, |img| {
                 check(img)?;
-                if img.data.is_some() {
+                if img.has_data() {
                     lifecycle::advance(img, ImageStatus::PendingDelete)?;
                 }
                 Ok::<_, DomainError>(())
@@ -167,7 +167,8 @@ impl Glance {
                 return Ok(Deleted::Pending);
             }
         }
-        write::delete(&self.meta, id, check).await?;
+        let gone = write::delete(&self.meta, id, check).await?;
+        self.stores.remove_copies(&gone).await;
         tracing::info!("image deleted");
         // As Glance's cache middleware does on a delete; other nodes' prefetchers drop their
         // copies when they next check their records.

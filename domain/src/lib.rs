@@ -9,7 +9,7 @@
 //! Glance responses in one place and does nothing but HTTP. Its per-image quotas are here too
 //! ([`quota`]), property protections ([`protection`]), unified limits ([`limits`]), the
 //! metadata definitions catalog ([`metadefs`]), tasks and their executor ([`tasks`]) and the
-//! interoperable import ([`import`]); later stores will be.
+//! interoperable import ([`import`]) and the stores image data lives in ([`stores`]).
 //!
 //! It sits above `raft` (records, commands) and `replication` (chunk data) because an image
 //! operation such as an upload spans both, and below `api` so that the node's background
@@ -37,6 +37,7 @@ pub mod quota;
 pub mod record_bounds;
 pub mod revocation;
 pub mod service;
+pub mod stores;
 pub mod tags;
 pub mod tasks;
 pub mod upload;

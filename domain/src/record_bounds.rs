@@ -38,7 +38,12 @@ pub fn record_bytes(img: &Image) -> usize {
         + opt(&img.os_hash_value)
         + opt(&img.container_format)
         + opt(&img.disk_format)
-        + img.data.as_ref().map_or(0, |d| d.manifest.len());
+        + img.data.as_ref().map_or(0, |d| d.manifest.len())
+        + img
+            .locations
+            .iter()
+            .map(|l| l.store.len() + l.url.len() + 2 * ENTRY)
+            .sum::<usize>();
     let tags: usize = img.tags.iter().map(|t| t.len() + ENTRY).sum();
     let props: usize = img
         .properties

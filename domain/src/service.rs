@@ -9,6 +9,7 @@ use crate::limits::LimitSource;
 use crate::policy::Policy;
 use crate::protection::Protections;
 use crate::quota::Quotas;
+use crate::stores::Stores;
 use tessera_raft::Meta;
 use tessera_replication::{Data, ImageCache};
 
@@ -53,6 +54,7 @@ pub struct Glance {
     pub(crate) uploads: UploadSlots,
     pub(crate) image_fields: Option<SharedImageFields>,
     pub(crate) cache: Option<ImageCache>,
+    pub(crate) stores: Arc<Stores>,
 }
 
 impl Glance {
@@ -70,6 +72,7 @@ impl Glance {
             uploads: UploadSlots::new(settings.uploads),
             image_fields: None,
             cache: None,
+            stores: Arc::default(),
         }
     }
 
@@ -111,6 +114,19 @@ impl Glance {
             image_fields: Some(fields),
             ..self
         }
+    }
+
+    /// The same service over the stores `stores` (default: one cluster store).
+    pub fn with_stores(self, stores: Stores) -> Self {
+        Glance {
+            stores: Arc::new(stores),
+            ..self
+        }
+    }
+
+    /// The configured stores.
+    pub fn stores(&self) -> &Arc<Stores> {
+        &self.stores
     }
 
     /// The import methods offered.

@@ -1,6 +1,6 @@
-//! Image data in: `queued` -> `saving`, the bytes streamed into the chunk store under the
-//! size cap and any announced size, then `active`, or back to `queued` on any failure so the
-//! upload can be retried.
+//! Image data in: `queued` -> `saving`, the bytes streamed into the chosen store (the default
+//! one, or the one `X-Image-Meta-Store` names) under the size cap and any announced size,
+//! then `active`, or back to `queued` on any failure so the upload can be retried.
 
 use crate::caller::Caller;
 use crate::error::DomainError;
@@ -8,30 +8,36 @@ use crate::inspector::{self, Detected, Inspector};
 use crate::lifecycle;
 use crate::limits;
 use crate::service::Glance;
+use crate::stores::sink::Landed;
+use crate::stores::{Backend, Sink, Store};
 use crate::write;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::fmt::Display;
 use std::future::Future;
-use tessera_raft::{DataRef, ImageStatus};
+use tessera_raft::{DataRef, Image, ImageStatus};
 use tessera_replication::Ingested;
 use tracing::Instrument;
 
 impl Glance {
-    /// Stores `body` as the data of the queued image `id`. `announced` is the size the client
-    /// said it would send, if it did. The upload runs in its own task, so a caller that goes
-    /// away cannot cancel it half-way and leave the image stuck in `saving`.
+    /// Stores `body` as the data of the queued image `id` in store `store` (none: the
+    /// default store). `announced` is the size the client said it would send, if it did. The
+    /// upload runs in its own task, so a caller that goes away cannot cancel it half-way and
+    /// leave the image stuck in `saving`.
     pub async fn upload<S, E>(
         &self,
         who: &Caller,
         id: &str,
         body: S,
         announced: Option<u64>,
+        store: Option<&str>,
     ) -> Result<(), DomainError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send + 'static,
     {
+        // Glance checks the store before anything else.
+        let store = self.stores.writable(store)?.clone();
         // Refused while at a cap before anything changes; held until the upload task ends,
         // even if the caller goes away.
         let slot = self.uploads.take(&who.project)?;
@@ -54,7 +60,7 @@ impl Glance {
         .await?;
         let work = self
             .clone()
-            .store_upload(id.to_string(), body, announced, formats);
+            .store_upload(id.to_string(), body, announced, formats, store);
         // The upload slot is held until the transfer ends, even if the caller goes away.
         let work = async move {
             let result = work.await;
@@ -71,26 +77,28 @@ impl Glance {
         body: S,
         announced: Option<u64>,
         (disk, container): (Option<String>, Option<String>),
+        store: Store,
     ) -> Result<(), DomainError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Display + Send,
     {
-        let checked = self
-            .ingest(body, announced)
-            .await
-            .and_then(|(done, detected)| {
-                let virtual_size = inspector::verdict(
-                    &detected,
-                    disk.as_deref(),
-                    container.as_deref(),
-                    self.import.require_format_match,
-                )
-                .map_err(DomainError::InvalidImageData)?;
-                Ok((done, virtual_size))
-            });
-        let (done, virtual_size) = match checked {
-            Ok(checked) => checked,
+        let landed = match Sink::open(&self.data, &store, &id, announced) {
+            Ok(sink) => self.ingest_into(sink, body, announced).await,
+            Err(e) => Err(e),
+        };
+        let (done, virtual_size) = match landed {
+            Ok((done, detected)) => {
+                let strict = self.import.require_format_match;
+                match inspector::verdict(&detected, disk.as_deref(), container.as_deref(), strict) {
+                    Ok(v) => (done, v),
+                    Err(refused) => {
+                        self.discard(&store, &done).await;
+                        self.back_to_queued(&id).await;
+                        return Err(DomainError::InvalidImageData(refused));
+                    }
+                }
+            }
             Err(e) => {
                 self.back_to_queued(&id).await;
                 return Err(e);
@@ -103,34 +111,44 @@ impl Glance {
                     img.status.as_str()
                 )));
             }
-            img.size = Some(done.size);
             img.virtual_size = virtual_size.or(img.virtual_size);
-            img.checksum = Some(done.md5.clone());
-            img.os_hash_algo = Some("sha512".into());
-            img.os_hash_value = Some(done.sha512.clone());
-            img.data = Some(DataRef {
-                manifest: done.manifest.to_string(),
-            });
+            give_data(img, &done);
             lifecycle::advance(img, ImageStatus::Active)
         })
         .await;
         match activated {
             Ok(_) => {
-                tracing::info!(size = done.size, chunks = done.chunks, "image data stored");
+                tracing::info!(size = done.size(), store = %store.id, "image data stored");
                 Ok(())
             }
-            Err(DomainError::NotFound(_)) => Err(DomainError::Gone(format!(
-                "Image {id} could not be found after upload. The image may have been deleted during the upload."
-            ))),
             Err(e) => {
-                self.back_to_queued(&id).await;
-                Err(e)
+                self.discard(&store, &done).await;
+                match e {
+                    DomainError::NotFound(_) => Err(DomainError::Gone(format!(
+                        "Image {id} could not be found after upload. The image may have been deleted during the upload."
+                    ))),
+                    e => {
+                        self.back_to_queued(&id).await;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes what an upload left in a store's driver when the image did not take it (the
+    /// chunk store's unreferenced chunks go to the reaper).
+    pub(crate) async fn discard(&self, store: &Store, landed: &Landed) {
+        if let (Backend::Driver(driver), Landed::Driver { location, .. }) = (&store.backend, landed)
+        {
+            if let Err(e) = driver.delete(&location.url).await {
+                tracing::warn!(store = %store.id, url = %location.url, error = %e, "could not remove unused data");
             }
         }
     }
 
     /// Streams `body` into the chunk store, enforcing the size cap and any announced size,
-    /// and inspects its format on the way.
+    /// and inspects its format on the way (staging and web-download land there).
     pub(crate) async fn ingest<S, E>(
         &self,
         body: S,
@@ -140,9 +158,45 @@ impl Glance {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display + Send,
     {
-        let cap = self.settings.image_size_cap;
-        let mut writer = self.data.ingest();
+        let sink = Sink::Chunks(self.data.ingest());
+        let (landed, detected) = self.ingest_into(sink, body, announced).await?;
+        Ok((landed.into_chunks()?, detected))
+    }
+
+    /// Streams `body` into `sink`, enforcing the size cap and any announced size, and
+    /// inspects its format on the way: the one path every upload takes, whatever the store.
+    pub(crate) async fn ingest_into<S, E>(
+        &self,
+        mut sink: Sink,
+        body: S,
+        announced: Option<u64>,
+    ) -> Result<(Landed, Detected), DomainError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Display + Send,
+    {
         let mut inspector = Inspector::new();
+        match self.feed(&mut sink, &mut inspector, body, announced).await {
+            Ok(()) => Ok((sink.finish().await?, inspector.finish())),
+            Err(e) => {
+                sink.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn feed<S, E>(
+        &self,
+        writer: &mut Sink,
+        inspector: &mut Inspector,
+        body: S,
+        announced: Option<u64>,
+    ) -> Result<(), DomainError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Display + Send,
+    {
+        let cap = self.settings.image_size_cap;
         let mut body = std::pin::pin!(body);
         let mut received: u64 = 0;
         while let Some(frame) = body.next().await {
@@ -170,7 +224,7 @@ impl Glance {
                 "Size mismatch: expected {n} bytes, got {received} bytes"
             )));
         }
-        Ok((writer.finish().await?, inspector.finish()))
+        Ok(())
     }
 
     /// Runs the data transfer `work` of image `id` in its own task, so a caller that goes
@@ -214,4 +268,30 @@ impl Glance {
             tracing::warn!(error = %e, "could not return image to queued after a failed upload");
         }
     }
+}
+
+/// Records `done` as the image's data in the store it landed in, with its size and digests.
+pub(crate) fn give_data(img: &mut Image, done: &Landed) {
+    let (size, md5, sha512) = match done {
+        Landed::Chunks(i) => {
+            img.data = Some(DataRef {
+                manifest: i.manifest.to_string(),
+            });
+            (i.size, &i.md5, &i.sha512)
+        }
+        Landed::Driver {
+            location,
+            size,
+            md5,
+            sha512,
+        } => {
+            img.locations.retain(|l| l.store != location.store);
+            img.locations.push(location.clone());
+            (*size, md5, sha512)
+        }
+    };
+    img.size = Some(size);
+    img.checksum = Some(md5.clone());
+    img.os_hash_algo = Some("sha512".into());
+    img.os_hash_value = Some(sha512.clone());
 }

@@ -131,7 +131,7 @@ where
 
 /// Removes the record of `id` after `check` accepts the current record (pending-delete
 /// records included: the reaper scrubs them through here).
-pub async fn delete<F, E>(meta: &Meta, id: &str, mut check: F) -> Result<(), E>
+pub async fn delete<F, E>(meta: &Meta, id: &str, mut check: F) -> Result<Image, E>
 where
     F: FnMut(&Image) -> Result<(), E>,
     E: From<DomainError>,
@@ -149,7 +149,7 @@ where
             expect: current.revision,
         });
         match proposal.submit(meta).await.map_err(DomainError::from)? {
-            Outcome::Applied(_) => return Ok(()),
+            Outcome::Applied(_) => return Ok(current),
             Outcome::Conflict(_) => continue,
             Outcome::NotFound => return Err(DomainError::no_image(id).into()),
             other => return Err(unexpected(other).into()),

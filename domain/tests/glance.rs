@@ -61,11 +61,17 @@ async fn upload_activates_and_download_reads_any_range() {
     assert_eq!(img.status, ImageStatus::Queued);
     assert!(g.download(&alice(), &img.id).await.unwrap().is_none());
 
-    let refused = g.upload(&bob(), &img.id, body(&[b"x"]), None).await;
+    let refused = g.upload(&bob(), &img.id, body(&[b"x"]), None, None).await;
     assert!(matches!(refused, Err(DomainError::Forbidden(_))));
-    g.upload(&alice(), &img.id, body(&[b"hello ", b"world"]), Some(11))
-        .await
-        .unwrap();
+    g.upload(
+        &alice(),
+        &img.id,
+        body(&[b"hello ", b"world"]),
+        Some(11),
+        None,
+    )
+    .await
+    .unwrap();
     let stored = g.show(&bob(), &img.id).await.unwrap();
     assert_eq!(stored.status, ImageStatus::Active);
     assert_eq!(stored.size, Some(11));
@@ -74,7 +80,7 @@ async fn upload_activates_and_download_reads_any_range() {
         Some("5eb63bbbe01eeed093cb22bb8f5acdc3")
     );
 
-    let again = g.upload(&alice(), &img.id, body(&[b"x"]), None).await;
+    let again = g.upload(&alice(), &img.id, body(&[b"x"]), None, None).await;
     assert_eq!(
         again.unwrap_err().to_string(),
         "Image status transition from active to saving is not allowed"
@@ -82,7 +88,13 @@ async fn upload_activates_and_download_reads_any_range() {
 
     let data = g.download(&bob(), &img.id).await.unwrap().unwrap();
     assert_eq!(data.size(), 11);
-    let part: Vec<u8> = data.read(6, 11).map(|b| b.unwrap().to_vec()).concat().await;
+    let part: Vec<u8> = data
+        .read(6, 11)
+        .await
+        .unwrap()
+        .map(|b| b.unwrap().to_vec())
+        .concat()
+        .await;
     assert_eq!(part, b"world");
 }
 
@@ -96,12 +108,14 @@ async fn a_failed_upload_returns_to_queued() {
     let g = &n.glance;
     let img = create(g, &alice(), Visibility::Private).await;
     let big = g
-        .upload(&alice(), &img.id, body(&[b"12", b"345"]), None)
+        .upload(&alice(), &img.id, body(&[b"12", b"345"]), None, None)
         .await;
     assert!(matches!(big, Err(DomainError::TooLarge(_))));
     assert_eq!(status(g, &img.id).await, ImageStatus::Queued);
 
-    let short = g.upload(&alice(), &img.id, body(&[b"12"]), Some(3)).await;
+    let short = g
+        .upload(&alice(), &img.id, body(&[b"12"]), Some(3), None)
+        .await;
     assert_eq!(
         short.unwrap_err().to_string(),
         "Size mismatch: expected 3 bytes, got 2 bytes"
@@ -109,11 +123,11 @@ async fn a_failed_upload_returns_to_queued() {
     assert_eq!(status(g, &img.id).await, ImageStatus::Queued);
 
     let broken = futures::stream::iter(vec![Ok(Bytes::from_static(b"1")), Err("reset")]);
-    let cut = g.upload(&alice(), &img.id, broken, None).await;
+    let cut = g.upload(&alice(), &img.id, broken, None, None).await;
     assert!(matches!(cut, Err(DomainError::Invalid(_))));
     assert_eq!(status(g, &img.id).await, ImageStatus::Queued);
 
-    g.upload(&alice(), &img.id, body(&[b"1234"]), Some(4))
+    g.upload(&alice(), &img.id, body(&[b"1234"]), Some(4), None)
         .await
         .unwrap();
     assert_eq!(status(g, &img.id).await, ImageStatus::Active);
@@ -129,7 +143,7 @@ async fn deactivation_hides_data_from_non_admins() {
         early.unwrap_err().to_string(),
         "Not allowed to deactivate image in status 'queued'"
     );
-    g.upload(&alice(), &img.id, body(&[b"data"]), None)
+    g.upload(&alice(), &img.id, body(&[b"data"]), None, None)
         .await
         .unwrap();
     assert!(matches!(
@@ -251,7 +265,7 @@ async fn delayed_delete_keeps_data_until_the_reaper() {
     );
 
     let img = create(g, &alice(), Visibility::Private).await;
-    g.upload(&alice(), &img.id, body(&[b"data"]), None)
+    g.upload(&alice(), &img.id, body(&[b"data"]), None, None)
         .await
         .unwrap();
     assert!(matches!(

@@ -95,7 +95,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_protections(cfg.api.protections.clone())
         .with_limits(limits)
         .with_import(cfg.import.clone())
-        .with_image_fields(Arc::new(tessera_api::CreateFields));
+        .with_image_fields(Arc::new(tessera_api::CreateFields))
+        .with_stores(cfg.stores.clone());
     let workers = spawn_workers(&cfg, &meta, &data, &glance)?;
     if let Some(cache) = cache {
         workers.spawn(Prefetcher::new(cache, MetaCacheImages(meta.clone())));
@@ -352,7 +353,7 @@ fn spawn_workers(
     workers.spawn(Reaper::new(
         data.clone(),
         MetaLiveChunks(meta.clone()),
-        MetaImageRecords(meta.clone()),
+        MetaImageRecords(meta.clone(), glance.stores().clone()),
         cfg.reaper,
     ));
     let auditor = Auditor::open(data.clone(), cfg.data_dir.join("auditor.json"), cfg.auditor)

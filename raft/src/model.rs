@@ -152,6 +152,16 @@ pub struct DataRef {
     pub manifest: String,
 }
 
+/// A copy of an image's data in a store that is not the cluster's chunk store (the chunk
+/// store's copy is [`Image::data`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// The id of the store holding it.
+    pub store: String,
+    /// The URL the store's driver reads it back from (`file:///...`, `http://...`).
+    pub url: String,
+}
+
 /// A Glance image record: base properties, custom properties, tags and members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
@@ -197,8 +207,11 @@ pub struct Image {
     pub properties: BTreeMap<String, String>,
     /// Projects it is shared with, by project id.
     pub members: BTreeMap<String, Member>,
-    /// Where its data lives, once uploaded.
+    /// Where its data lives in the cluster's chunk store, once uploaded there.
     pub data: Option<DataRef>,
+    /// Its copies in other stores (records written before stores existed have none).
+    #[serde(default)]
+    pub locations: Vec<Location>,
     /// Bumped by every applied change; the compare-and-set token for writers.
     pub revision: u64,
 }
@@ -229,7 +242,13 @@ impl Image {
             properties: BTreeMap::new(),
             members: BTreeMap::new(),
             data: None,
+            locations: Vec::new(),
             revision: 0,
         }
+    }
+
+    /// Whether some store holds its data.
+    pub fn has_data(&self) -> bool {
+        self.data.is_some() || !self.locations.is_empty()
     }
 }

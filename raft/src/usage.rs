@@ -86,7 +86,7 @@ impl Usage {
                 .is_some_and(|v| !v.is_empty());
         let size = img.size.unwrap_or(0);
         Usage {
-            size_bytes: if !gone && img.data.is_some() { size } else { 0 },
+            size_bytes: if !gone && img.has_data() { size } else { 0 },
             stage_bytes: if staging || copying { size } else { 0 },
             count: u64::from(!gone),
             uploading: u64::from(staging || img.status == Saving || copying),

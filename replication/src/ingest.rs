@@ -22,12 +22,11 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use md5::{Digest, Md5};
-use sha2::Sha512;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chunker::Chunker;
 use crate::error::{DataError, StoreError};
+use crate::hashes::{Hashes, Msg};
 use crate::id::ChunkId;
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::quorum::Quorum;
@@ -39,13 +38,23 @@ pub const PIECE: usize = 1024 * 1024;
 /// Network reads smaller than this are gathered (one copy) into pieces of at least this size,
 /// so the workers wake once per piece rather than once per read.
 pub const MIN_PIECE: usize = 256 * 1024;
-/// Pieces each hashing channel may hold.
-pub const QUEUE: usize = 8;
+pub use crate::hashes::QUEUE;
 /// Chunks queued between the chunking thread and the distributor.
 pub const STORE_QUEUE: usize = 4;
 /// Chunks written longer ago than this get their mtime refreshed at finish, so the reaper's
 /// grace period counts from the end of the upload.
 const TOUCH_AFTER: Duration = Duration::from_secs(10);
+
+/// Gathers small network reads (one copy) into pieces of at least [`MIN_PIECE`] bytes, so
+/// workers wake once per piece rather than once per read: the piece ready to send, if any
+/// (`buf` itself, uncopied, when it is large enough and nothing waits).
+pub fn gather(gathered: &mut BytesMut, buf: Bytes) -> Option<Bytes> {
+    if gathered.is_empty() && buf.len() >= MIN_PIECE {
+        return Some(buf);
+    }
+    gathered.extend_from_slice(&buf);
+    (gathered.len() >= MIN_PIECE).then(|| gathered.split().freeze())
+}
 
 /// What a finished ingest produced.
 #[derive(Debug)]
@@ -63,11 +72,6 @@ pub struct Ingested {
     /// Keeps the chunks from every node's reaper until dropped: hold it until the image
     /// record names the manifest.
     pub hold: UploadHold,
-}
-
-enum Msg {
-    Data(Bytes),
-    End,
 }
 
 struct ChunkResult {
@@ -92,11 +96,8 @@ struct Workers {
     renewer: Option<Renewer>,
     /// Small reads waiting to make up a piece of [`MIN_PIECE`] bytes.
     gathered: BytesMut,
-    md5_tx: mpsc::Sender<Msg>,
-    sha_tx: mpsc::Sender<Msg>,
+    hashes: Hashes,
     chunk_tx: mpsc::Sender<Msg>,
-    md5_rx: oneshot::Receiver<String>,
-    sha_rx: oneshot::Receiver<String>,
     chunk_rx: oneshot::Receiver<Result<ChunkResult, DataError>>,
 }
 
@@ -128,14 +129,8 @@ impl Ingest {
             Ok(w) => w,
             Err(_) => return Err(DataError::Pipeline("ingest already failed")),
         };
-        let piece = if w.gathered.is_empty() && buf.len() >= MIN_PIECE {
-            buf
-        } else {
-            w.gathered.extend_from_slice(&buf);
-            if w.gathered.len() < MIN_PIECE {
-                return Ok(());
-            }
-            w.gathered.split().freeze()
+        let Some(piece) = gather(&mut w.gathered, buf) else {
+            return Ok(());
         };
         if !w.dispatch(piece).await {
             return Err(self.fail().await);
@@ -155,10 +150,7 @@ impl Ingest {
         };
         let mut w = w;
         let rest = w.gathered.split().freeze();
-        let sent = w.dispatch(rest).await
-            && w.chunk_tx.send(Msg::End).await.is_ok()
-            && w.md5_tx.send(Msg::End).await.is_ok()
-            && w.sha_tx.send(Msg::End).await.is_ok();
+        let sent = w.dispatch(rest).await && w.chunk_tx.send(Msg::End).await.is_ok();
         let chunked = w
             .chunk_rx
             .await
@@ -166,14 +158,8 @@ impl Ingest {
         if !sent {
             return Err(DataError::Pipeline("hash worker died"));
         }
-        let md5 = w
-            .md5_rx
-            .await
-            .map_err(|_| DataError::Pipeline("md5 worker died"))?;
-        let sha512 = w
-            .sha_rx
-            .await
-            .map_err(|_| DataError::Pipeline("sha512 worker died"))?;
+        let digests = w.hashes.finish().await?;
+        let (md5, sha512) = (digests.md5, digests.sha512);
         let ChunkResult {
             entries,
             size,
@@ -223,7 +209,7 @@ impl Ingest {
             Ok(w) => w,
             Err(e) => return e,
         };
-        drop((w.md5_tx, w.sha_tx, w.chunk_tx));
+        drop((w.hashes, w.chunk_tx));
         match w.chunk_rx.await {
             Ok(Err(e)) => e,
             _ => DataError::Pipeline("worker thread died"),
@@ -240,8 +226,7 @@ impl Workers {
             let piece = buf.slice(off..buf.len().min(off + PIECE));
             off += piece.len();
             let sent = self.chunk_tx.send(Msg::Data(piece.clone())).await.is_ok()
-                && self.md5_tx.send(Msg::Data(piece.clone())).await.is_ok()
-                && self.sha_tx.send(Msg::Data(piece)).await.is_ok();
+                && self.hashes.feed(piece).await;
             if !sent {
                 return false;
             }
@@ -263,18 +248,7 @@ impl Workers {
 
 fn spawn_workers(quorum: &Arc<Quorum>) -> Result<Workers, DataError> {
     let spawn_err = DataError::Spawn;
-    let (md5_tx, md5_in) = mpsc::channel(QUEUE);
-    let (md5_out, md5_rx) = oneshot::channel();
-    thread::Builder::new()
-        .name("ingest-md5".into())
-        .spawn(move || hash_worker::<Md5>(md5_in, md5_out))
-        .map_err(spawn_err)?;
-    let (sha_tx, sha_in) = mpsc::channel(QUEUE);
-    let (sha_out, sha_rx) = oneshot::channel();
-    thread::Builder::new()
-        .name("ingest-sha512".into())
-        .spawn(move || hash_worker::<Sha512>(sha_in, sha_out))
-        .map_err(spawn_err)?;
+    let hashes = Hashes::start()?;
     let (chunk_tx, chunk_in) = mpsc::channel(QUEUE);
     let (chunk_out, chunk_rx) = oneshot::channel();
     let (to_store, store_in) = mpsc::channel::<(ChunkId, Bytes)>(STORE_QUEUE);
@@ -292,27 +266,10 @@ fn spawn_workers(quorum: &Arc<Quorum>) -> Result<Workers, DataError> {
         leases: LeaseSet::default(),
         renewer: None,
         gathered: BytesMut::new(),
-        md5_tx,
-        sha_tx,
+        hashes,
         chunk_tx,
-        md5_rx,
-        sha_rx,
         chunk_rx,
     })
-}
-
-/// Hashes pieces until `End` (then reports the hex digest) or until the channel closes (abort).
-fn hash_worker<D: Digest>(mut rx: mpsc::Receiver<Msg>, out: oneshot::Sender<String>) {
-    let mut h = D::new();
-    while let Some(msg) = rx.blocking_recv() {
-        match msg {
-            Msg::Data(b) => h.update(&b),
-            Msg::End => {
-                let _ = out.send(hex::encode(h.finalize()));
-                return;
-            }
-        }
-    }
 }
 
 /// Cuts and hashes; returns `None` when the ingest was abandoned.

@@ -56,7 +56,9 @@ trap cleanup EXIT
 
 bash "$peer/keystone.sh" start
 # The settings kept in the repo name the shared Keystone's port.
-sed "s#127.0.0.1:5000#127.0.0.1:${KS_PORT:-5000}#" "$here/node.toml" > "$work/node.toml"
+# The file store is one directory every node of this one-machine cluster shares.
+sed -e "s#127.0.0.1:5000#127.0.0.1:${KS_PORT:-5000}#" -e "s#@WORK@#$work#" \
+  "$here/node.toml" > "$work/node.toml"
 sed "s#127.0.0.1:5000#127.0.0.1:${KS_PORT:-5000}#" "$here/tempest.conf" > "$work/tempest.conf"
 # Nodes run on loopback addresses (--no-netns): a network namespace has its own loopback and
 # cannot reach the Keystone listening on the host's 127.0.0.1:5000.

@@ -4,7 +4,6 @@
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::request_span::record_image;
-use crate::STORE_ID;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -52,9 +51,23 @@ pub async fn upload(
     record_image(&id);
     let announced = image_data(&headers)?;
     glance
-        .upload(&who, &id, body.into_data_stream(), announced)
+        .upload(
+            &who,
+            &id,
+            body.into_data_stream(),
+            announced,
+            store_header(&headers),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The store a request names in `X-Image-Meta-Store`, if any.
+pub(crate) fn store_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-image-meta-store")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 /// Why a `Range` header cannot be served.
@@ -136,11 +149,12 @@ pub async fn download(
     };
     // A whole-image read goes through the node's image cache (a hit, or cached on the way);
     // a range does not, as in Glance.
-    let mut resp = Response::new(if status == StatusCode::OK {
-        Body::from_stream(data.read_whole())
+    let stream = if status == StatusCode::OK {
+        data.read_whole().await?
     } else {
-        Body::from_stream(data.read(start, end))
-    });
+        data.read(start, end).await?
+    };
+    let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
@@ -148,7 +162,10 @@ pub async fn download(
         HeaderValue::from_static("application/octet-stream"),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    h.insert("x-image-meta-store", HeaderValue::from_static(STORE_ID));
+    // Not Glance's: tells which store served the bytes.
+    if let Ok(store) = HeaderValue::from_str(&data.store) {
+        h.insert("x-image-meta-store", store);
+    }
     if let Some(md5) = data
         .image
         .checksum

@@ -4,14 +4,14 @@ use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::schema::schemas;
 use crate::ApiConfig;
-use crate::STORE_ID;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
+use tessera_domain::stores::{Store, Stores};
 use tessera_domain::Glance;
 
 /// API versions this service speaks, as Glance 33 lists them without the optional
@@ -155,11 +155,54 @@ pub async fn metadef_schema(Path(name): Path<String>) -> Result<Json<Value>, Api
         .ok_or_else(|| ApiError::NotFound(format!("No schema named metadefs/{name}.")))
 }
 
-/// `GET /v2/info/stores`: the one replicated store.
-pub async fn stores() -> Json<Value> {
-    Json(
-        json!({"stores": [{"id": STORE_ID, "description": "Tessera replicated chunk store", "default": true}]}),
-    )
+/// One store as `/v2/info/stores` shows it: Glance sends `default` and `read-only` as the
+/// string `"true"`, and only when true; no description when none is configured.
+fn store_json(store: &Store, default: bool) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(store.id));
+    if let Some(d) = &store.description {
+        m.insert("description".into(), json!(d));
+    }
+    if default {
+        m.insert("default".into(), json!("true"));
+    }
+    if store.read_only {
+        m.insert("read-only".into(), json!("true"));
+    }
+    m
+}
+
+/// The configured stores, each with what `more` adds to it.
+fn stores_json(stores: &Stores, more: impl Fn(&Store, &mut Map<String, Value>)) -> Value {
+    let default = &stores.default_store().id;
+    let list: Vec<Value> = stores
+        .all()
+        .iter()
+        .map(|s| {
+            let mut m = store_json(s, &s.id == default);
+            more(s, &mut m);
+            Value::Object(m)
+        })
+        .collect();
+    json!({ "stores": list })
+}
+
+/// `GET /v2/info/stores`.
+pub async fn stores(State(glance): State<Glance>) -> Json<Value> {
+    Json(stores_json(glance.stores(), |_, _| {}))
+}
+
+/// `GET /v2/info/stores/detail`: with each store's type, properties and weight (admin).
+pub async fn stores_detail(
+    State(glance): State<Glance>,
+    who: Identity,
+) -> Result<Json<Value>, ApiError> {
+    let stores = glance.stores_detail(&who)?;
+    Ok(Json(stores_json(stores, |s, m| {
+        m.insert("type".into(), json!(s.kind.as_str()));
+        m.insert("properties".into(), Value::Object(s.properties.clone()));
+        m.insert("weight".into(), json!(s.weight));
+    })))
 }
 
 /// `GET /v2/info/usage`: the caller's project's unified limits and usage (empty when limits

@@ -7,7 +7,7 @@ use crate::list::{parse_query, without_marker};
 use crate::request_span::record_image;
 use crate::schema::validate_image;
 use crate::view::{apply_view, forbidden_property, image_json};
-use crate::{patch, ApiConfig, STORE_ID};
+use crate::{patch, ApiConfig};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -16,6 +16,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use tessera_domain::import::ImageFields;
+use tessera_domain::stores::Stores;
 use tessera_domain::{Glance, NewImage};
 use tessera_raft::Image;
 
@@ -33,7 +34,8 @@ const IGNORED_ON_CREATE: [&str; 2] = ["os_hash_algo", "os_hash_value"];
 
 /// A fresh record filled from a create request's fields, checked by the image schema.
 fn build(mut image: Image, req: &Map<String, Value>) -> Result<Image, ApiError> {
-    let mut view = image_json(&image);
+    // A new image has no data yet, so no store to name.
+    let mut view = image_json(&image, &Stores::default());
     view.extend(
         req.iter()
             .filter(|(k, _)| !IGNORED_ON_CREATE.contains(&k.as_str()))
@@ -106,10 +108,10 @@ pub async fn create(
             (header::LOCATION, loc),
             (
                 HeaderName::from_static("openstack-image-store-ids"),
-                STORE_ID.to_string(),
+                store_ids(&glance),
             ),
         ],
-        Json(Value::Object(image_json(&stored))),
+        Json(Value::Object(image_json(&stored, glance.stores()))),
     )
         .into_response();
     // Glance sends no empty header when every import method is off.
@@ -132,7 +134,7 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     record_image(&id);
     let img = glance.show(&who, &id).await?;
-    Ok(Json(Value::Object(image_json(&img))))
+    Ok(Json(Value::Object(image_json(&img, glance.stores()))))
 }
 
 /// `GET /v2/images`.
@@ -159,7 +161,7 @@ pub async fn list(
         format!("/v2/images?{rest}")
     };
     let mut doc = json!({
-        "images": images.iter().map(|i| Value::Object(image_json(i))).collect::<Vec<_>>(),
+        "images": images.iter().map(|i| Value::Object(image_json(i, glance.stores()))).collect::<Vec<_>>(),
         "first": first,
         "schema": "/v2/schemas/images",
     });
@@ -200,13 +202,13 @@ pub async fn update(
     let ops_list = patch::parse(&bytes, media)?;
     let stored = glance
         .update(&who, &id, |img| {
-            let mut view = image_json(img);
+            let mut view = image_json(img, glance.stores());
             patch::apply(&mut view, &ops_list)?;
             validate_image(&Value::Object(view.clone()))?;
             apply_view(img, &view)
         })
         .await?;
-    Ok(Json(Value::Object(image_json(&stored))))
+    Ok(Json(Value::Object(image_json(&stored, glance.stores()))))
 }
 
 /// `DELETE /v2/images/{id}`.
@@ -217,5 +219,27 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     record_image(&id);
     glance.delete(&who, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every configured store's id, comma-separated (`OpenStack-image-store-ids`).
+fn store_ids(glance: &Glance) -> String {
+    let ids: Vec<&str> = glance
+        .stores()
+        .all()
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    ids.join(",")
+}
+
+/// `DELETE /v2/stores/{store_id}/{image_id}` (2.10): removes one store's copy.
+pub async fn delete_from_store(
+    State(glance): State<Glance>,
+    who: Identity,
+    Path((store, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    record_image(&id);
+    glance.delete_from_store(&who, &store, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

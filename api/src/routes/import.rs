@@ -1,7 +1,7 @@
 //! Interoperable import over HTTP: `GET /v2/info/import`, `PUT /v2/images/{id}/stage` and
 //! `POST /v2/images/{id}/import` (202; the executor runs the task it creates).
 
-use super::data::image_data;
+use super::data::{image_data, store_header};
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
 use crate::identity::Identity;
@@ -16,14 +16,9 @@ use tessera_domain::import::{ImportMethod, ImportRequest};
 use tessera_domain::tasks::TASKS_WORKER;
 use tessera_domain::Glance;
 
-/// The enabled import methods' names.
+/// The offered import methods' names.
 pub(crate) fn method_names(glance: &Glance) -> Vec<&'static str> {
-    glance
-        .import_config()
-        .methods
-        .iter()
-        .map(|m| m.as_str())
-        .collect()
+    glance.import_methods().iter().map(|m| m.as_str()).collect()
 }
 
 /// `GET /v2/info/import`.
@@ -73,13 +68,19 @@ pub async fn import(
         ..
     } = state;
     let body = parse_json(&read_limited(body, config.max_json_body).await?)?;
-    let store = headers
-        .get("x-image-meta-store")
-        .and_then(|v| v.to_str().ok());
-    let req = ImportRequest::parse(body, &glance.import_config().methods, store)?;
-    let task = glance
+    let req = ImportRequest::parse(
+        body,
+        &glance.import_methods(),
+        store_header(&headers),
+        glance.stores(),
+    )?;
+    let Some(task) = glance
         .import_image(&who, &id, req, Some(request_id))
-        .await?;
+        .await?
+    else {
+        tracing::info!("nothing to copy: the image is in every store");
+        return Ok(StatusCode::ACCEPTED);
+    };
     tracing::info!(task_id = %task, "import accepted");
     // Start it now rather than at the executor's next poll (any node may run it).
     if let Err(e) = workers.wake(TASKS_WORKER) {

@@ -31,6 +31,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v2/info/stores", get(discovery::stores))
         .route("/v2/cache", get(cache::state).delete(cache::clear))
         .route("/v2/cache/{id}", put(cache::queue).delete(cache::remove))
+        .route("/v2/info/stores/detail", get(discovery::stores_detail))
+        .route(
+            "/v2/stores/{store}/{id}",
+            axum::routing::delete(images::delete_from_store),
+        )
         .route("/v2/info/usage", get(discovery::usage))
         .route("/v2/info/import", get(import::info))
         .route("/v2/tasks", get(tasks::list).post(tasks::create))

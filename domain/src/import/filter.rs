@@ -9,6 +9,14 @@
 //! `allowed_hosts`, as an operator who means to fetch from inside would do.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Redirects followed before giving up (as Python's urllib).
+const MAX_REDIRECTS: usize = 10;
+/// Time to connect to the server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest silence of the server, before the headers and between reads.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The filtering rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +104,58 @@ fn normalize(host: &str) -> String {
 }
 
 impl UriFilter {
+    /// GETs `uri` with `headers`, following redirects by hand: each hop is checked by these
+    /// rules and its connection pinned to the checked address. The successful response, or
+    /// why there is none.
+    pub async fn fetch(
+        &self,
+        uri: &str,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<reqwest::Response, String> {
+        let mut next = uri.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let hop = self.check(&next).await.map_err(|e| {
+                if next == uri {
+                    e.to_string()
+                } else {
+                    format!("Redirect to disallowed URL: {next}")
+                }
+            })?;
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .resolve(&hop.host, hop.addr)
+                .build()
+                .map_err(|e| format!("cannot set up the download: {e}"))?;
+            let resp = client
+                .get(hop.url.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(|e| format!("Failed to download {next}: {e}"))?;
+            if resp.status().is_redirection() {
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| format!("Redirect without a location from {next}"))?;
+                next = hop
+                    .url
+                    .join(location)
+                    .map_err(|e| format!("Bad redirect location {location}: {e}"))?
+                    .to_string();
+                tracing::info!(to = %next, "redirected");
+                continue;
+            }
+            if !resp.status().is_success() {
+                return Err(format!("Failed to download {next}: HTTP {}", resp.status()));
+            }
+            return Ok(resp);
+        }
+        Err(format!("Too many redirects fetching {uri}"))
+    }
+
     /// Checks `uri` by scheme, host and port, resolves its host and picks an address the
     /// rules allow.
     pub async fn check(&self, uri: &str) -> Result<Allowed, Refused> {

@@ -6,6 +6,7 @@
 //! staged manifest is recorded as a [`stage::Staged`] document until the import uses it or
 //! the image leaves `uploading`/`importing`, when the executor removes it.
 
+mod copy;
 pub mod filter;
 mod legacy;
 pub mod plugins;
@@ -25,10 +26,6 @@ pub use legacy::{ImageFields, SharedImageFields, LEGACY_IMPORT};
 pub use request::{ImportMethod, ImportRequest};
 pub use run::run_task;
 pub use stage::{is_staged_local, sweep_stages, Staged};
-
-/// The one store this service has (`/v2/info/stores`, an image's `stores`, a task's
-/// `backend`).
-pub const STORE_ID: &str = "tessera";
 
 /// The image property holding the import lock: the id of the task importing into it.
 pub const IMPORT_TASK: &str = "os_glance_import_task";
@@ -92,6 +89,20 @@ impl ImportConfig {
     /// Whether `method` is enabled.
     pub fn enabled(&self, method: ImportMethod) -> bool {
         self.methods.contains(&method)
+    }
+}
+
+impl crate::Glance {
+    /// The import methods offered: the enabled ones, `copy-image` only where there is more
+    /// than one store to copy between.
+    pub fn import_methods(&self) -> Vec<ImportMethod> {
+        let several = self.stores.all().len() > 1;
+        self.import
+            .methods
+            .iter()
+            .copied()
+            .filter(|m| several || *m != ImportMethod::CopyImage)
+            .collect()
     }
 }
 

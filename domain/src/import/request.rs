@@ -1,8 +1,8 @@
 //! The body of `POST /v2/images/{id}/import`, checked as Glance's request deserializer and
 //! `get_stores_from_request` check it.
 
-use super::STORE_ID;
 use crate::error::DomainError;
+use crate::stores::{StoreKind, Stores};
 use serde_json::Value;
 
 /// Glance's import methods.
@@ -27,8 +27,12 @@ impl ImportMethod {
         ImportMethod::GlanceDownload,
     ];
 
-    /// The methods Tessera can run.
-    pub const SERVED: [ImportMethod; 2] = [ImportMethod::GlanceDirect, ImportMethod::WebDownload];
+    /// The methods Tessera can run (`copy-image` is offered only with several stores).
+    pub const SERVED: [ImportMethod; 3] = [
+        ImportMethod::GlanceDirect,
+        ImportMethod::WebDownload,
+        ImportMethod::CopyImage,
+    ];
 
     /// Glance's name of the method.
     pub fn as_str(self) -> &'static str {
@@ -55,15 +59,20 @@ pub struct ImportRequest {
     pub body: Value,
     /// The stores to import to.
     pub stores: Vec<String>,
+    /// Whether the request named `all_stores`.
+    pub all_stores: bool,
+    /// Whether a failure in one store fails the whole import (Glance's default: yes).
+    pub all_stores_must_succeed: bool,
 }
 
 impl ImportRequest {
-    /// Checks `body` against the `enabled` methods; `store_header` is the request's
-    /// `x-image-meta-store`.
+    /// Checks `body` against the `enabled` methods and the configured `known` stores;
+    /// `store_header` is the request's `x-image-meta-store`.
     pub fn parse(
         body: Value,
         enabled: &[ImportMethod],
         store_header: Option<&str>,
+        known: &Stores,
     ) -> Result<ImportRequest, DomainError> {
         let invalid = |m: &str| Err(DomainError::Invalid(m.to_string()));
         let Some(method) = body.get("method") else {
@@ -90,9 +99,13 @@ impl ImportRequest {
                 return invalid(default_ok);
             }
         }
-        let stores = stores(&body, store_header)?;
+        let stores = stores(&body, store_header, known)?;
+        let flag =
+            |key: &str, default: bool| body.get(key).and_then(Value::as_bool).unwrap_or(default);
         Ok(ImportRequest {
             method,
+            all_stores: flag("all_stores", false),
+            all_stores_must_succeed: flag("all_stores_must_succeed", true),
             body,
             stores,
         })
@@ -104,15 +117,21 @@ impl ImportRequest {
     }
 }
 
-/// The stores named by the request (Glance's `get_stores_from_request`).
-fn stores(body: &Value, header: Option<&str>) -> Result<Vec<String>, DomainError> {
+/// The stores named by the request (Glance's `get_stores_from_request`): `all_stores` means
+/// every store that takes data (not the read-only ones, as Glance leaves out `http`).
+fn stores(body: &Value, header: Option<&str>, known: &Stores) -> Result<Vec<String>, DomainError> {
     let stores = if body.get("all_stores").and_then(Value::as_bool) == Some(true) {
         if body.get("stores").is_some() || header.is_some() {
             return Err(DomainError::Invalid(
                 "All_stores parameter can't be used with x-image-meta-store header or stores parameter".into(),
             ));
         }
-        vec![STORE_ID.to_string()]
+        known
+            .all()
+            .iter()
+            .filter(|s| !s.read_only && s.kind != StoreKind::Http)
+            .map(|s| s.id.clone())
+            .collect()
     } else if let Some(listed) = body.get("stores") {
         if header.is_some() {
             return Err(DomainError::Invalid(
@@ -132,9 +151,9 @@ fn stores(body: &Value, header: Option<&str>) -> Result<Vec<String>, DomainError
             })
             .collect()
     } else {
-        vec![header.unwrap_or(STORE_ID).to_string()]
+        vec![header.map_or_else(|| known.default_store().id.clone(), str::to_string)]
     };
-    if let Some(unknown) = stores.iter().find(|s| *s != STORE_ID) {
+    if let Some(unknown) = stores.iter().find(|s| known.get(s).is_none()) {
         return Err(DomainError::Conflict(format!(
             "Store for identifier {unknown} not found"
         )));
@@ -145,12 +164,13 @@ fn stores(body: &Value, header: Option<&str>) -> Result<Vec<String>, DomainError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stores::CLUSTER_STORE;
     use serde_json::json;
 
     const ON: &[ImportMethod] = &[ImportMethod::GlanceDirect];
 
     fn err(body: Value) -> String {
-        ImportRequest::parse(body, ON, None)
+        ImportRequest::parse(body, ON, None, &Stores::default())
             .unwrap_err()
             .to_string()
     }
@@ -178,16 +198,25 @@ mod tests {
             err(json!({"method": {"name": "glance-direct"}, "stores": ["x"]})),
             "Store for identifier x not found"
         );
-        let ok =
-            ImportRequest::parse(json!({"method": {"name": "glance-direct"}}), ON, None).unwrap();
-        assert_eq!(ok.method, ImportMethod::GlanceDirect);
-        assert_eq!(ok.stores, vec![STORE_ID.to_string()]);
-        let all = ImportRequest::parse(
-            json!({"method": {"name": "glance-direct"}, "all_stores": true}),
+        let known = Stores::default();
+        let ok = ImportRequest::parse(
+            json!({"method": {"name": "glance-direct"}}),
             ON,
             None,
+            &known,
         )
         .unwrap();
-        assert_eq!(all.stores, vec![STORE_ID.to_string()]);
+        assert_eq!(ok.method, ImportMethod::GlanceDirect);
+        assert_eq!(ok.stores, vec![CLUSTER_STORE.to_string()]);
+        assert!(ok.all_stores_must_succeed);
+        let all = ImportRequest::parse(
+            json!({"method": {"name": "glance-direct"}, "all_stores": true, "all_stores_must_succeed": false}),
+            ON,
+            None,
+            &known,
+        )
+        .unwrap();
+        assert_eq!(all.stores, vec![CLUSTER_STORE.to_string()]);
+        assert!(all.all_stores && !all.all_stores_must_succeed);
     }
 }

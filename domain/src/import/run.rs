@@ -6,9 +6,10 @@
 //! same one, so two nodes never bring an image to different ends. The image changes only
 //! while it still holds this task's import lock.
 
+use super::copy;
 use super::plugins;
 use super::web_download::{self, DownloadError};
-use super::{ImportMethod, Staged, FAILED_IMPORT, IMPORTING_TO_STORES, IMPORT_TASK, STORE_ID};
+use super::{ImportMethod, Staged, FAILED_IMPORT, IMPORTING_TO_STORES, IMPORT_TASK};
 use crate::docs;
 use crate::error::DomainError;
 use crate::inspector;
@@ -16,9 +17,10 @@ use crate::lifecycle;
 use crate::service::Glance;
 use crate::tasks::claim::{Claim, Fenced};
 use crate::tasks::{Decision, StoredData, Task, TaskStatus, API_IMAGE_IMPORT};
+use crate::upload::give_data;
 use crate::write;
 use serde_json::json;
-use tessera_raft::{DataRef, Expect, Image, ImageStatus};
+use tessera_raft::{Expect, Image, ImageStatus};
 
 /// Runs the claimed task to its end; its final status.
 pub async fn run_task(glance: &Glance, claim: &Claim, ttl: i64) -> Result<TaskStatus, Fenced> {
@@ -30,10 +32,23 @@ pub async fn run_task(glance: &Glance, claim: &Claim, ttl: i64) -> Result<TaskSt
         Ok(parsed) => parsed,
         Err(message) => return finish(claim, Err(message), ttl).await,
     };
+    let (targets, must_succeed) = copy::targets(&task);
+    if method == ImportMethod::CopyImage {
+        let outcome = match glance
+            .copy_image(claim.id(), &image_id, &targets, must_succeed)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(DomainError::NotFound(_)) => Err("Image has been deleted, aborting import.".into()),
+            Err(e @ DomainError::Conflict(_)) => Err(e.to_string()),
+            Err(e) => return Err(e.into()),
+        };
+        return finish(claim, outcome.map(|()| json!({"image_id": image_id})), ttl).await;
+    }
     let decision = match task.decision.clone() {
         Some(d) => d,
         None => {
-            let d = decide(glance, claim, &image_id, method).await?;
+            let d = decide(glance, claim, &image_id, method, &targets).await?;
             let message = match &d {
                 Decision::Data(data) => format!("Copied {} MiB", data.size >> 20),
                 Decision::Failed(_) => task.message.clone(),
@@ -47,7 +62,11 @@ pub async fn run_task(glance: &Glance, claim: &Claim, ttl: i64) -> Result<TaskSt
             d
         }
     };
-    let outcome = apply(glance, &task, claim.id(), &image_id, &decision).await?;
+    let to = Targets {
+        stores: &targets,
+        must_succeed,
+    };
+    let outcome = apply(glance, &task, claim.id(), &image_id, &decision, to).await?;
     if outcome.is_ok() && method == ImportMethod::GlanceDirect {
         // The image holds the data now; the staged record has done its job.
         let release = docs::write(
@@ -91,12 +110,13 @@ async fn finish(
     Ok(done.status)
 }
 
-/// Marks the image `importing` for this task and works out what it gets.
+/// Marks the image `importing` (to `targets`) for this task and works out what it gets.
 async fn decide(
     glance: &Glance,
     claim: &Claim,
     image_id: &str,
     method: ImportMethod,
+    targets: &[String],
 ) -> Result<Decision, Fenced> {
     let task = claim.id();
     let marked = write::modify(glance.meta(), image_id, |img| {
@@ -105,7 +125,7 @@ async fn decide(
             lifecycle::advance(img, ImageStatus::Importing)?;
         }
         img.properties
-            .insert(IMPORTING_TO_STORES.into(), STORE_ID.into());
+            .insert(IMPORTING_TO_STORES.into(), targets.join(","));
         img.properties.insert(FAILED_IMPORT.into(), String::new());
         Ok::<_, DomainError>(())
     })
@@ -179,7 +199,7 @@ async fn fetch(
 }
 
 /// Refuses to touch an image this task no longer holds the lock of.
-fn holds_lock(img: &Image, task: &str) -> Result<(), DomainError> {
+pub(crate) fn holds_lock(img: &Image, task: &str) -> Result<(), DomainError> {
     if img.properties.get(IMPORT_TASK).map(String::as_str) == Some(task) {
         Ok(())
     } else {
@@ -190,6 +210,13 @@ fn holds_lock(img: &Image, task: &str) -> Result<(), DomainError> {
     }
 }
 
+/// The stores an import lands in, and whether every one must take it.
+#[derive(Clone, Copy)]
+struct Targets<'a> {
+    stores: &'a [String],
+    must_succeed: bool,
+}
+
 /// Applies `decision` to the image; whether the import succeeded (its failure message if
 /// not).
 async fn apply(
@@ -198,13 +225,19 @@ async fn apply(
     task: &str,
     image_id: &str,
     decision: &Decision,
+    to: Targets<'_>,
 ) -> Result<Result<(), String>, Fenced> {
     let applied = match decision {
-        Decision::Data(data) => activate(glance, record, task, image_id, data).await,
+        Decision::Data(data) => activate(glance, record, task, image_id, data, to).await,
         Decision::Failed(message) => {
-            fail(glance, task, image_id).await?;
+            fail(glance, task, image_id, &to.stores.join(",")).await?;
             return Ok(Err(message.clone()));
         }
+    };
+    let applied = match applied {
+        Ok(Some(message)) => return Ok(Err(message)),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
     };
     match applied {
         Ok(()) => Ok(Ok(())),
@@ -214,26 +247,42 @@ async fn apply(
     }
 }
 
-/// Gives the image its data and makes it active (a second application of the same data,
-/// by a node that took the task over, finds it done).
+/// Whether the image already got this data from this import (a node that took the task over
+/// after it was applied finds it so).
+fn applied(img: &Image, data: &StoredData) -> bool {
+    img.status == ImageStatus::Active
+        && img.os_hash_value.as_deref() == Some(data.sha512.as_str())
+        && !img.properties.contains_key(IMPORT_TASK)
+}
+
+/// Lands the data in the target stores, then gives the image its copies and makes it active;
+/// the failure message when the stores did not take it (the image then goes back to
+/// `queued`, nothing left in any store).
 async fn activate(
     glance: &Glance,
     record: &Task,
     task: &str,
     image_id: &str,
     data: &StoredData,
-) -> Result<(), DomainError> {
-    write::modify(glance.meta(), image_id, |img| {
-        let done = img.status == ImageStatus::Active
-            && img
-                .data
-                .as_ref()
-                .is_some_and(|d| d.manifest == data.manifest);
-        if done {
+    to: Targets<'_>,
+) -> Result<Option<String>, DomainError> {
+    if applied(&write::load(glance.meta(), image_id).await?, data) {
+        return Ok(None);
+    }
+    let landings = glance.land(image_id, data, to.stores).await;
+    let failed = landings.failed_ids();
+    if landings.made.is_empty() || (to.must_succeed && !landings.failed.is_empty()) {
+        for (store, landed) in &landings.made {
+            glance.discard(store, landed).await;
+        }
+        fail(glance, task, image_id, &failed).await?;
+        return Ok(Some(landings.message()));
+    }
+    let activated = write::modify(glance.meta(), image_id, |img| {
+        if applied(img, data) {
             return Ok(());
         }
         holds_lock(img, task)?;
-        img.size = Some(data.size);
         if let Some(converted) = &data.disk_format {
             // image_conversion's result, as Glance records it.
             img.disk_format = Some(converted.clone());
@@ -244,15 +293,12 @@ async fn activate(
         if let Ok(Some(v)) = inspector::verdict(&data.detected, formats.0, formats.1, strict) {
             img.virtual_size = Some(v);
         }
-        img.checksum = Some(data.md5.clone());
-        img.os_hash_algo = Some("sha512".into());
-        img.os_hash_value = Some(data.sha512.clone());
-        img.data = Some(DataRef {
-            manifest: data.manifest.clone(),
-        });
+        for (_, landed) in &landings.made {
+            give_data(img, landed);
+        }
         img.properties
             .insert(IMPORTING_TO_STORES.into(), String::new());
-        img.properties.insert(FAILED_IMPORT.into(), String::new());
+        img.properties.insert(FAILED_IMPORT.into(), failed.clone());
         img.properties.remove(IMPORT_TASK);
         // Glance's inject_image_metadata plugin, as the importing user's roles allow.
         if let Some(inject) = &glance.import.inject {
@@ -262,14 +308,25 @@ async fn activate(
         }
         lifecycle::advance(img, ImageStatus::Active)
     })
-    .await?;
-    tracing::info!(image_id = %image_id, size = data.size, "image imported");
-    Ok(())
+    .await;
+    if let Err(e) = activated {
+        for (store, landed) in &landings.made {
+            glance.discard(store, landed).await;
+        }
+        return Err(e);
+    }
+    tracing::info!(image_id = %image_id, size = data.size, stores = %to.stores.join(","), "image imported");
+    Ok(None)
 }
 
-/// Puts the image back to `queued` with the failure recorded and the lock dropped, if this
-/// task still holds it.
-async fn fail(glance: &Glance, task: &str, image_id: &str) -> Result<(), DomainError> {
+/// Puts the image back to `queued` with the `failed` stores recorded and the lock dropped, if
+/// this task still holds it.
+async fn fail(
+    glance: &Glance,
+    task: &str,
+    image_id: &str,
+    failed: &str,
+) -> Result<(), DomainError> {
     let reverted = write::modify(glance.meta(), image_id, |img| {
         if holds_lock(img, task).is_err() {
             return Ok(());
@@ -280,7 +337,8 @@ async fn fail(glance: &Glance, task: &str, image_id: &str) -> Result<(), DomainE
         }
         img.properties
             .insert(IMPORTING_TO_STORES.into(), String::new());
-        img.properties.insert(FAILED_IMPORT.into(), STORE_ID.into());
+        img.properties
+            .insert(FAILED_IMPORT.into(), failed.to_string());
         img.properties.remove(IMPORT_TASK);
         Ok::<_, DomainError>(())
     })

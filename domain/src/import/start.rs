@@ -73,14 +73,15 @@ fn lock_is_stale(task: Option<&Task>, now: i64) -> bool {
 }
 
 impl Glance {
-    /// Starts an import into `id`; the id of the task that runs it.
+    /// Starts an import into `id`; the id of the task that runs it (none: a `copy-image` to
+    /// `all_stores` of an image already in every store, which has nothing to do).
     pub async fn import_image(
         &self,
         who: &Caller,
         id: &str,
-        req: ImportRequest,
+        mut req: ImportRequest,
         request_id: Option<String>,
-    ) -> Result<String, DomainError> {
+    ) -> Result<Option<String>, DomainError> {
         let image = write::load(&self.meta, id).await?;
         self.access(who).check_view(&image)?;
         check_image(&image, req.method)?;
@@ -90,6 +91,19 @@ impl Glance {
             "modify_image"
         };
         self.access(who).check_owner_write(&image, action)?;
+        if req.method == ImportMethod::CopyImage {
+            let held = self.stores.ids_of(&image);
+            if req.all_stores {
+                req.stores.retain(|s| !held.contains(s));
+                if req.stores.is_empty() {
+                    return Ok(None);
+                }
+            } else if let Some(s) = req.stores.iter().find(|s| held.contains(s)) {
+                return Err(DomainError::Invalid(format!(
+                    "Image is already present at store '{s}'"
+                )));
+            }
+        }
         if req.method == ImportMethod::WebDownload {
             let uri = req.uri().unwrap_or("None");
             if let Err(e) = self.import.filter.check(uri).await {
@@ -137,7 +151,7 @@ impl Glance {
             return Err(e);
         }
         tracing::info!(task_id = %task_id, method = req.method.as_str(), "import task created");
-        Ok(task_id)
+        Ok(Some(task_id))
     }
 
     /// Breaks the lock `holder` has on `id` if it is stale (failing its task with Glance's

@@ -13,12 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Redirects followed before giving up (as Python's urllib).
-const MAX_REDIRECTS: usize = 10;
-/// Time to connect to the server.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest silence of the server, before the headers and between reads.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the task's progress message is refreshed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
@@ -46,51 +40,11 @@ pub async fn download(
     filter: &UriFilter,
     uri: &str,
 ) -> Result<StoredData, DownloadError> {
-    let fail = |m: String| DownloadError::Failed(m);
-    let mut next = uri.to_string();
-    for _ in 0..=MAX_REDIRECTS {
-        let hop = filter.check(&next).await.map_err(|e| {
-            if next == uri {
-                fail(e.to_string())
-            } else {
-                fail(format!("Redirect to disallowed URL: {next}"))
-            }
-        })?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .resolve(&hop.host, hop.addr)
-            .build()
-            .map_err(|e| fail(format!("cannot set up the download: {e}")))?;
-        let resp = client
-            .get(hop.url.clone())
-            .send()
-            .await
-            .map_err(|e| fail(format!("Failed to download {next}: {e}")))?;
-        if resp.status().is_redirection() {
-            let location = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| fail(format!("Redirect without a location from {next}")))?;
-            next = hop
-                .url
-                .join(location)
-                .map_err(|e| fail(format!("Bad redirect location {location}: {e}")))?
-                .to_string();
-            tracing::info!(to = %next, "web-download redirected");
-            continue;
-        }
-        if !resp.status().is_success() {
-            return Err(fail(format!(
-                "Failed to download {next}: HTTP {}",
-                resp.status()
-            )));
-        }
-        return fetch_body(glance, claim, resp).await;
-    }
-    Err(fail(format!("Too many redirects fetching {uri}")))
+    let resp = filter
+        .fetch(uri, reqwest::header::HeaderMap::new())
+        .await
+        .map_err(DownloadError::Failed)?;
+    fetch_body(glance, claim, resp).await
 }
 
 /// Streams a response body into the chunk store, reporting progress on the task.

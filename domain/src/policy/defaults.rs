@@ -61,6 +61,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("deactivate", ADMIN_OR_PROJECT_MEMBER),
     ("reactivate", ADMIN_OR_PROJECT_MEMBER),
     ("copy_image", "role:admin"),
+    ("stores_info_detail", "role:admin"),
     ("manage_image_cache", "role:admin"),
     // The image cache API (2.14): admin by default, as in Glance, where `manage_image_cache`
     // is their deprecated alias; naming it keeps an operator's override of it in force.

@@ -19,6 +19,7 @@ use super::legacy::{self, Renamed};
 use super::ConfigError;
 use crate::http_server::HttpLimits;
 use crate::logging::LogFormat;
+use crate::stores::StoresSection;
 
 /// The whole file. Top level: the node's identity and place in the cluster; sections: one
 /// per subsystem.
@@ -78,6 +79,8 @@ pub struct FileConfig {
     pub auth: AuthSection,
     /// `[limits]`: per-project unified limits from Keystone.
     pub limits: LimitsSection,
+    /// `[stores]`: where image data may live (Glance's `enabled_backends`).
+    pub stores: StoresSection,
     /// `[image_cache]`: this node's image cache (Glance's `image_cache_*` options).
     pub image_cache: ImageCacheSection,
 }
@@ -140,6 +143,7 @@ impl Default for FileConfig {
             image_cache: ImageCacheSection::default(),
             auth: AuthSection::default(),
             limits: LimitsSection::default(),
+            stores: StoresSection::default(),
         }
     }
 }

@@ -17,6 +17,8 @@
 //! - `[auditor]`: `rate`, `period`;
 //! - `[reaper]`: `interval`, `grace`, `scrub_time`, `upload_timeout`;
 //! - `[image_cache]`: `enabled`, `max_size` (bytes).
+//! - `[stores]`: `default` and `[[stores.store]]` tables (`id`, `driver`, `description`,
+//!   `weight`, `read_only` and the driver's options), see [`crate::stores`].
 //!
 //! One time rule for the whole file: a duration is a number of seconds (`30`, `0.5`) or a
 //! string with one unit, `ms`, `s`, `m`, `h` or `d` (`"250ms"`, `"10m"`, `"1d"`), at most
@@ -45,6 +47,7 @@ use tessera_domain::import::plugins::{Conversion, ProcessLimits, Transform, OUTP
 use tessera_domain::import::{ImportConfig, ImportMethod, InjectMetadata};
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
 use tessera_domain::protection::{Format, ProtectionError};
+use tessera_domain::stores::Stores;
 use tessera_domain::tasks::ExecutorConfig;
 use tessera_domain::{Protections, Quotas, UploadLimits};
 use tessera_replication::{AuditorConfig, ReaperConfig, ReplicatorConfig, WorkerError};
@@ -61,6 +64,9 @@ use legacy::Renamed;
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// `[stores]` cannot be served.
+    #[error(transparent)]
+    Stores(#[from] crate::stores::StoresConfigError),
     /// `[image_import_opts] image_import_plugins` names a plugin Tessera does not have.
     #[error("[image_import_opts] image_import_plugins: no import plugin {0:?} here (there are image_decompression, image_conversion, inject_image_metadata)")]
     ImportPlugin(String),
@@ -255,6 +261,8 @@ pub struct Config {
     pub tasks: ExecutorConfig,
     /// The import methods and `web-download`'s URL rules.
     pub import: ImportConfig,
+    /// The stores image data may live in.
+    pub stores: Stores,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// The image cache's size limit in bytes, when the node keeps one.
@@ -502,6 +510,11 @@ impl Config {
             auditor,
             replicator,
             tasks,
+            stores: crate::stores::build(
+                &file.stores,
+                cli.replicas.unwrap_or(file.replicator.replicas),
+                &file.import_filtering_opts.filter(),
+            )?,
             import: ImportConfig {
                 methods,
                 require_format_match: file.image_format.require_image_format_match,

@@ -7,13 +7,16 @@
 //! record and applies only if it still qualifies, as a compare-and-set on its revision, so a
 //! duplicate or a racing user change is a no-op.
 
+use std::sync::Arc;
+use tessera_domain::stores::Stores;
 use tessera_domain::{import, lifecycle, write, DomainError};
 use tessera_raft::{ImageStatus, Meta};
 use tessera_replication::{ImageRecords, Lingering, LingeringImage};
 
-/// Answers the reaper from (and writes to) the replicated metadata.
+/// Answers the reaper from (and writes to) the replicated metadata; a scrubbed image's copies
+/// in driver stores are removed through `1`.
 #[derive(Clone)]
-pub struct MetaImageRecords(pub Meta);
+pub struct MetaImageRecords(pub Meta, pub Arc<Stores>);
 
 /// Upload states that a dead node can leave behind.
 const UPLOADING: [ImageStatus; 2] = [ImageStatus::Saving, ImageStatus::Uploading];
@@ -61,7 +64,10 @@ impl ImageRecords for MetaImageRecords {
         })
         .await;
         match deleted {
-            Ok(()) => Ok(true),
+            Ok(gone) => {
+                self.1.remove_copies(&gone).await;
+                Ok(true)
+            }
             // Gone, changed since, or contended: the next pass looks again.
             Err(DomainError::NotFound(_) | DomainError::Conflict(_)) => Ok(false),
             Err(e) => Err(e),

@@ -1,0 +1,344 @@
+//! The configured stores: each store's id, type, description, weight and read-only flag,
+//! the default store, and the checks Glance makes when a request names a store.
+
+use super::driver::StoreDriver;
+use crate::error::DomainError;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tessera_raft::Image;
+
+/// Id of the one cluster store a node has when its config names no stores.
+pub const CLUSTER_STORE: &str = "tessera";
+
+/// The kinds of store, by Glance's driver type names (`cluster` is Tessera's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The cluster's replicated chunk store.
+    Cluster,
+    /// A directory (Glance's filesystem store).
+    File,
+    /// Read-only HTTP(S) URLs.
+    Http,
+    /// OpenStack object storage.
+    Swift,
+    /// An S3-compatible object store.
+    S3,
+}
+
+impl StoreKind {
+    /// Every kind.
+    pub const ALL: [StoreKind; 5] = [
+        StoreKind::Cluster,
+        StoreKind::File,
+        StoreKind::Http,
+        StoreKind::Swift,
+        StoreKind::S3,
+    ];
+
+    /// The name in config files and in `/v2/info/stores/detail`'s `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Cluster => "cluster",
+            StoreKind::File => "file",
+            StoreKind::Http => "http",
+            StoreKind::Swift => "swift",
+            StoreKind::S3 => "s3",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn parse(name: &str) -> Option<StoreKind> {
+        StoreKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// How a store's data is reached.
+#[derive(Clone)]
+pub enum Backend {
+    /// Through the cluster's chunk store (the record's manifest).
+    Cluster,
+    /// Through a driver (the record's location URL).
+    Driver(Arc<dyn StoreDriver>),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Cluster => "Cluster",
+            Backend::Driver(_) => "Driver",
+        })
+    }
+}
+
+/// One configured store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Its id (Glance's backend name).
+    pub id: String,
+    /// Its kind.
+    pub kind: StoreKind,
+    /// What `/v2/info/stores` says of it, if anything.
+    pub description: Option<String>,
+    /// Reads prefer the copy in the store of highest weight.
+    pub weight: i64,
+    /// Refuses uploads and copies.
+    pub read_only: bool,
+    /// What `/v2/info/stores/detail` shows of its settings (never secrets).
+    pub properties: Map<String, Value>,
+    /// How its data is reached.
+    pub backend: Backend,
+}
+
+impl Store {
+    /// The built-in cluster store `id`.
+    pub fn cluster(id: &str) -> Store {
+        Store {
+            id: id.to_string(),
+            kind: StoreKind::Cluster,
+            description: None,
+            weight: 0,
+            read_only: false,
+            properties: Map::new(),
+            backend: Backend::Cluster,
+        }
+    }
+}
+
+/// Why a set of stores cannot be served.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoresError {
+    /// Two stores share an id.
+    #[error("store id {0:?} is configured twice")]
+    Duplicate(String),
+    /// A store id is empty or reserved.
+    #[error("store id {0:?} is not allowed (empty, or reserved: os_glance_*)")]
+    BadId(String),
+    /// The default store is not configured.
+    #[error("the default store {0:?} is not one of the configured stores")]
+    NoDefault(String),
+    /// The default store only serves reads.
+    #[error("the default store {0:?} is read-only")]
+    ReadOnlyDefault(String),
+    /// More than one cluster store (the chunk store has one replica count for now).
+    #[error("only one cluster store may be configured; {0:?} is a second one")]
+    SecondCluster(String),
+    /// A cluster store marked read-only (staging and imports need it writable).
+    #[error("the cluster store {0:?} cannot be read-only")]
+    ReadOnlyCluster(String),
+}
+
+/// The configured stores and the default one.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    stores: Vec<Store>,
+    default: usize,
+}
+
+impl Default for Stores {
+    /// One cluster store, as a node without a `[stores]` section has.
+    fn default() -> Self {
+        Stores {
+            stores: vec![Store::cluster(CLUSTER_STORE)],
+            default: 0,
+        }
+    }
+}
+
+impl Stores {
+    /// Checks and keeps `stores`, `default` being the id uploads go to when none is named.
+    pub fn new(stores: Vec<Store>, default: &str) -> Result<Stores, StoresError> {
+        let mut clusters = 0;
+        for (i, s) in stores.iter().enumerate() {
+            if s.id.is_empty() || s.id.starts_with("os_glance") || s.id.contains(',') {
+                return Err(StoresError::BadId(s.id.clone()));
+            }
+            if stores[..i].iter().any(|o| o.id == s.id) {
+                return Err(StoresError::Duplicate(s.id.clone()));
+            }
+            if s.kind == StoreKind::Cluster {
+                clusters += 1;
+                if clusters > 1 {
+                    return Err(StoresError::SecondCluster(s.id.clone()));
+                }
+                if s.read_only {
+                    return Err(StoresError::ReadOnlyCluster(s.id.clone()));
+                }
+            }
+        }
+        let Some(at) = stores.iter().position(|s| s.id == default) else {
+            return Err(StoresError::NoDefault(default.to_string()));
+        };
+        if stores[at].read_only {
+            return Err(StoresError::ReadOnlyDefault(default.to_string()));
+        }
+        Ok(Stores {
+            stores,
+            default: at,
+        })
+    }
+
+    /// Every store, in configuration order.
+    pub fn all(&self) -> &[Store] {
+        &self.stores
+    }
+
+    /// The store uploads go to when none is named.
+    pub fn default_store(&self) -> &Store {
+        &self.stores[self.default]
+    }
+
+    /// The store `id`, if configured.
+    pub fn get(&self, id: &str) -> Option<&Store> {
+        self.stores.iter().find(|s| s.id == id)
+    }
+
+    /// The id the chunk store's copies are shown under: the cluster store's, or the built-in
+    /// id when none is configured (data written before the stores were changed).
+    pub fn cluster_id(&self) -> &str {
+        self.stores
+            .iter()
+            .find(|s| s.kind == StoreKind::Cluster)
+            .map_or(CLUSTER_STORE, |s| &s.id)
+    }
+
+    /// The store an upload naming `id` (none: the default) writes to; Glance's 400 for an
+    /// unknown store and 410 for a read-only one.
+    pub fn writable(&self, id: Option<&str>) -> Result<&Store, DomainError> {
+        let store = match id {
+            None => self.default_store(),
+            Some(id) => self.get(id).ok_or_else(|| {
+                DomainError::Invalid(format!("Unknown scheme '{id}' found in URI"))
+            })?,
+        };
+        if store.read_only {
+            return Err(DomainError::Gone(
+                "Error in store configuration. Adding images to store is disabled.".into(),
+            ));
+        }
+        Ok(store)
+    }
+
+    /// The ids of the stores holding `img`'s data, as its `stores` field lists them: highest
+    /// weight first, as Glance sorts locations (a store not configured here weighs 0).
+    pub fn ids_of(&self, img: &Image) -> Vec<String> {
+        let cluster = img.data.as_ref().map(|_| self.cluster_id().to_string());
+        let mut ids: Vec<String> = cluster
+            .into_iter()
+            .chain(img.locations.iter().map(|l| l.store.clone()))
+            .collect();
+        ids.sort_by_key(|id| std::cmp::Reverse(self.get(id).map_or(0, |s| s.weight)));
+        ids
+    }
+
+    /// The stores holding `img`'s data that this node has configured, highest weight first
+    /// (ties in the image's order, the chunk store's copy first).
+    pub fn by_weight(&self, img: &Image) -> Vec<&Store> {
+        self.ids_of(img)
+            .iter()
+            .filter_map(|id| self.get(id))
+            .collect()
+    }
+
+    /// Removes the data of every driver copy of `img` (a deleted image); a failure is logged,
+    /// the record being gone already (the chunk store's copy goes to the reaper).
+    pub async fn remove_copies(&self, img: &Image) {
+        for loc in &img.locations {
+            let Some(Backend::Driver(driver)) = self.get(&loc.store).map(|s| &s.backend) else {
+                tracing::warn!(image_id = %img.id, store = %loc.store, "copy in a store not configured here left in place");
+                continue;
+            };
+            match driver.delete(&loc.url).await {
+                Ok(()) => {
+                    tracing::info!(image_id = %img.id, store = %loc.store, "image data removed from store")
+                }
+                Err(e) => {
+                    tracing::warn!(image_id = %img.id, store = %loc.store, url = %loc.url, error = %e, "could not remove image data from store")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_raft::{DataRef, Location};
+
+    fn file(id: &str, weight: i64, read_only: bool) -> Store {
+        Store {
+            kind: StoreKind::File,
+            weight,
+            read_only,
+            ..Store::cluster(id)
+        }
+    }
+
+    #[test]
+    fn default_is_one_cluster_store() {
+        let s = Stores::default();
+        assert_eq!(s.all().len(), 1);
+        assert_eq!(s.default_store().id, CLUSTER_STORE);
+        assert_eq!(s.default_store().kind, StoreKind::Cluster);
+    }
+
+    #[test]
+    fn bad_sets_are_refused() {
+        let c = || Store::cluster("c");
+        assert_eq!(
+            Stores::new(vec![c(), c()], "c").unwrap_err(),
+            StoresError::Duplicate("c".into())
+        );
+        assert_eq!(
+            Stores::new(vec![c(), Store::cluster("d")], "c").unwrap_err(),
+            StoresError::SecondCluster("d".into())
+        );
+        assert_eq!(
+            Stores::new(vec![c()], "x").unwrap_err(),
+            StoresError::NoDefault("x".into())
+        );
+        assert_eq!(
+            Stores::new(vec![c(), file("w", 0, true)], "w").unwrap_err(),
+            StoresError::ReadOnlyDefault("w".into())
+        );
+        assert_eq!(
+            Stores::new(vec![Store::cluster("os_glance_staging_store")], "c").unwrap_err(),
+            StoresError::BadId("os_glance_staging_store".into())
+        );
+    }
+
+    #[test]
+    fn writable_gives_glances_errors() {
+        let s = Stores::new(vec![Store::cluster("c"), file("w", 0, true)], "c").unwrap();
+        assert_eq!(s.writable(None).unwrap().id, "c");
+        assert!(
+            matches!(s.writable(Some("nope")), Err(DomainError::Invalid(m)) if m == "Unknown scheme 'nope' found in URI")
+        );
+        assert!(matches!(s.writable(Some("w")), Err(DomainError::Gone(_))));
+    }
+
+    #[test]
+    fn reads_prefer_the_heaviest_store() {
+        let s = Stores::new(
+            vec![
+                Store::cluster("c"),
+                file("f", 5, false),
+                file("g", 1, false),
+            ],
+            "c",
+        )
+        .unwrap();
+        let mut img = Image::new("i".into(), None, 0);
+        img.data = Some(DataRef {
+            manifest: "m".into(),
+        });
+        for store in ["g", "f", "gone"] {
+            img.locations.push(Location {
+                store: store.into(),
+                url: format!("file:///{store}"),
+            });
+        }
+        assert_eq!(s.ids_of(&img), ["f", "g", "c", "gone"]);
+        let order: Vec<_> = s.by_weight(&img).iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(order, ["f", "g", "c"]);
+    }
+}

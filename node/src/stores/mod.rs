@@ -1,0 +1,234 @@
+//! The store drivers that do I/O, one file each (`file`, `http`; the cluster store is the
+//! chunk store itself), and the building of the configured stores from the `[stores]`
+//! section: each store's common keys here, its driver's options one serde struct in the
+//! driver's file, deserialized from the rest of the store's table.
+
+mod file;
+mod http;
+
+pub use file::{FileOptions, FileStore};
+pub use http::{HttpOptions, HttpStore};
+
+use serde::Deserialize;
+use std::sync::Arc;
+use tessera_domain::import::UriFilter;
+use tessera_domain::stores::{Backend, Store, StoreKind, Stores, StoresError};
+
+/// `[stores]`: the stores image data may live in (Glance's `enabled_backends`). Without any,
+/// a node has one `cluster` store, `tessera`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoresSection {
+    /// The store uploads go to when none is named (default: the first one).
+    pub default: Option<String>,
+    /// The stores, `[[stores.store]]` tables.
+    pub store: Vec<StoreEntry>,
+}
+
+/// One `[[stores.store]]`: the keys every store has, and its driver's options.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StoreEntry {
+    /// Its id.
+    pub id: String,
+    /// `cluster`, `file` or `http`.
+    pub driver: String,
+    /// Shown by `/v2/info/stores`.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Reads prefer the store of highest weight.
+    #[serde(default)]
+    pub weight: i64,
+    /// Refuses uploads (an `http` store always does).
+    #[serde(default)]
+    pub read_only: bool,
+    /// The driver's own keys.
+    #[serde(flatten)]
+    pub options: toml::Table,
+}
+
+/// The `cluster` driver's options.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterOptions {
+    /// Copies of each chunk; must be `[replicator] replicas` (one replica count per cluster
+    /// for now).
+    pub replicas: Option<usize>,
+}
+
+/// Why `[stores]` cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum StoresConfigError {
+    /// A driver Tessera does not have.
+    #[error("[stores] store {id}: no driver {driver:?} here (there are cluster, file, http)")]
+    UnknownDriver {
+        /// The store.
+        id: String,
+        /// The driver named.
+        driver: String,
+    },
+    /// The driver's options do not fit.
+    #[error("[stores] store {id}: {source}")]
+    Options {
+        /// The store.
+        id: String,
+        /// Why.
+        source: toml::de::Error,
+    },
+    /// The driver could not be set up.
+    #[error("[stores] store {id}: {reason}")]
+    Driver {
+        /// The store.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The set of stores breaks a rule.
+    #[error("[stores]: {0}")]
+    Invalid(#[from] StoresError),
+}
+
+fn options<T: serde::de::DeserializeOwned>(entry: &StoreEntry) -> Result<T, StoresConfigError> {
+    T::deserialize(toml::Value::Table(entry.options.clone())).map_err(|source| {
+        StoresConfigError::Options {
+            id: entry.id.clone(),
+            source,
+        }
+    })
+}
+
+/// The stores `section` configures on a node keeping `replicas` copies of each chunk;
+/// `filter` is the address rules the `http` driver reads through.
+pub fn build(
+    section: &StoresSection,
+    replicas: usize,
+    filter: &UriFilter,
+) -> Result<Stores, StoresConfigError> {
+    if section.store.is_empty() {
+        return Ok(Stores::default());
+    }
+    let mut stores = Vec::new();
+    for entry in &section.store {
+        let fail = |reason: String| StoresConfigError::Driver {
+            id: entry.id.clone(),
+            reason,
+        };
+        let kind = StoreKind::parse(&entry.driver)
+            .filter(|k| matches!(k, StoreKind::Cluster | StoreKind::File | StoreKind::Http))
+            .ok_or_else(|| StoresConfigError::UnknownDriver {
+                id: entry.id.clone(),
+                driver: entry.driver.clone(),
+            })?;
+        let mut properties = serde_json::Map::new();
+        let backend = match kind {
+            StoreKind::Cluster => {
+                let o: ClusterOptions = options(entry)?;
+                if o.replicas.is_some_and(|r| r != replicas) {
+                    return Err(fail(format!(
+                        "replicas = {} differs from [replicator] replicas = {replicas}; per-store replica counts are not supported yet",
+                        o.replicas.unwrap_or_default()
+                    )));
+                }
+                properties.insert("replicas".into(), replicas.into());
+                Backend::Cluster
+            }
+            StoreKind::File => {
+                let o: FileOptions = options(entry)?;
+                let store = FileStore::open(&o.path).map_err(|e| fail(e.to_string()))?;
+                properties.insert("data_dir".into(), store.dir().display().to_string().into());
+                Backend::Driver(Arc::new(store))
+            }
+            _ => {
+                let _: HttpOptions = options(entry)?;
+                Backend::Driver(Arc::new(HttpStore::new(filter.clone())))
+            }
+        };
+        stores.push(Store {
+            id: entry.id.clone(),
+            kind,
+            description: entry.description.clone(),
+            weight: entry.weight,
+            read_only: entry.read_only || kind == StoreKind::Http,
+            properties,
+            backend,
+        });
+    }
+    let default = section
+        .default
+        .clone()
+        .unwrap_or_else(|| section.store[0].id.clone());
+    Ok(Stores::new(stores, &default)?)
+}
+
+/// All the bytes of a driver's stream (tests of the drivers).
+#[cfg(test)]
+async fn collect(mut s: tessera_domain::stores::ByteStream) -> Vec<u8> {
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    while let Some(b) = s.next().await {
+        out.extend_from_slice(&b.unwrap());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(text: &str) -> StoresSection {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn no_stores_is_one_cluster_store() {
+        let s = build(&StoresSection::default(), 3, &UriFilter::default()).unwrap();
+        assert_eq!(s.default_store().id, "tessera");
+    }
+
+    #[test]
+    fn stores_are_built_from_their_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"
+            default = "fast"
+            [[store]]
+            id = "fast"
+            driver = "cluster"
+            weight = 10
+            [[store]]
+            id = "files"
+            driver = "file"
+            description = "a directory"
+            path = "{}"
+            [[store]]
+            id = "web"
+            driver = "http"
+            "#,
+            dir.path().join("images").display()
+        );
+        let s = build(&section(&text), 3, &UriFilter::default()).unwrap();
+        let ids: Vec<_> = s.all().iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["fast", "files", "web"]);
+        assert!(s.get("web").unwrap().read_only);
+        assert!(dir.path().join("images").is_dir());
+        assert_eq!(s.get("fast").unwrap().weight, 10);
+    }
+
+    #[test]
+    fn bad_tables_are_refused() {
+        let err = |text: &str| {
+            build(&section(text), 3, &UriFilter::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("[[store]]\nid = \"a\"\ndriver = \"rbd\"").contains("no driver \"rbd\""));
+        assert!(
+            err("[[store]]\nid = \"a\"\ndriver = \"file\"\npath = \"/tmp/x\"\nbogus = 1")
+                .contains("bogus")
+        );
+        assert!(
+            err("[[store]]\nid = \"a\"\ndriver = \"cluster\"\nreplicas = 2")
+                .contains("per-store replica counts")
+        );
+        assert!(err("[[store]]\nid = \"a\"\ndriver = \"http\"").contains("read-only"));
+    }
+}
