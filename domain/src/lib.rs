@@ -35,6 +35,7 @@ pub mod protection;
 pub mod quota;
 pub mod record_bounds;
 pub mod service;
+pub mod stores;
 pub mod tags;
 pub mod tasks;
 pub mod upload;

@@ -17,5 +17,6 @@ pub mod malloc;
 pub mod metadefs_cli;
 pub mod orchestration;
 pub mod serve;
+pub mod stores;
 pub mod transport;
 pub mod wiring;
