@@ -81,9 +81,11 @@ fn noise(len: usize, seed: u64) -> Bytes {
 /// `data` as a stream of 64 KiB pieces.
 fn stream(data: &Bytes) -> ByteStream {
     let data = data.clone();
-    futures::stream::iter((0..data.len()).step_by(64 * 1024).map(move |at| {
-        Ok(data.slice(at..(at + 64 * 1024).min(data.len())))
-    }))
+    futures::stream::iter(
+        (0..data.len())
+            .step_by(64 * 1024)
+            .map(move |at| Ok(data.slice(at..(at + 64 * 1024).min(data.len())))),
+    )
     .boxed()
 }
 
@@ -256,34 +258,61 @@ async fn check_swift(account: &Account) {
 
     // Small, size known: one object.
     let small = noise(100 * 1024, 1);
-    let location = store.put(&id(1), stream(&small), Some(small.len() as u64)).await.unwrap();
+    let location = store
+        .put(&id(1), stream(&small), Some(small.len() as u64))
+        .await
+        .unwrap();
     assert_eq!(location, format!("swift+config://ref1/glance/{}", id(1)));
     assert_eq!(account.manifest("glance", &id(1)).await, None);
     assert_eq!(read(store, &location, 0, None).await, small);
-    assert_eq!(read(store, &location, 1000, Some(5000)).await, small.slice(1000..6000));
-    assert_eq!(read(store, &location, 90_000, None).await, small.slice(90_000..));
+    assert_eq!(
+        read(store, &location, 1000, Some(5000)).await,
+        small.slice(1000..6000)
+    );
+    assert_eq!(
+        read(store, &location, 90_000, None).await,
+        small.slice(90_000..)
+    );
     assert_eq!(store.size(&location).await.unwrap(), small.len() as u64);
     // Glance's older location form of the same object.
-    let legacy = format!("swift+http://{USER}:{KEY}@{PROXY}/auth/v1.0/glance/{}", id(1));
+    let legacy = format!(
+        "swift+http://{USER}:{KEY}@{PROXY}/auth/v1.0/glance/{}",
+        id(1)
+    );
     assert_eq!(read(store, &legacy, 0, None).await, small);
 
     // Large, size known: three 1 MiB segments and a DLO manifest, as Glance writes them.
     let large = noise(5 * MIB / 2, 2);
-    let location = store.put(&id(2), stream(&large), Some(large.len() as u64)).await.unwrap();
+    let location = store
+        .put(&id(2), stream(&large), Some(large.len() as u64))
+        .await
+        .unwrap();
     let prefix = format!("{}-", id(2));
     assert_eq!(
         account.list("glance", &prefix).await,
         ["00001", "00002", "00003"].map(|n| format!("{prefix}{n}"))
     );
-    assert_eq!(account.manifest("glance", &id(2)).await, Some(format!("glance/{prefix}")));
+    assert_eq!(
+        account.manifest("glance", &id(2)).await,
+        Some(format!("glance/{prefix}"))
+    );
     assert_eq!(read(store, &location, 0, None).await, large);
     let across = (MIB - 10) as u64;
-    assert_eq!(read(store, &location, across, Some(20)).await, large.slice(MIB - 10..MIB + 10));
+    assert_eq!(
+        read(store, &location, across, Some(20)).await,
+        large.slice(MIB - 10..MIB + 10)
+    );
     assert_eq!(store.size(&location).await.unwrap(), large.len() as u64);
     store.delete(&location).await.unwrap();
     assert!(account.list("glance", &id(2)).await.is_empty());
-    assert!(matches!(store.get(&location, 0, None).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.size(&location).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.get(&location, 0, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.size(&location).await,
+        Err(StoreError::NotFound(_))
+    ));
     store.delete(&location).await.unwrap();
 
     // Unknown size: segmented, as Glance does.
@@ -295,24 +324,44 @@ async fn check_swift(account: &Account) {
     assert!(account.list("glance", &id(3)).await.is_empty());
 
     // The data is not the size announced: refused, nothing left.
-    for (announced, sent, n) in [(200 * 1024, 150 * 1024, 4), (100 * 1024, 150 * 1024, 5), (2 * MIB, 3 * MIB, 6)] {
+    for (announced, sent, n) in [
+        (200 * 1024, 150 * 1024, 4),
+        (100 * 1024, 150 * 1024, 5),
+        (2 * MIB, 3 * MIB, 6),
+    ] {
         let data = noise(sent, 4);
-        let result = store.put(&id(n), stream(&data), Some(announced as u64)).await;
+        let result = store
+            .put(&id(n), stream(&data), Some(announced as u64))
+            .await;
         assert!(result.is_err(), "{announced} announced, {sent} sent");
-        assert!(account.list("glance", &id(n)).await.is_empty(), "{announced}/{sent} left data");
+        assert!(
+            account.list("glance", &id(n)).await.is_empty(),
+            "{announced}/{sent} left data"
+        );
     }
 
     // The client goes away in the second segment: the first is removed.
-    let result = store.put(&id(7), failing_stream(&large, MIB + 100), None).await;
-    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+    let result = store
+        .put(&id(7), failing_stream(&large, MIB + 100), None)
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
     assert!(account.list("glance", &id(7)).await.is_empty());
 
     // Not there, not ours, not a location.
     let missing = format!("swift+config://ref1/glance/{}", id(8));
-    assert!(matches!(store.get(&missing, 0, None).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.get(&missing, 0, None).await,
+        Err(StoreError::NotFound(_))
+    ));
     store.delete(&missing).await.unwrap();
     for bad in ["swift+config://ref2/glance/x", "s3://h/b/x", "nonsense"] {
-        assert!(matches!(store.get(bad, 0, None).await, Err(StoreError::Refused(_))), "{bad}");
+        assert!(
+            matches!(store.get(bad, 0, None).await, Err(StoreError::Refused(_))),
+            "{bad}"
+        );
     }
 
     // Wrong key: refused, nothing written.
@@ -324,7 +373,9 @@ async fn check_swift(account: &Account) {
     )
     .await
     .unwrap();
-    let result = wrong_key.put(&id(9), stream(&small), Some(small.len() as u64)).await;
+    let result = wrong_key
+        .put(&id(9), stream(&small), Some(small.len() as u64))
+        .await;
     assert!(matches!(result, Err(StoreError::Refused(_))), "{result:?}");
     assert!(account.list("glance", &id(9)).await.is_empty());
 
@@ -338,24 +389,41 @@ async fn check_swift(account: &Account) {
     )
     .await
     .unwrap();
-    let result = no_create.put(&id(10), stream(&small), Some(small.len() as u64)).await;
+    let result = no_create
+        .put(&id(10), stream(&small), Some(small.len() as u64))
+        .await;
     assert!(matches!(result, Err(StoreError::Refused(_))), "{result:?}");
 
     // The connection drops in the middle of the second segment: error, no segment left.
     let proxy = cutting_proxy(PROXY, (3 * MIB / 2) as u64).await;
     let cut = swift_store(&proxy.to_string()).await;
-    let result = cut.put(&id(11), stream(&large), Some(large.len() as u64)).await;
-    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+    let result = cut
+        .put(&id(11), stream(&large), Some(large.len() as u64))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
     assert!(account.list("glance", &id(11)).await.is_empty());
 
     // A Swift that answers 503.
     let down = swift_store(&failing_server().await.to_string()).await;
-    let result = down.put(&id(12), stream(&small), Some(small.len() as u64)).await;
-    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
-    let result = down.get(&format!("swift+config://ref1/glance/{}", id(1)), 0, None).await;
+    let result = down
+        .put(&id(12), stream(&small), Some(small.len() as u64))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    let result = down
+        .get(&format!("swift+config://ref1/glance/{}", id(1)), 0, None)
+        .await;
     assert!(matches!(result, Err(StoreError::Unavailable(_))));
 
-    store.delete(&format!("swift+config://ref1/glance/{}", id(1))).await.unwrap();
+    store
+        .delete(&format!("swift+config://ref1/glance/{}", id(1)))
+        .await
+        .unwrap();
     assert!(account.list("glance", "").await.is_empty());
 }
 
@@ -365,14 +433,29 @@ async fn check_s3(account: &Account) {
 
     // Small, size known: one PUT.
     let small = noise(100 * 1024, 21);
-    let location = store.put(&id(21), stream(&small), Some(small.len() as u64)).await.unwrap();
-    assert_eq!(location, format!("s3+http://test%3Atester:testing@{PROXY}/images/{}", id(21)));
+    let location = store
+        .put(&id(21), stream(&small), Some(small.len() as u64))
+        .await
+        .unwrap();
+    assert_eq!(
+        location,
+        format!("s3+http://test%3Atester:testing@{PROXY}/images/{}", id(21))
+    );
     assert_eq!(read(store, &location, 0, None).await, small);
-    assert_eq!(read(store, &location, 1000, Some(5000)).await, small.slice(1000..6000));
+    assert_eq!(
+        read(store, &location, 1000, Some(5000)).await,
+        small.slice(1000..6000)
+    );
     assert_eq!(store.size(&location).await.unwrap(), small.len() as u64);
     store.delete(&location).await.unwrap();
-    assert!(matches!(store.get(&location, 0, None).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.size(&location).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.get(&location, 0, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.size(&location).await,
+        Err(StoreError::NotFound(_))
+    ));
     store.delete(&location).await.unwrap();
 
     // Large, size known and unknown: multipart in 5 MiB parts.
@@ -385,7 +468,10 @@ async fn check_s3(account: &Account) {
             read(store, &location, across, Some(20)).await,
             large.slice(5 * MIB - 10..5 * MIB + 10)
         );
-        assert_eq!(read(store, &location, across, None).await, large.slice(5 * MIB - 10..));
+        assert_eq!(
+            read(store, &location, across, None).await,
+            large.slice(5 * MIB - 10..)
+        );
         assert_eq!(store.size(&location).await.unwrap(), large.len() as u64);
         store.delete(&location).await.unwrap();
     }
@@ -397,8 +483,13 @@ async fn check_s3(account: &Account) {
     // Announced size wrong; client gone mid-upload: refused / failed, nothing left.
     let result = store.put(&id(25), stream(&small), Some(50 * 1024)).await;
     assert!(matches!(result, Err(StoreError::Refused(_))), "{result:?}");
-    let result = store.put(&id(26), failing_stream(&large, 7 * MIB), None).await;
-    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+    let result = store
+        .put(&id(26), failing_stream(&large, 7 * MIB), None)
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
 
     // Bad location, wrong secret, bucket absent.
     assert!(matches!(
@@ -414,7 +505,9 @@ async fn check_s3(account: &Account) {
     )
     .await
     .unwrap();
-    let result = wrong_key.put(&id(27), stream(&small), Some(small.len() as u64)).await;
+    let result = wrong_key
+        .put(&id(27), stream(&small), Some(small.len() as u64))
+        .await;
     assert!(matches!(result, Err(StoreError::Refused(_))), "{result:?}");
     let no_create = s3::open(
         toml::from_str(&format!(
@@ -425,19 +518,31 @@ async fn check_s3(account: &Account) {
     )
     .await
     .unwrap();
-    let result = no_create.put(&id(28), stream(&small), Some(small.len() as u64)).await;
+    let result = no_create
+        .put(&id(28), stream(&small), Some(small.len() as u64))
+        .await;
     assert!(matches!(result, Err(StoreError::Refused(_))), "{result:?}");
 
     // The connection drops in the second part: error, the multipart upload is aborted.
     let proxy = cutting_proxy(PROXY, (7 * MIB) as u64).await;
     let cut = s3_store(&proxy.to_string()).await;
-    let result = cut.put(&id(29), stream(&large), Some(large.len() as u64)).await;
-    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+    let result = cut
+        .put(&id(29), stream(&large), Some(large.len() as u64))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
 
     // A server that answers 503.
     let down = s3_store(&failing_server().await.to_string()).await;
-    let result = down.put(&id(30), stream(&small), Some(small.len() as u64)).await;
-    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+    let result = down
+        .put(&id(30), stream(&small), Some(small.len() as u64))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
 
     // s3api keeps objects in the container of the bucket's name and parts in `<bucket>+segments`.
     assert!(account.list("images", "").await.is_empty());
@@ -486,8 +591,14 @@ async fn bench_1_gib() {
     ))
     .unwrap();
     let stores: [(&str, Arc<dyn StoreDriver>); 3] = [
-        ("swift (one object)", swift::open(glance_swift).await.unwrap()),
-        ("swift (200 MiB segments)", swift::open(swift_segments).await.unwrap()),
+        (
+            "swift (one object)",
+            swift::open(glance_swift).await.unwrap(),
+        ),
+        (
+            "swift (200 MiB segments)",
+            swift::open(swift_segments).await.unwrap(),
+        ),
         ("s3 (10 MiB parts)", s3::open(glance_s3).await.unwrap()),
     ];
     for (name, store) in stores {
@@ -502,7 +613,11 @@ async fn bench_1_gib() {
         }
         let down = started.elapsed().as_secs_f64();
         assert_eq!(got, 1024 * MIB);
-        println!("{name}: 1 GiB upload {:.0} MB/s, download {:.0} MB/s", 1073.741824 / up, 1073.741824 / down);
+        println!(
+            "{name}: 1 GiB upload {:.0} MB/s, download {:.0} MB/s",
+            1073.741824 / up,
+            1073.741824 / down
+        );
         store.delete(&location).await.unwrap();
     }
     drop(saio);

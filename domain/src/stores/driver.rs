@@ -30,9 +30,19 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// returns the location URL that reads it back, in Glance's form for the driver
     /// (`file:///...`, `swift+http://...`, `s3://...`, `http://...`). Returns only once the
     /// store holds all of it durably; on error nothing is left behind.
-    async fn put(&self, image_id: &str, data: ByteStream, size: Option<u64>) -> Result<String, StoreError>;
+    async fn put(
+        &self,
+        image_id: &str,
+        data: ByteStream,
+        size: Option<u64>,
+    ) -> Result<String, StoreError>;
     /// Reads `len` bytes (all to the end when `None`) from `offset` of the data at `location`.
-    async fn get(&self, location: &str, offset: u64, len: Option<u64>) -> Result<ByteStream, StoreError>;
+    async fn get(
+        &self,
+        location: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<ByteStream, StoreError>;
     /// Removes the data at `location`; data already gone is not an error.
     async fn delete(&self, location: &str) -> Result<(), StoreError>;
     /// The size of the data at `location`, checking it exists and can be reached.

@@ -241,7 +241,10 @@ mod tests {
         ])
         .boxed();
         let mut s = Segmenter::new(failing);
-        assert!(matches!(s.collect(10).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(
+            s.collect(10).await,
+            Err(StoreError::Unavailable(_))
+        ));
     }
 
     #[test]

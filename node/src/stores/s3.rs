@@ -25,8 +25,8 @@ use tracing::{info, warn};
 use url::Url;
 
 use super::object_io::{
-    body_stream, check_object_name, empty_stream, http_client, range_header, redact,
-    status_error, transport_error, OpenError, Segmenter, MIB,
+    body_stream, check_object_name, empty_stream, http_client, range_header, redact, status_error,
+    transport_error, OpenError, Segmenter, MIB,
 };
 
 /// How long a signed request stays valid: it is sent right after signing.
@@ -184,11 +184,7 @@ impl S3Store {
     }
 
     /// Sends a request to a signed URL.
-    async fn send(
-        &self,
-        what: &str,
-        req: reqwest::RequestBuilder,
-    ) -> Result<Response, StoreError> {
+    async fn send(&self, what: &str, req: reqwest::RequestBuilder) -> Result<Response, StoreError> {
         req.send().await.map_err(|e| transport_error(what, &e))
     }
 
@@ -222,18 +218,19 @@ impl S3Store {
     }
 
     /// Streams exactly `size` bytes of `data` as object `key` in one request.
-    async fn put_single(&self, key: &str, data: &mut Segmenter, size: u64) -> Result<(), StoreError> {
+    async fn put_single(
+        &self,
+        key: &str,
+        data: &mut Segmenter,
+        size: u64,
+    ) -> Result<(), StoreError> {
         let url = self
             .bucket
             .put_object(Some(&self.credentials), key)
             .sign(SIGNED_FOR);
         let (status, sent) = data
             .stream_into(size, |body| async move {
-                let req = self
-                    .client
-                    .put(url)
-                    .header(CONTENT_LENGTH, size)
-                    .body(body);
+                let req = self.client.put(url).header(CONTENT_LENGTH, size).body(body);
                 Ok(self.send("s3 object upload", req).await?.status())
             })
             .await?;
@@ -278,8 +275,13 @@ impl S3Store {
         part_size: u64,
     ) -> Result<(), StoreError> {
         let creds = Some(&self.credentials);
-        let url = self.bucket.create_multipart_upload(creds, key).sign(SIGNED_FOR);
-        let resp = self.send("s3 multipart create", self.client.post(url)).await?;
+        let url = self
+            .bucket
+            .create_multipart_upload(creds, key)
+            .sign(SIGNED_FOR);
+        let resp = self
+            .send("s3 multipart create", self.client.post(url))
+            .await?;
         if !resp.status().is_success() {
             return Err(status_error("s3 multipart create", resp.status()));
         }
@@ -298,9 +300,14 @@ impl S3Store {
                 .bucket
                 .abort_multipart_upload(creds, key, &upload_id)
                 .sign(SIGNED_FOR);
-            match self.send("s3 multipart abort", self.client.delete(url)).await {
+            match self
+                .send("s3 multipart abort", self.client.delete(url))
+                .await
+            {
                 Ok(resp) if resp.status().is_success() => info!(key, "s3 multipart upload aborted"),
-                Ok(resp) => warn!(key, upload_id, status = %resp.status(), "s3 multipart upload left behind"),
+                Ok(resp) => {
+                    warn!(key, upload_id, status = %resp.status(), "s3 multipart upload left behind")
+                }
                 Err(e) => warn!(key, upload_id, error = %e, "s3 multipart upload left behind"),
             }
         }
@@ -350,7 +357,10 @@ impl S3Store {
         );
         let url = action.sign(SIGNED_FOR);
         let resp = self
-            .send("s3 multipart complete", self.client.post(url).body(action.body()))
+            .send(
+                "s3 multipart complete",
+                self.client.post(url).body(action.body()),
+            )
             .await?;
         if !resp.status().is_success() {
             return Err(status_error("s3 multipart complete", resp.status()));
@@ -363,7 +373,11 @@ impl S3Store {
         CompleteMultipartUploadResponse::parse(&text).map_err(|e| {
             StoreError::Unavailable(format!("s3 multipart complete failed: {e}: {text}"))
         })?;
-        info!(parts = etags.len(), bytes = total, "s3 multipart upload completed");
+        info!(
+            parts = etags.len(),
+            bytes = total,
+            "s3 multipart upload completed"
+        );
         Ok(())
     }
 
@@ -381,8 +395,12 @@ impl S3Store {
         key: &str,
         credentials: &Credentials,
     ) -> Result<(), StoreError> {
-        let url = bucket.delete_object(Some(credentials), key).sign(SIGNED_FOR);
-        let resp = self.send("s3 object delete", self.client.delete(url)).await?;
+        let url = bucket
+            .delete_object(Some(credentials), key)
+            .sign(SIGNED_FOR);
+        let resp = self
+            .send("s3 object delete", self.client.delete(url))
+            .await?;
         match resp.status() {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
             s => Err(status_error("s3 object delete", s)),
@@ -463,7 +481,9 @@ impl StoreDriver for S3Store {
     #[tracing::instrument(name = "s3_size", skip(self, location), fields(location = %redact(location)))]
     async fn size(&self, location: &str) -> Result<u64, StoreError> {
         let (bucket, key, credentials) = self.parse_location(location)?;
-        let url = bucket.head_object(Some(&credentials), &key).sign(SIGNED_FOR);
+        let url = bucket
+            .head_object(Some(&credentials), &key)
+            .sign(SIGNED_FOR);
         let resp = self.send("s3 object head", self.client.head(url)).await?;
         if !resp.status().is_success() {
             return Err(status_error(&redact(location), resp.status()));

@@ -24,8 +24,8 @@ use tokio::sync::RwLock;
 use tracing::{info, warn};
 
 use super::object_io::{
-    body_stream, check_object_name, empty_stream, http_client, range_header, redact,
-    status_error, transport_error, OpenError, Segmenter, MIB,
+    body_stream, check_object_name, empty_stream, http_client, range_header, redact, status_error,
+    transport_error, OpenError, Segmenter, MIB,
 };
 
 /// Characters left as they are in a container or object name inside a URL path.
@@ -268,7 +268,9 @@ impl SwiftStore {
     async fn ensure_container(&self) -> Result<(), StoreError> {
         let container = &self.options.container;
         let resp = self
-            .send("swift container", |c, s| c.head(Self::url(s, container, None)))
+            .send("swift container", |c, s| {
+                c.head(Self::url(s, container, None))
+            })
             .await?;
         match resp.status() {
             s if s.is_success() => Ok(()),
@@ -391,7 +393,11 @@ impl SwiftStore {
             if resp.status() != StatusCode::CREATED {
                 return Err(status_error("swift manifest upload", resp.status()));
             }
-            info!(segments = written.len(), bytes = total, "swift large object written");
+            info!(
+                segments = written.len(),
+                bytes = total,
+                "swift large object written"
+            );
             Ok(())
         }
         .await;
@@ -412,7 +418,9 @@ impl SwiftStore {
             {
                 Ok(resp)
                     if resp.status().is_success() || resp.status() == StatusCode::NOT_FOUND => {}
-                Ok(resp) => warn!(container, %obj, status = %resp.status(), "swift object left behind"),
+                Ok(resp) => {
+                    warn!(container, %obj, status = %resp.status(), "swift object left behind")
+                }
                 Err(e) => warn!(container, %obj, error = %e, "swift object left behind"),
             }
         }
@@ -444,9 +452,10 @@ impl SwiftStore {
             struct Entry {
                 name: String,
             }
-            let page: Vec<Entry> = resp.json().await.map_err(|e| {
-                StoreError::Unavailable(format!("swift container listing: {e}"))
-            })?;
+            let page: Vec<Entry> = resp
+                .json()
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("swift container listing: {e}")))?;
             let full = page.len() >= LISTING_LIMIT;
             names.extend(page.into_iter().map(|e| e.name));
             if !full {
@@ -540,8 +549,7 @@ impl StoreDriver for SwiftStore {
         if !resp.status().is_success() && resp.status() != StatusCode::NOT_FOUND {
             return Err(status_error("swift object delete", resp.status()));
         }
-        if let Some((seg_container, prefix)) = manifest.as_deref().and_then(|m| m.split_once('/'))
-        {
+        if let Some((seg_container, prefix)) = manifest.as_deref().and_then(|m| m.split_once('/')) {
             let segments = self.list(seg_container, prefix).await?;
             self.remove_objects(seg_container, &segments).await;
             let left = self.list(seg_container, prefix).await?;
@@ -612,6 +620,9 @@ mod tests {
             "auth_address = 'http://k:5000/v3'\nauth_version = 3\nuser = 'u'\nkey = 'k'",
         )
         .expect("options");
-        assert!(matches!(SwiftStore::new(options), Err(OpenError::Invalid(_))));
+        assert!(matches!(
+            SwiftStore::new(options),
+            Err(OpenError::Invalid(_))
+        ));
     }
 }
