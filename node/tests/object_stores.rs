@@ -5,6 +5,9 @@
 //! `cargo test -p tessera-node --test object_stores -- --ignored --nocapture` also runs the
 //! 1 GiB throughput figures (`make bench-stores`).
 
+// Helpers outside #[test] functions unwrap too: a failure there is the test failing.
+#![allow(clippy::unwrap_used)]
+
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
