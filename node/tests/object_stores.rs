@@ -1,6 +1,7 @@
 //! The `swift` and `s3` store drivers against a real Swift 2.30 on loopback
 //! (`../shared/peer/swift/saio.sh`: one replica, tempauth, s3api), started and stopped here
 //! under `/tmp/tessera-swift.lock`. Skipped, saying why, only when Swift cannot be started.
+//! The checks run in order in one test: they share the one Swift and its memcached.
 //!
 //! `cargo test -p tessera-node --test object_stores -- --ignored --nocapture` also runs the
 //! 1 GiB throughput figures (`make bench-stores`).
@@ -552,6 +553,34 @@ async fn check_s3(account: &Account) {
     assert!(account.list("images+segments", "").await.is_empty());
 }
 
+/// Makes Swift forget every token: tempauth keeps them in the SAIO's memcached.
+async fn flush_tokens() {
+    let mut memcached = TcpStream::connect("127.0.0.1:21211").await.unwrap();
+    memcached.write_all(b"flush_all\r\n").await.unwrap();
+    let mut answer = [0u8; 4];
+    memcached.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"OK\r\n");
+}
+
+/// A driver whose token Swift no longer knows gets a 401, logs in again and carries on, for
+/// reads, deletes and uploads alike.
+async fn check_token_renewal() {
+    let store = swift_store(PROXY).await;
+    let data = noise(10 * 1024, 31);
+    let size = Some(data.len() as u64);
+    let location = store.put(&id(31), stream(&data), size).await.unwrap();
+    flush_tokens().await;
+    assert_eq!(store.size(&location).await.unwrap(), data.len() as u64);
+    flush_tokens().await;
+    assert_eq!(read(store.as_ref(), &location, 0, None).await, data);
+    flush_tokens().await;
+    let second = store.put(&id(32), stream(&data), size).await.unwrap();
+    flush_tokens().await;
+    store.delete(&location).await.unwrap();
+    store.delete(&second).await.unwrap();
+    assert!(Account::login().await.list("glance", "").await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_stores_against_a_real_swift() {
     let saio = match Saio::start() {
@@ -564,6 +593,7 @@ async fn object_stores_against_a_real_swift() {
     let account = Account::login().await;
     check_swift(&account).await;
     check_s3(&account).await;
+    check_token_renewal().await;
     drop(saio);
 }
 
