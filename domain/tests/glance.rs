@@ -63,9 +63,15 @@ async fn upload_activates_and_download_reads_any_range() {
 
     let refused = g.upload(&bob(), &img.id, body(&[b"x"]), None, None).await;
     assert!(matches!(refused, Err(DomainError::Forbidden(_))));
-    g.upload(&alice(), &img.id, body(&[b"hello ", b"world"]), Some(11), None)
-        .await
-        .unwrap();
+    g.upload(
+        &alice(),
+        &img.id,
+        body(&[b"hello ", b"world"]),
+        Some(11),
+        None,
+    )
+    .await
+    .unwrap();
     let stored = g.show(&bob(), &img.id).await.unwrap();
     assert_eq!(stored.status, ImageStatus::Active);
     assert_eq!(stored.size, Some(11));
@@ -107,7 +113,9 @@ async fn a_failed_upload_returns_to_queued() {
     assert!(matches!(big, Err(DomainError::TooLarge(_))));
     assert_eq!(status(g, &img.id).await, ImageStatus::Queued);
 
-    let short = g.upload(&alice(), &img.id, body(&[b"12"]), Some(3), None).await;
+    let short = g
+        .upload(&alice(), &img.id, body(&[b"12"]), Some(3), None)
+        .await;
     assert_eq!(
         short.unwrap_err().to_string(),
         "Size mismatch: expected 3 bytes, got 2 bytes"

@@ -11,9 +11,9 @@ use common::{caller, node};
 use serde_json::json;
 use std::convert::Infallible;
 use std::time::Duration;
-use tessera_domain::stores::Stores;
 use tessera_domain::docs::{self, Written};
 use tessera_domain::import::{ImportMethod, ImportRequest, Staged, IMPORT_TASK};
+use tessera_domain::stores::Stores;
 use tessera_domain::tasks::claim::{Claim, Fenced};
 use tessera_domain::tasks::{
     now_micros, ExecutorConfig, Lease, Task, TaskExecutor, TaskStatus, TASKS_WORKER,
@@ -149,7 +149,11 @@ async fn a_held_lock_refuses_a_second_import_and_a_stale_one_is_broken() {
         .await
         .unwrap();
     // No executor: the first task stays pending and holds the lock.
-    let first = g.import_image(&alice(), &id, direct(), None).await.unwrap().unwrap();
+    let first = g
+        .import_image(&alice(), &id, direct(), None)
+        .await
+        .unwrap()
+        .unwrap();
     let e = g
         .import_image(&alice(), &id, direct(), None)
         .await
@@ -164,7 +168,11 @@ async fn a_held_lock_refuses_a_second_import_and_a_stale_one_is_broken() {
     )
     .await
     .unwrap();
-    let second = g.import_image(&alice(), &id, direct(), None).await.unwrap().unwrap();
+    let second = g
+        .import_image(&alice(), &id, direct(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(first, second);
     let img = g.show(&alice(), &id).await.unwrap();
     assert_eq!(img.properties[IMPORT_TASK], second);
@@ -178,7 +186,11 @@ async fn a_taken_over_claim_is_fenced_and_the_new_node_finishes() {
     g.stage(&alice(), &id, body(vec![3; 1000]), None)
         .await
         .unwrap();
-    let task = g.import_image(&alice(), &id, direct(), None).await.unwrap().unwrap();
+    let task = g
+        .import_image(&alice(), &id, direct(), None)
+        .await
+        .unwrap()
+        .unwrap();
 
     // Node 7 claims it with a lease that runs out at once, then "dies".
     let stored = docs::get::<Task>(&n.meta, &task).await.unwrap().unwrap();
@@ -220,7 +232,11 @@ async fn a_failed_import_leaves_a_queued_retryable_image() {
     docs::write(&n.meta, vec![docs::remove::<Staged>(&id, Expect::Any)])
         .await
         .unwrap();
-    let task = g.import_image(&alice(), &id, direct(), None).await.unwrap().unwrap();
+    let task = g
+        .import_image(&alice(), &id, direct(), None)
+        .await
+        .unwrap()
+        .unwrap();
     let workers = executor(g);
     let done = wait_final(g, &task).await;
     assert_eq!(done.status, TaskStatus::Failure);
@@ -233,7 +249,11 @@ async fn a_failed_import_leaves_a_queued_retryable_image() {
     g.stage(&alice(), &id, body(vec![5; 100]), None)
         .await
         .unwrap();
-    let task = g.import_image(&alice(), &id, direct(), None).await.unwrap().unwrap();
+    let task = g
+        .import_image(&alice(), &id, direct(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(wait_final(g, &task).await.status, TaskStatus::Success);
     workers.shutdown();
 }
