@@ -3,7 +3,7 @@ s3, both against a real Swift all-in-one (../shared/peer/swift/saio.sh: tempauth
 s3api middleware), started here under /tmp/tessera-swift.lock. Uploads to each store (glance
 CLI `--store`, openstacksdk's import with a store), downloads with the right bytes and checksum, copy-image from the
 cluster to swift and s3, per-store delete, and reads falling back to the remaining stores
-once the swift copy is deleted and then once Swift is stopped.
+once the swift copy is deleted and then once Swift is stopped (when uploads to it are 503s).
 """
 import fcntl
 import hashlib
@@ -178,3 +178,10 @@ def test_copy_to_swift_and_s3_then_delete_and_lose_swift(node):
     assert _download(alice, iid) == "fast"
     r = admin.get(f"/v2/images/{iid}/file", headers={"Range": "bytes=10-19"})
     assert r.status_code == 206 and r.content == DATA[10:20]
+    # An upload to the store that is down: 503, and the image is still queued.
+    down = alice.create(name="down", disk_format="raw", container_format="bare")["id"]
+    r = alice.put(f"/v2/images/{down}/file", data=DATA,
+                  headers={"Content-Type": "application/octet-stream",
+                           "X-Image-Meta-Store": "swift"})
+    assert r.status_code == 503 and "store unavailable" in r.text, r.text
+    assert alice.show(down)["status"] == "queued"
