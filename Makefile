@@ -11,7 +11,7 @@ TESTBED_BIN ?= $(or $(CARGO_TARGET_DIR),target)/debug/testbed
 # Where chaos reports go (a failing run also keeps its cluster dir under /tmp).
 CHAOS_DIR ?= $(or $(CARGO_TARGET_DIR),target)/chaos
 
-.PHONY: venv build run test test-clients lint bench bench-slow-clients bench-import chaos conformance
+.PHONY: venv build run test test-clients lint bench bench-stores bench-slow-clients bench-import chaos conformance
 
 venv: $(VENV)/.stamp
 
@@ -69,6 +69,12 @@ bench:
 	$(CARGO) build --release -p tessera-node --example quic_bench
 	$(RELEASE_DIR)/bench $(if $(and $(PEER_SCRIPTS),$(wildcard $(PEER_VENV)/bin/uwsgi)),\
 	  --peer-scripts $(dir $(PEER_SCRIPTS)) --peer-venv $(PEER_VENV)) $(BENCH_ARGS)
+
+# Upload and download MB/s of a 1 GiB image through the swift and s3 store drivers against a
+# local Swift (../shared/peer/swift/saio.sh, started and stopped by the test). The dev profile
+# is enough: the bytes go through the (optimized) dependencies, reqwest and hyper.
+bench-stores:
+	$(CARGO) test -p tessera-node --test object_stores -- --ignored --nocapture bench_1_gib
 
 # Upload time with and without 200 slow clients (a request-head byte a second each) on one
 # release node: figures only, no assertion. `SLOW_ARGS="--clients 500 --mib 256"` changes it.

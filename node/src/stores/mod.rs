@@ -1,13 +1,17 @@
-//! The store drivers that do I/O, one file each (`file`, `http`; the cluster store is the
-//! chunk store itself), and the building of the configured stores from the `[stores]`
+//! The store drivers that do I/O, one file each (`file`, `http`, `swift`, `s3`; the cluster
+//! store is the chunk store itself), and the building of the configured stores from the `[stores]`
 //! section: each store's common keys here, its driver's options one serde struct in the
 //! driver's file, deserialized from the rest of the store's table.
 
 mod file;
 mod http;
+mod object_io;
+pub mod s3;
+pub mod swift;
 
 pub use file::{FileOptions, FileStore};
 pub use http::{HttpOptions, HttpStore};
+pub use object_io::OpenError;
 
 use serde::Deserialize;
 use std::sync::Arc;
@@ -30,7 +34,7 @@ pub struct StoresSection {
 pub struct StoreEntry {
     /// Its id.
     pub id: String,
-    /// `cluster`, `file` or `http`.
+    /// `cluster`, `file`, `http`, `swift` or `s3`.
     pub driver: String,
     /// Shown by `/v2/info/stores`.
     #[serde(default)]
@@ -59,7 +63,9 @@ pub struct ClusterOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StoresConfigError {
     /// A driver Tessera does not have.
-    #[error("[stores] store {id}: no driver {driver:?} here (there are cluster, file, http)")]
+    #[error(
+        "[stores] store {id}: no driver {driver:?} here (there are cluster, file, http, swift, s3)"
+    )]
     UnknownDriver {
         /// The store.
         id: String,
@@ -112,9 +118,8 @@ pub fn build(
             id: entry.id.clone(),
             reason,
         };
-        let kind = StoreKind::parse(&entry.driver)
-            .filter(|k| matches!(k, StoreKind::Cluster | StoreKind::File | StoreKind::Http))
-            .ok_or_else(|| StoresConfigError::UnknownDriver {
+        let kind =
+            StoreKind::parse(&entry.driver).ok_or_else(|| StoresConfigError::UnknownDriver {
                 id: entry.id.clone(),
                 driver: entry.driver.clone(),
             })?;
@@ -137,9 +142,21 @@ pub fn build(
                 properties.insert("data_dir".into(), store.dir().display().to_string().into());
                 Backend::Driver(Arc::new(store))
             }
-            _ => {
+            StoreKind::Http => {
                 let _: HttpOptions = options(entry)?;
                 Backend::Driver(Arc::new(HttpStore::new(filter.clone())))
+            }
+            StoreKind::Swift => {
+                let o: swift::SwiftOptions = options(entry)?;
+                properties.insert("container".into(), o.container.clone().into());
+                let store = swift::SwiftStore::new(o).map_err(|e| fail(e.to_string()))?;
+                Backend::Driver(Arc::new(store))
+            }
+            StoreKind::S3 => {
+                let o: s3::S3Options = options(entry)?;
+                properties.insert("bucket".into(), o.bucket.clone().into());
+                let store = s3::S3Store::new(o).map_err(|e| fail(e.to_string()))?;
+                Backend::Driver(Arc::new(store))
             }
         };
         stores.push(Store {
@@ -202,12 +219,28 @@ mod tests {
             [[store]]
             id = "web"
             driver = "http"
+            [[store]]
+            id = "objects"
+            driver = "swift"
+            auth_address = "http://127.0.0.1:1/auth/v1.0"
+            user = "test:tester"
+            key = "testing"
+            [[store]]
+            id = "bucket"
+            driver = "s3"
+            endpoint = "http://127.0.0.1:1"
+            access_key = "a"
+            secret_key = "s"
+            bucket = "images"
             "#,
             dir.path().join("images").display()
         );
         let s = build(&section(&text), 3, &UriFilter::default()).unwrap();
         let ids: Vec<_> = s.all().iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, ["fast", "files", "web"]);
+        // Unreachable object stores still build: nothing is contacted until a request.
+        assert_eq!(ids, ["fast", "files", "web", "objects", "bucket"]);
+        assert_eq!(s.get("objects").unwrap().kind, StoreKind::Swift);
+        assert_eq!(s.get("bucket").unwrap().properties["bucket"], "images");
         assert!(s.get("web").unwrap().read_only);
         assert!(dir.path().join("images").is_dir());
         assert_eq!(s.get("fast").unwrap().weight, 10);
@@ -230,5 +263,16 @@ mod tests {
                 .contains("per-store replica counts")
         );
         assert!(err("[[store]]\nid = \"a\"\ndriver = \"http\"").contains("read-only"));
+        let swift = "[[store]]\nid = \"sw\"\ndriver = \"swift\"\nuser = \"a:u\"\nkey = \"k\"\n";
+        assert!(err(&format!(
+            "{swift}auth_address = \"http://h/auth/v1.0\"\nauth_version = 3"
+        ))
+        .contains("store sw: invalid store option auth_version = 3"));
+        assert!(err(&format!("{swift}auth_address = \"ftp://h/\"")).contains("not an http(s) URL"));
+        assert!(err(swift).contains("missing field `auth_address`"));
+        let s3 = "[[store]]\nid = \"b\"\ndriver = \"s3\"\naccess_key = \"a\"\nsecret_key = \"s\"\nbucket = \"x\"\n";
+        assert!(err(&format!("{s3}endpoint = \"not a url\""))
+            .contains("store b: invalid store option endpoint"));
+        assert!(err(&format!("{s3}endpoint = \"http://h\"\nbuckett = 1")).contains("buckett"));
     }
 }
