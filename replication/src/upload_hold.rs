@@ -80,8 +80,19 @@ impl Drop for AbortOnDrop {
 /// renewal of the remote leases. Drop it once the image record names the manifest.
 #[derive(Debug)]
 pub struct UploadHold {
-    _renewer: AbortOnDrop,
-    _pins: Pins,
+    _renewer: Option<AbortOnDrop>,
+    _pins: Option<Pins>,
+}
+
+impl UploadHold {
+    /// A hold on nothing, for data something else already keeps live (staged data that
+    /// becomes an image's copy in the chunk store it is in).
+    pub fn none() -> UploadHold {
+        UploadHold {
+            _renewer: None,
+            _pins: None,
+        }
+    }
 }
 
 /// The renewer of an upload's leases, started with the ingest's first write.
@@ -97,8 +108,8 @@ impl Renewer {
     /// The hold of a finished ingest: this renewer and the local pins.
     pub(crate) fn into_hold(self, pins: Pins) -> UploadHold {
         UploadHold {
-            _renewer: self.0,
-            _pins: pins,
+            _renewer: Some(self.0),
+            _pins: Some(pins),
         }
     }
 }

@@ -145,6 +145,8 @@ impl Glance {
                 md5: data.md5.clone(),
                 sha512: data.sha512.clone(),
                 chunks: manifest.entries().len(),
+                // The staged record keeps these chunks live until the image names them.
+                hold: tessera_replication::UploadHold::none(),
             }));
         }
         let source = Source::Chunks {

@@ -294,7 +294,7 @@ async fn remove_image(glance: &Glance, id: &str) {
     })
     .await;
     match removed {
-        Ok(()) => tracing::info!(image_id = %id, "failed legacy import removed its image"),
+        Ok(_) => tracing::info!(image_id = %id, "failed legacy import removed its image"),
         Err(DomainError::NotFound(_)) => {}
         Err(e) => tracing::warn!(image_id = %id, error = %e, "image of a failed task kept"),
     }
