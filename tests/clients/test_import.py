@@ -157,6 +157,15 @@ def test_a_stage_cut_off_half_way_leaves_a_queued_retryable_image(alice, cleanup
             f"Content-Length: {4 * 1024 * 1024}\r\n\r\n").encode()
     with socket.create_connection((url.hostname, url.port)) as s:
         s.sendall(head + b"\0" * (1024 * 1024))
+    # The image is queued before the stage reaches the node too: first see the node take it
+    # (uploading, or already reverted with a newer updated_at; a revert within the creation's
+    # second shows neither, so this wait is bounded).
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        now = alice.show(img["id"])
+        if now["status"] == "uploading" or now["updated_at"] != img["updated_at"]:
+            break
+        time.sleep(0.1)
     # The node notices the cut (end of stream short of the length) and reverts the stage.
     deadline = time.monotonic() + 30
     while alice.show(img["id"])["status"] != "queued":
