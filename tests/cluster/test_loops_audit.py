@@ -221,7 +221,9 @@ def test_deleted_image_loses_unshared_chunks_and_keeps_shared_ones(loops):
     def reclaimed():
         return all(not ((a_chunks[n] - shared[n]) & set(chunk_files(loops, n)))
                    for n in names)
-    wait_for("unshared chunks reaped", reclaimed, timeout=SCRUB + GRACE + 30)
+    # Copies on other nodes are leased for the upload (60 s after its last renewal), and the
+    # reaper skips leased chunks: allow for the lease too.
+    wait_for("unshared chunks reaped", reclaimed, timeout=SCRUB + GRACE + 90)
     for n in names:
         assert shared[n] <= set(chunk_files(loops, n)), n
     assert sum(worker(loops, n, "reaper")["counters"]["scrubbed"] for n in names) >= 1
