@@ -40,11 +40,14 @@ impl ImageData {
     /// chunks are all local, so no peer is asked), one not yet cached is cached on the way.
     /// Only the chunk store's copy is cached: the cache pins chunks on this node.
     pub async fn read_whole(&self) -> Result<ByteStream, DomainError> {
-        let (Source::Chunks {
-            manifest_id,
-            manifest,
-            data,
-        }, Some(cache)) = (&self.source, self.cache.as_ref())
+        let (
+            Source::Chunks {
+                manifest_id,
+                manifest,
+                data,
+            },
+            Some(cache),
+        ) = (&self.source, self.cache.as_ref())
         else {
             return self.read(0, self.size()).await;
         };
