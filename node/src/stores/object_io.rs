@@ -85,6 +85,29 @@ pub(crate) fn body_stream(resp: reqwest::Response, len: Option<u64>) -> ByteStre
     .boxed()
 }
 
+/// The body of a ranged read of `location` from `service`, or why the answer is not one.
+pub(crate) fn ranged_body(
+    resp: reqwest::Response,
+    service: &str,
+    location: &str,
+    offset: u64,
+    len: Option<u64>,
+) -> Result<ByteStream, StoreError> {
+    match resp.status() {
+        StatusCode::PARTIAL_CONTENT => Ok(body_stream(resp, len)),
+        // A whole object answers a range that starts at its first byte.
+        StatusCode::OK if offset == 0 => Ok(body_stream(resp, len)),
+        StatusCode::OK => Err(StoreError::Unavailable(format!(
+            "{service} ignored the byte range asked for"
+        ))),
+        StatusCode::RANGE_NOT_SATISFIABLE => Err(StoreError::Refused(format!(
+            "offset {offset} is past the end of {}",
+            redact(location)
+        ))),
+        s => Err(status_error(&redact(location), s)),
+    }
+}
+
 /// An empty read (a zero-length range).
 pub(crate) fn empty_stream() -> ByteStream {
     futures::stream::empty().boxed()

@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use url::Url;
 
 use super::object_io::{
-    body_stream, check_object_name, empty_stream, http_client, range_header, redact, status_error,
+    check_object_name, empty_stream, http_client, range_header, ranged_body, redact, status_error,
     transport_error, OpenError, Segmenter, MIB,
 };
 
@@ -458,19 +458,7 @@ impl StoreDriver for S3Store {
             req = req.header(RANGE, range);
         }
         let resp = self.send("s3 object read", req).await?;
-        match resp.status() {
-            StatusCode::PARTIAL_CONTENT => Ok(body_stream(resp, len)),
-            // A whole object answers a range that starts at its first byte.
-            StatusCode::OK if offset == 0 => Ok(body_stream(resp, len)),
-            StatusCode::OK => Err(StoreError::Unavailable(
-                "s3 ignored the byte range asked for".into(),
-            )),
-            StatusCode::RANGE_NOT_SATISFIABLE => Err(StoreError::Refused(format!(
-                "offset {offset} is past the end of {}",
-                redact(location)
-            ))),
-            s => Err(status_error(&redact(location), s)),
-        }
+        ranged_body(resp, "s3", location, offset, len)
     }
 
     #[tracing::instrument(name = "s3_delete", skip(self, location), fields(location = %redact(location)))]

@@ -24,7 +24,7 @@ use tokio::sync::RwLock;
 use tracing::{info, warn};
 
 use super::object_io::{
-    body_stream, check_object_name, empty_stream, http_client, range_header, redact, status_error,
+    check_object_name, empty_stream, http_client, range_header, ranged_body, redact, status_error,
     transport_error, OpenError, Segmenter, MIB,
 };
 
@@ -507,19 +507,7 @@ impl StoreDriver for SwiftStore {
                 }
             })
             .await?;
-        match resp.status() {
-            StatusCode::PARTIAL_CONTENT => Ok(body_stream(resp, len)),
-            // A whole object answers a range that starts at its first byte.
-            StatusCode::OK if offset == 0 => Ok(body_stream(resp, len)),
-            StatusCode::OK => Err(StoreError::Unavailable(
-                "swift ignored the byte range asked for".into(),
-            )),
-            StatusCode::RANGE_NOT_SATISFIABLE => Err(StoreError::Refused(format!(
-                "offset {offset} is past the end of {}",
-                redact(location)
-            ))),
-            s => Err(status_error(&redact(location), s)),
-        }
+        ranged_body(resp, "swift", location, offset, len)
     }
 
     #[tracing::instrument(name = "swift_delete", skip(self, location), fields(location = %redact(location)))]
