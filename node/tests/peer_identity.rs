@@ -276,6 +276,16 @@ async fn a_real_node_checks_who_its_peers_are() {
     );
     let err = refusal(call(&n4, n1.peer, Service::Raft, vote(2)).await);
     assert!(err.contains("claims node Some(2)"), "{err}");
+    // A valid certificate of a node that is not a member (never joined, or removed): its
+    // metadata calls are refused; asking for status, as a joining node does, is not.
+    let outsider = impostor(&certs, "n2");
+    let live = rmp_serde::to_vec(&ForwardRequest::LiveManifests).unwrap();
+    let err = refusal(call(&outsider, n1.peer, Service::Meta, live).await);
+    assert!(err.contains("node 2 is not a member"), "{err}");
+    let status = rmp_serde::to_vec(&ForwardRequest::Status).unwrap();
+    call(&outsider, n1.peer, Service::Meta, status)
+        .await
+        .unwrap();
     // Node 4 reads chunks while in good standing.
     assert_eq!(
         read_chunk(&n4, &n1, chunk).await.unwrap().as_deref(),

@@ -13,8 +13,8 @@
 use super::advert::Advert;
 use bytes::Bytes;
 use foca::{
-    AccumulatingRuntime, BroadcastHandler, Config, Foca, Identity, Invalidates, OwnedNotification,
-    PostcardCodec, State, Timer,
+    AccumulatingRuntime, BroadcastHandler, Codec, Config, Foca, Header, Identity, Invalidates,
+    OwnedNotification, PostcardCodec, State, Timer,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -305,7 +305,29 @@ impl GossipCore {
 
     /// Feeds one datagram that the transport received from address `from.0`, over a
     /// connection with node `from.1`'s certificate.
+    ///
+    /// A packet whose foca sender is not that node at that address is dropped: foca takes
+    /// the sender's identity from the packet, so without this any certificate holder could
+    /// announce, probe or refute suspicion in another node's name.
     pub fn handle_data(&mut self, data: &[u8], from: (SocketAddr, u64), now: Instant) {
+        let header: Result<Header<Peer>, _> = PostcardCodec.decode_header(data);
+        match header {
+            Ok(Header { src, .. }) if (src.addr, src.id) == from => {}
+            Ok(Header { src, .. }) => {
+                tracing::warn!(
+                    claimed = src.id,
+                    claimed_addr = %src.addr,
+                    node = from.1,
+                    addr = %from.0,
+                    "gossip: packet in another node's name dropped"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(node = from.1, addr = %from.0, error = %e, "gossip: undecodable packet dropped");
+                return;
+            }
+        }
         self.set_from(Some(from));
         let res = self.foca.handle_data(data, &mut self.runtime);
         self.set_from(None);

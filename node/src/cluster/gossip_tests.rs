@@ -329,3 +329,25 @@ fn a_forged_advert_about_another_node_does_not_hide_its_real_ones() {
         (1..=3).all(|o| n.view(o).nodes[&2].advert.as_ref().unwrap().zone == "zone-2b")
     });
 }
+
+#[test]
+fn a_packet_in_another_nodes_name_is_dropped() {
+    let mut net = Net::new(2, 8);
+    let seeds = net.seeds[1].clone();
+    net.cores[1].reach_out(&seeds, net.now);
+    let announce = net.cores[1].take_outgoing();
+    assert!(!announce.is_empty());
+    // Node 2's announce arriving over node 4's connection (another address) is dropped...
+    for (_, bytes) in &announce {
+        net.cores[0].handle_data(bytes, (addr(4), 4), net.now);
+    }
+    assert!(
+        !net.view(1).nodes.contains_key(&2),
+        "took a packet in node 2's name"
+    );
+    // ...and taken from node 2 itself.
+    for (_, bytes) in &announce {
+        net.cores[0].handle_data(bytes, (addr(2), 2), net.now);
+    }
+    assert!(net.view(1).nodes.contains_key(&2));
+}

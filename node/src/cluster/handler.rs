@@ -114,6 +114,26 @@ fn check_claim(peer: &PeerIdentity, what: &str, claimed: Option<u64>) -> Result<
     }
 }
 
+/// Refuses a metadata call (a proposal, a read, a leave) from a node that is not a voter or
+/// learner here: a removed node keeps a valid certificate until it expires or is revoked,
+/// and must not write records or read them. Forwarded calls go to the leader, whose
+/// membership is the newest.
+fn check_member(meta: &Meta, peer: &PeerIdentity, what: &str) -> Result<(), String> {
+    if meta.is_member(peer.node()) {
+        return Ok(());
+    }
+    tracing::warn!(
+        peer = %peer.addr,
+        node = peer.node(),
+        what,
+        "peer refused: not a member of the cluster"
+    );
+    Err(format!(
+        "refused: node {} is not a member of this cluster ({what})",
+        peer.node()
+    ))
+}
+
 #[async_trait::async_trait]
 impl Handler for PeerHandler {
     async fn handle(
@@ -131,10 +151,16 @@ impl Handler for PeerHandler {
             Service::Meta => {
                 let req: ForwardRequest = decode(&payload)?;
                 tracing::debug!(peer = %peer.addr, node = peer.node(), ?req, "forwarded metadata call");
-                if let ForwardRequest::Join { node_id, .. } = &req {
-                    check_claim(&peer, "a join", Some(*node_id))?;
+                let meta = self.meta()?;
+                match &req {
+                    ForwardRequest::Join { node_id, .. } => {
+                        check_claim(&peer, "a join", Some(*node_id))?;
+                    }
+                    // A joining node asks where the leader is before it is a member.
+                    ForwardRequest::Status => {}
+                    _ => check_member(meta, &peer, req.kind())?,
                 }
-                encode(&serve_forward(self.meta()?, req).await)
+                encode(&serve_forward(meta, req).await)
             }
             Service::Chunks => encode(&self.chunk_call(decode(&payload)?).await?),
         }

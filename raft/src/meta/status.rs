@@ -38,6 +38,15 @@ impl Meta {
         })
     }
 
+    /// Whether `node_id` is a voter or a learner of this node's newest membership.
+    pub fn is_member(&self, node_id: NodeId) -> bool {
+        self.metrics()
+            .membership_config
+            .membership()
+            .get_node(&node_id)
+            .is_some()
+    }
+
     /// Asks member `node_id` (found in this node's membership) for its own view of the
     /// cluster.
     pub async fn peer_status(&self, node_id: NodeId) -> Result<ClusterStatus, MetaError> {
