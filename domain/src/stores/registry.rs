@@ -384,7 +384,6 @@ mod tests {
         .unwrap();
         assert_eq!(s.get("economy").unwrap().replicas(3), Some(2));
         assert_eq!(s.get("plain").unwrap().replicas(4), Some(4));
-        assert_eq!(s.get("f").unwrap().replicas(3), None);
         let mut img = Image::new("i".into(), None, 0);
         let copy = |store: &str, replicas| ClusterCopy {
             store: store.into(),
