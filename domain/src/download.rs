@@ -135,7 +135,7 @@ impl Glance {
     /// A source over `image`'s copy in `store`, checked to be there with the image's size.
     async fn source_in(&self, image: &Image, store: &Store) -> Result<Source, DomainError> {
         let source = match &store.backend {
-            Backend::Cluster => {
+            Backend::Cluster { .. } => {
                 let Some(data) = &image.data else {
                     return Err(DomainError::Internal("no manifest".into()));
                 };

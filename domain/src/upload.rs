@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::fmt::Display;
 use std::future::Future;
-use tessera_raft::{DataRef, Image, ImageStatus};
+use tessera_raft::{ClusterCopy, DataRef, Image, ImageStatus};
 use tessera_replication::Ingested;
 use tracing::Instrument;
 
@@ -112,7 +112,7 @@ impl Glance {
                 )));
             }
             img.virtual_size = virtual_size.or(img.virtual_size);
-            give_data(img, &done);
+            self.give_data(img, &store, &done);
             lifecycle::advance(img, ImageStatus::Active)
         })
         .await;
@@ -270,28 +270,41 @@ impl Glance {
     }
 }
 
-/// Records `done` as the image's data in the store it landed in, with its size and digests.
-pub(crate) fn give_data(img: &mut Image, done: &Landed) {
-    let (size, md5, sha512) = match done {
-        Landed::Chunks(i) => {
-            img.data = Some(DataRef {
-                manifest: i.manifest.to_string(),
-            });
-            (i.size, &i.md5, &i.sha512)
-        }
-        Landed::Driver {
-            location,
-            size,
-            md5,
-            sha512,
-        } => {
-            img.locations.retain(|l| l.store != location.store);
-            img.locations.push(location.clone());
-            (*size, md5, sha512)
-        }
-    };
-    img.size = Some(size);
-    img.checksum = Some(md5.clone());
-    img.os_hash_algo = Some("sha512".into());
-    img.os_hash_value = Some(sha512.clone());
+impl Glance {
+    /// Records `done` as the image's data in `store`, where it landed, with its size and
+    /// digests. A cluster store's copy joins the other cluster stores' copies of the same
+    /// manifest, with the copies of each chunk it keeps.
+    pub(crate) fn give_data(&self, img: &mut Image, store: &Store, done: &Landed) {
+        let (size, md5, sha512) = match done {
+            Landed::Chunks(i) => {
+                let manifest = i.manifest.to_string();
+                let default = self.data.config().r;
+                let mut stores = match &img.data {
+                    Some(d) if d.manifest == manifest => self.stores.cluster_copies(d, default),
+                    _ => Vec::new(),
+                };
+                stores.retain(|c| c.store != store.id);
+                stores.push(ClusterCopy {
+                    store: store.id.clone(),
+                    replicas: store.replicas(default).unwrap_or(default),
+                });
+                img.data = Some(DataRef { manifest, stores });
+                (i.size, &i.md5, &i.sha512)
+            }
+            Landed::Driver {
+                location,
+                size,
+                md5,
+                sha512,
+            } => {
+                img.locations.retain(|l| l.store != location.store);
+                img.locations.push(location.clone());
+                (*size, md5, sha512)
+            }
+        };
+        img.size = Some(size);
+        img.checksum = Some(md5.clone());
+        img.os_hash_algo = Some("sha512".into());
+        img.os_hash_value = Some(sha512.clone());
+    }
 }

@@ -12,7 +12,7 @@ use crate::command::{Outcome, Request};
 use crate::docs::Doc;
 use crate::error::MetaError;
 use crate::meta::Meta;
-use crate::model::Image;
+use crate::model::{DataRef, Image};
 use crate::query::ListQuery;
 use crate::types::NodeId;
 use crate::usage::Usage;
@@ -28,7 +28,7 @@ pub enum ForwardRequest {
     GetImage(String),
     /// Linearizable read of one page of images (leader only).
     ListImages(ListQuery),
-    /// Every manifest id referenced by an image (leader only).
+    /// The chunk store's data of every image (leader only).
     LiveManifests,
     /// Linearizable read of one document: (kind, id) (leader only).
     GetDoc(String, String),
@@ -63,7 +63,7 @@ pub enum ForwardReply {
     /// Answer to [`ForwardRequest::ListImages`].
     ListImages(Result<Vec<Image>, MetaError>),
     /// Answer to [`ForwardRequest::LiveManifests`].
-    LiveManifests(Result<Vec<String>, MetaError>),
+    LiveManifests(Result<Vec<DataRef>, MetaError>),
     /// Answer to [`ForwardRequest::GetDoc`].
     GetDoc(Result<Option<Doc>, MetaError>),
     /// Answer to [`ForwardRequest::GetUsage`].

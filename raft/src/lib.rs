@@ -32,7 +32,9 @@ pub use docs::{Change, Doc, DocConflict, DocOp, Expect};
 pub use error::MetaError;
 pub use forward::{serve_forward, ClusterStatus, ForwardReply, ForwardRequest, Role};
 pub use meta::{Meta, MetaConfig, DEFAULT_MAX_VOTERS, DEFAULT_SNAPSHOT_LOGS, MAX_ENTRY_BYTES};
-pub use model::{DataRef, Image, ImageStatus, Location, Member, MemberStatus, Visibility};
+pub use model::{
+    ClusterCopy, DataRef, Image, ImageStatus, Location, Member, MemberStatus, Visibility,
+};
 pub use network::{serve_rpc, RaftReply, RaftRpc, RaftTransport, TransportError};
 pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, Viewer};
 #[cfg(any(test, feature = "testing"))]

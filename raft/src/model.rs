@@ -150,6 +150,36 @@ pub struct Member {
 pub struct DataRef {
     /// Hex BLAKE3 id of the manifest chunk.
     pub manifest: String,
+    /// The cluster stores holding it, each with the copies it keeps of every chunk (what
+    /// the loops keep: the most any of them asks). Empty in records written before several
+    /// cluster stores: the first cluster store, at the configured R.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<ClusterCopy>,
+}
+
+impl DataRef {
+    /// Manifest `manifest`, held by no named cluster store (staged data).
+    pub fn new(manifest: String) -> DataRef {
+        DataRef {
+            manifest,
+            stores: Vec::new(),
+        }
+    }
+
+    /// The most copies a cluster store holding it asks for; `None` if none says.
+    pub fn replicas(&self) -> Option<usize> {
+        self.stores.iter().map(|c| c.replicas).max()
+    }
+}
+
+/// One cluster store's copy of an image: the store and the copies it keeps of each chunk,
+/// recorded with the copy so every node's loops read the same count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterCopy {
+    /// The cluster store's id.
+    pub store: String,
+    /// Copies of each chunk it keeps.
+    pub replicas: usize,
 }
 
 /// A copy of an image's data in a store that is not the cluster's chunk store (the chunk

@@ -9,7 +9,7 @@ use crate::db::{Db, SmTrees};
 use crate::docs::{self, Change, Doc, DocConflict, DocOp};
 use crate::error::StoreError;
 use crate::index::{index_keys, ord_i64};
-use crate::model::Image;
+use crate::model::{DataRef, Image};
 use crate::snapshot::{self, SnapshotBuilder};
 use crate::types::{
     sto, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
@@ -82,14 +82,14 @@ pub fn get_image(t: &SmTrees, id: &str) -> Result<Option<Image>, StoreError> {
     t.images.get(id.as_bytes())?.map(|v| dec(&v)).transpose()
 }
 
-/// Every manifest id referenced by a stored image.
-pub(crate) fn live_manifests(t: &SmTrees) -> Result<Vec<String>, StoreError> {
+/// The chunk store's data of every stored image (the manifest and the stores holding it).
+pub(crate) fn live_manifests(t: &SmTrees) -> Result<Vec<DataRef>, StoreError> {
     let mut out = Vec::new();
     for kv in t.images.iter() {
         let (_, v) = kv?;
         let img: Image = dec(&v)?;
         if let Some(d) = img.data {
-            out.push(d.manifest);
+            out.push(d);
         }
     }
     Ok(out)

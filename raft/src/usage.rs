@@ -182,9 +182,7 @@ mod tests {
         i.status = status;
         i.size = Some(size);
         if status == ImageStatus::Active {
-            i.data = Some(DataRef {
-                manifest: "m".into(),
-            });
+            i.data = Some(DataRef::new("m".into()));
         }
         i
     }

@@ -160,7 +160,7 @@ async fn write_through_follower_is_visible_through_another() {
     assert_eq!(ids, vec!["a"]);
     assert_eq!(
         c.meta(f[0]).live_manifests().await.unwrap(),
-        vec!["m-a".to_string()]
+        vec![tessera_raft::DataRef::new("m-a".into())]
     );
 
     // Every node reports the same cluster, and any node can be asked about itself.

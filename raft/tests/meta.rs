@@ -24,7 +24,7 @@ async fn single_node_restart_keeps_data_and_stays_writable() {
     assert_eq!(meta.get_image("a").await.unwrap().unwrap().revision, 1);
     assert_eq!(
         meta.live_manifests().await.unwrap(),
-        vec!["m-a".to_string()]
+        vec![tessera_raft::DataRef::new("m-a".into())]
     );
     meta.shutdown().await.unwrap();
     assert!(matches!(

@@ -68,6 +68,7 @@ impl Data {
                 repairs,
                 draining: Default::default(),
                 orphans: Default::default(),
+                replicas: Default::default(),
             }),
         })
     }
@@ -126,9 +127,15 @@ impl Data {
         self.quorum.targets(id)
     }
 
-    /// Starts ingesting a new image (`write` and `finish` run on a tokio runtime).
+    /// Starts ingesting a new image at the configured R (`write` and `finish` run on a
+    /// tokio runtime).
     pub fn ingest(&self) -> Ingest {
-        Ingest::start(self.quorum.clone())
+        self.ingest_at(self.quorum.config.r)
+    }
+
+    /// Starts ingesting a new image whose chunks get `r` copies, W = majority(`r`).
+    pub fn ingest_at(&self, r: usize) -> Ingest {
+        Ingest::start(self.quorum.clone(), r)
     }
 
     /// Reads chunk `id` from the local store or, failing that, from a live node; verified.
@@ -143,7 +150,9 @@ impl Data {
             (bytes, id)
         })
         .await?;
-        self.quorum.replicate(id, bytes, None).await?;
+        self.quorum
+            .replicate(id, bytes, None, self.quorum.r_of(&id))
+            .await?;
         Ok(id)
     }
 

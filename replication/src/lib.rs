@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod peer;
 pub mod placement;
 pub mod quorum;
+pub mod replicas;
 pub mod setting;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
@@ -49,6 +50,7 @@ pub use manifest::{Manifest, ManifestEntry, Span};
 pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
 pub use placement::{placement, NodeInfo};
 pub use quorum::{majority, QuorumConfig, RepairHint, RepairReason};
+pub use replicas::LiveManifest;
 pub use store::{write_file_atomic, ChunkEntry, ChunkStore, StoreTotals};
 pub use upload_hold::{Confirmed, UploadHold};
 pub use verify::{CopiesCheck, CopyProblem};

@@ -12,7 +12,7 @@
 //! other live node; every copy is BLAKE3-verified, corrupt or missing copies on targets become
 //! repair hints, and a missing or corrupt local copy on a target is rewritten (read repair).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -113,6 +113,9 @@ pub(crate) struct Quorum {
     /// Local chunks the reaper's last pass found unreferenced: the replicator leaves them
     /// alone, or it would copy back what the reapers delete, round and round.
     pub(crate) orphans: Mutex<HashSet<ChunkId>>,
+    /// Copies each live chunk needs where that is not `config.r`: the most any image copy
+    /// referencing it asks for, from the reaper's last pass (and raised by copies since).
+    pub(crate) replicas: Mutex<HashMap<ChunkId, usize>>,
 }
 
 impl std::fmt::Debug for Quorum {
@@ -128,27 +131,68 @@ impl std::fmt::Debug for Quorum {
 }
 
 impl Quorum {
-    /// Placement targets of `id` (first R of `order`), the full preference order over live
-    /// nodes, and the write quorum W.
-    fn plan(&self, id: &ChunkId) -> (usize, Vec<u64>, usize) {
+    /// Placement targets of `id` kept at `r` copies (first R of `order`), the full preference
+    /// order over live nodes, and the write quorum W.
+    fn plan(&self, id: &ChunkId, r: usize) -> (usize, Vec<u64>, usize) {
         let members = self.membership.borrow();
         let distinct: HashSet<u64> = members.iter().map(|n| n.id).collect();
         let mut order = placement(id, &members, usize::MAX);
         if self.is_draining() {
             order.retain(|n| *n != self.self_id);
         }
-        let r = self.config.r.max(1);
+        let r = r.max(1);
         (r.min(order.len()), order, majority(r.min(distinct.len())))
     }
 
-    /// Current placement targets of `id`, best first.
-    pub(crate) fn targets(&self, id: &ChunkId) -> Vec<u64> {
-        self.targets_and_quorum(id).0
+    /// Copies `id` needs: the most any live image copy referencing it asks for, else the
+    /// configured R.
+    pub(crate) fn r_of(&self, id: &ChunkId) -> usize {
+        self.replicas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
+            .unwrap_or(self.config.r)
     }
 
-    /// Current placement targets of `id`, best first, and the write quorum W.
-    pub(crate) fn targets_and_quorum(&self, id: &ChunkId) -> (Vec<u64>, usize) {
-        let (r, mut order, need) = self.plan(id);
+    /// Records the copies each live chunk needs (the reaper's pass); chunks at the
+    /// configured R are left out.
+    pub(crate) fn set_replicas(&self, mut replicas: HashMap<ChunkId, usize>) {
+        replicas.retain(|_, r| *r != self.config.r);
+        *self.replicas.lock().unwrap_or_else(|p| p.into_inner()) = replicas;
+    }
+
+    /// Records that `id` needs `r` copies, as a reaper pass learns it (so reading the
+    /// manifest during the pass does not read-repair a copy the chunk does not need).
+    pub(crate) fn note_replicas(&self, id: ChunkId, r: usize) {
+        let mut map = self.replicas.lock().unwrap_or_else(|p| p.into_inner());
+        if r == self.config.r {
+            map.remove(&id);
+        } else {
+            map.insert(id, r);
+        }
+    }
+
+    /// Raises the copies `id` needs to at least `r` (a copy into a store keeping more),
+    /// until the reaper's next pass recomputes it from the records.
+    pub(crate) fn raise_replicas(&self, id: ChunkId, r: usize) {
+        if r > self.r_of(&id) {
+            self.replicas
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, r);
+        }
+    }
+
+    /// Current placement targets of `id`, best first, at the copies it needs.
+    pub(crate) fn targets(&self, id: &ChunkId) -> Vec<u64> {
+        self.targets_and_quorum(id, self.r_of(id)).0
+    }
+
+    /// Current placement targets of `id` kept at `r` copies, best first, and the write
+    /// quorum W.
+    pub(crate) fn targets_and_quorum(&self, id: &ChunkId, r: usize) -> (Vec<u64>, usize) {
+        let (r, mut order, need) = self.plan(id, r);
         order.truncate(r);
         (order, need)
     }
@@ -161,7 +205,7 @@ impl Quorum {
     /// Placement targets of `id` in the shared membership view, ignoring this node's own
     /// draining: what every peer computes, so anti-entropy digests agree.
     pub(crate) fn view_targets(&self, id: &ChunkId) -> Vec<u64> {
-        placement(id, &self.membership.borrow(), self.config.r.max(1))
+        placement(id, &self.membership.borrow(), self.r_of(id).max(1))
     }
 
     /// Whether this node and `with` are both placement targets of `id` (shared view) and it
@@ -223,35 +267,38 @@ impl Quorum {
         }
     }
 
-    /// Writes chunk `id` to its placement targets (leased there for `lease` when given); `Ok`
-    /// once W of them fsynced it (unless the unsafe write-behind mode is on).
+    /// Writes chunk `id` to its placement targets at `r` copies (leased there for `lease`
+    /// when given); `Ok` once W of them fsynced it (unless the unsafe write-behind mode is on).
     pub(crate) async fn replicate(
         self: &Arc<Self>,
         id: ChunkId,
         bytes: Bytes,
         lease: Option<Duration>,
+        r: usize,
     ) -> Result<(), DataError> {
         let Some(delay) = self.config.unsafe_write_behind else {
-            return self.replicate_now(id, bytes, lease).await;
+            return self.replicate_now(id, bytes, lease, r).await;
         };
         let quorum = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            if let Err(e) = quorum.replicate_now(id, bytes, lease).await {
+            if let Err(e) = quorum.replicate_now(id, bytes, lease, r).await {
                 tracing::warn!(chunk = %id, error = %e, "write-behind chunk write failed");
             }
         });
         Ok(())
     }
 
-    /// Writes chunk `id` to its placement targets; `Ok` once W of them fsynced it.
+    /// Writes chunk `id` to its placement targets at `r` copies; `Ok` once W of them fsynced
+    /// it.
     pub(crate) async fn replicate_now(
         &self,
         id: ChunkId,
         bytes: Bytes,
         lease: Option<Duration>,
+        r: usize,
     ) -> Result<(), DataError> {
-        let (r, mut targets, need) = self.plan(&id);
+        let (r, mut targets, need) = self.plan(&id, r);
         targets.truncate(r);
         let short = |acked: usize, targets: &[u64]| DataError::InsufficientReplicas {
             id,
@@ -337,7 +384,7 @@ impl Quorum {
                 false
             }
         };
-        let (r, order, _) = self.plan(&id);
+        let (r, order, _) = self.plan(&id, self.r_of(&id));
         let self_target = order[..r].contains(&self.self_id);
         let mut tried = 1;
         for (pos, &node) in order.iter().enumerate() {

@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use proptest::prelude::*;
 use sha2::Sha512;
 
-use crate::{ChunkId, Data, DataError, LiveChunks, Manifest};
+use crate::{ChunkId, Data, DataError, LiveChunks, LiveManifest, Manifest};
 
 pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -25,7 +25,7 @@ pub(crate) struct NothingLive;
 
 impl LiveChunks for NothingLive {
     type Error = Infallible;
-    async fn live_manifests(&self) -> Result<Vec<ChunkId>, Self::Error> {
+    async fn live_manifests(&self) -> Result<Vec<LiveManifest>, Self::Error> {
         Ok(Vec::new())
     }
 }
@@ -197,8 +197,13 @@ pub(crate) struct Live(pub(crate) Vec<ChunkId>);
 
 impl LiveChunks for Live {
     type Error = Infallible;
-    async fn live_manifests(&self) -> Result<Vec<ChunkId>, Infallible> {
-        Ok(self.0.clone())
+    async fn live_manifests(&self) -> Result<Vec<LiveManifest>, Infallible> {
+        Ok(self
+            .0
+            .iter()
+            .copied()
+            .map(LiveManifest::at_default)
+            .collect())
     }
 }
 

@@ -146,15 +146,19 @@ pub struct Confirmed {
     pub rewritten: usize,
 }
 
-/// Re-confirms that every chunk of `set` has W valid copies on its recorded nodes, writing
+/// Re-confirms that every chunk of `set` (kept at `r` copies) has W valid copies on its recorded nodes, writing
 /// again (leased) any that falls short from a valid copy; fails if a chunk has none left or
 /// cannot reach W. The nodes are asked in parallel and the answers stop being awaited once
 /// every chunk has W, so a node that stopped answering costs nothing when the others suffice.
-pub(crate) async fn confirm(quorum: &Arc<Quorum>, set: &LeaseSet) -> Result<Confirmed, DataError> {
+pub(crate) async fn confirm(
+    quorum: &Arc<Quorum>,
+    set: &LeaseSet,
+    r: usize,
+) -> Result<Confirmed, DataError> {
     let ids = set.ids();
     let need: HashMap<ChunkId, usize> = ids
         .iter()
-        .map(|id| (*id, quorum.targets_and_quorum(id).1))
+        .map(|id| (*id, quorum.targets_and_quorum(id, r).1))
         .collect();
     let mut valid: HashMap<ChunkId, usize> = ids.iter().map(|id| (*id, 0)).collect();
     let local_ids: Vec<ChunkId> = set
@@ -203,7 +207,7 @@ pub(crate) async fn confirm(quorum: &Arc<Quorum>, set: &LeaseSet) -> Result<Conf
         rewritten: 0,
     };
     for id in ids {
-        let (targets, need) = quorum.targets_and_quorum(&id);
+        let (targets, need) = quorum.targets_and_quorum(&id, r);
         let have = valid.get(&id).copied().unwrap_or(0);
         if have >= need {
             continue;
@@ -213,7 +217,7 @@ pub(crate) async fn confirm(quorum: &Arc<Quorum>, set: &LeaseSet) -> Result<Conf
         let bytes = quorum.fetch(id).await?;
         set.add(id, &targets);
         quorum
-            .replicate_now(id, bytes, Some(quorum.config.upload_lease))
+            .replicate_now(id, bytes, Some(quorum.config.upload_lease), r)
             .await?;
         report.rewritten += 1;
     }

@@ -1,8 +1,9 @@
-"""The swift and s3 stores end to end: a node with stores fast (cluster, default), swift and
-s3, both against a real Swift all-in-one (../shared/peer/swift/saio.sh: tempauth and the
+"""The swift and s3 stores end to end: a node with stores fast (cluster, default), economy
+(cluster, 2 copies a chunk), files (file), swift and s3, both against a real Swift all-in-one (../shared/peer/swift/saio.sh: tempauth and the
 s3api middleware), started here under /tmp/tessera-swift.lock. Uploads to each store (glance
 CLI `--store`, openstacksdk's import with a store), downloads with the right bytes and checksum, copy-image from the
-cluster to swift and s3, per-store delete, and reads falling back to the remaining stores
+cluster to swift and s3, an image hopping through every ordered pair of the five stores
+(copy-image, then per-store delete of the source), per-store delete, and reads falling back to the remaining stores
 once the swift copy is deleted and then once Swift is stopped (when uploads to it are 503s).
 """
 import fcntl
@@ -43,10 +44,12 @@ def swift():
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, server, swift):
-    """A noauth node with fast (cluster, default), swift (weighs most) and s3 stores."""
+    """A noauth node with fast (cluster, default), economy (cluster), files, swift (weighs
+    most) and s3 stores."""
     if server.external or KEYSTONE:
         pytest.skip("needs a self-started noauth node with its own configuration")
-    cfg = tmp_path_factory.mktemp("objstores") / "node.toml"
+    tmp = tmp_path_factory.mktemp("objstores")
+    cfg = tmp / "node.toml"
     cfg.write_text(f"""
 [stores]
 default = "fast"
@@ -55,6 +58,18 @@ default = "fast"
 id = "fast"
 driver = "cluster"
 weight = 10
+
+[[stores.store]]
+id = "economy"
+driver = "cluster"
+replicas = 2
+weight = 5
+
+[[stores.store]]
+id = "files"
+driver = "file"
+weight = 1
+path = "{tmp / 'files'}"
 
 [[stores.store]]
 id = "swift"
@@ -100,10 +115,15 @@ def _download(api, image_id):
     return r.headers.get("x-image-meta-store")
 
 
-def _copy(node, image_id, stores):
-    node.glance("image-import", image_id, "--import-method", "copy-image", "--stores", stores,
-                token=ADMIN)
+def _copy(node, image_id, stores, cli=True):
     admin = node.session(ADMIN)
+    if cli:
+        node.glance("image-import", image_id, "--import-method", "copy-image", "--stores",
+                    stores, token=ADMIN)
+    else:
+        r = admin.post(f"/v2/images/{image_id}/import",
+                       json={"method": {"name": "copy-image"}, "stores": stores.split(",")})
+        assert r.status_code == 202, r.text
     for _ in range(300):
         tasks = admin.get(f"/v2/images/{image_id}/tasks").json()["tasks"]
         if tasks and all(t["status"] in ("success", "failure") for t in tasks):
@@ -120,6 +140,44 @@ def test_store_detail_names_the_drivers(node):
     assert detail["swift"]["properties"]["container"] == "glance"
     assert detail["s3"]["properties"]["bucket"] == "tessera"
     assert detail["fast"]["default"] == "true"
+    assert detail["economy"]["type"] == "cluster"
+    assert detail["economy"]["properties"]["replicas"] == 2
+
+
+STORES = ["fast", "economy", "files", "swift", "s3"]
+
+
+def test_upload_to_each_store_and_hop_through_every_pair(node):
+    alice, admin = node.session(ALICE), node.session(ADMIN)
+    for store in STORES:
+        iid = alice.create(name=f"up-{store}", disk_format="raw", container_format="bare")["id"]
+        r = alice.put(f"/v2/images/{iid}/file", data=DATA,
+                      headers={"Content-Type": "application/octet-stream",
+                               "X-Image-Meta-Store": store})
+        assert r.status_code == 204, r.text
+        assert alice.show(iid)["stores"] == store
+        assert _download(alice, iid) == store
+        alice.delete(f"/v2/images/{iid}")
+    # One image hops through every ordered pair (s, t): it is only in s, copy-image puts it
+    # in t too, then s's copy is deleted. Stepping by 1..4 round the five stores (5 is
+    # prime) walks each ordered pair once, every walk starting and ending at fast.
+    iid = alice.create(name="hops", disk_format="raw", container_format="bare")["id"]
+    assert alice.put(f"/v2/images/{iid}/file", data=DATA,
+                     headers={"Content-Type": "application/octet-stream"}).status_code == 204
+    pairs = 0
+    for step in range(1, 5):
+        for k in range(5):
+            src, dst = STORES[k * step % 5], STORES[(k + 1) * step % 5]
+            shown = _copy(node, iid, dst, cli=False)
+            assert sorted(shown["stores"].split(",")) == sorted([src, dst]), (src, dst, shown)
+            r = admin.delete(f"/v2/stores/{src}/{iid}")
+            assert r.status_code == 204, (src, dst, r.text)
+            assert alice.show(iid)["stores"] == dst
+            assert _download(alice, iid) == dst
+            pairs += 1
+    assert pairs == 20
+    alice.delete(f"/v2/images/{iid}")
+    assert iid not in _objects("glance") and iid not in _objects("tessera")
 
 
 @pytest.mark.parametrize("store,container", [("swift", "glance"), ("s3", "tessera")])

@@ -1,5 +1,5 @@
-"""Several stores (Glance's multi-store): a node with a cluster store, two file stores and a
-read-only http store, driven by the glance CLI, openstacksdk and plain requests: the store
+"""Several stores (Glance's multi-store): a node with two cluster stores (their own replica
+counts), two file stores and a read-only http store, driven by the glance CLI, openstacksdk and plain requests: the store
 info documents, upload to each store, copy-image between them, per-store delete, reads
 falling back to another copy when a store fails, imports to several stores, and the bad
 inputs (unknown store, read-only store, last copy, wrong state, not admin).
@@ -18,8 +18,9 @@ MD5 = hashlib.md5(DATA).hexdigest()
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, server):
-    """A noauth node with stores fast (cluster, default), files and archive (file; files
-    weighs most, so reads prefer it) and web (http, read-only)."""
+    """A noauth node with stores fast (cluster, default), economy (cluster, 2 copies a
+    chunk), files and archive (file; files weighs most, so reads prefer it) and web (http,
+    read-only)."""
     if server.external or KEYSTONE:
         pytest.skip("needs a self-started noauth node with its own configuration")
     tmp = tmp_path_factory.mktemp("stores")
@@ -33,6 +34,12 @@ id = "fast"
 driver = "cluster"
 description = "replicated chunk store"
 weight = 10
+
+[[stores.store]]
+id = "economy"
+driver = "cluster"
+replicas = 2
+weight = 5
 
 [[stores.store]]
 id = "files"
@@ -108,6 +115,7 @@ def test_store_info_is_glances(node):
     alice, admin = node.session(ALICE), node.session(ADMIN)
     assert alice.get("/v2/info/stores").json() == {"stores": [
         {"id": "fast", "description": "replicated chunk store", "default": "true"},
+        {"id": "economy"},
         {"id": "files", "description": "a directory"},
         {"id": "archive"},
         {"id": "web", "read-only": "true"},
@@ -119,17 +127,20 @@ def test_store_info_is_glances(node):
     assert detail["files"]["properties"]["data_dir"] == str(node.dirs["files"].resolve())
     assert detail["web"]["type"] == "http" and detail["web"]["read-only"] == "true"
     assert detail["fast"]["type"] == "cluster" and detail["fast"]["default"] == "true"
+    assert detail["economy"]["type"] == "cluster" and detail["economy"]["weight"] == 5
+    assert detail["economy"]["properties"]["replicas"] == 2
+    assert detail["fast"]["properties"]["replicas"] == 3
     out = node.glance("stores-info", token=ADMIN).stdout
-    for store in ("fast", "files", "archive", "web"):
+    for store in ("fast", "economy", "files", "archive", "web"):
         assert store in out
     r = alice.post("/v2/images", json={"name": "hdr"})
-    assert r.headers["OpenStack-image-store-ids"] == "fast,files,archive,web"
+    assert r.headers["OpenStack-image-store-ids"] == "fast,economy,files,archive,web"
     assert "copy-image" in r.headers["OpenStack-image-import-methods"]
     assert "copy-image" in alice.get("/v2/info/import").json()["import-methods"]["value"]
     alice.delete(f"/v2/images/{r.json()['id']}")
 
 
-@pytest.mark.parametrize("store", ["fast", "files", "archive"])
+@pytest.mark.parametrize("store", ["fast", "economy", "files", "archive"])
 def test_glance_cli_uploads_to_each_store(node, image_file, store):
     out = node.glance("image-create", "--name", f"to-{store}", "--disk-format", "raw",
                       "--container-format", "bare", "--store", store, "--file",
@@ -139,11 +150,11 @@ def test_glance_cli_uploads_to_each_store(node, image_file, store):
     assert img["checksum"] == MD5
     api = node.session(ALICE)
     assert _download(api, img["id"]) == store
-    if store != "fast":
+    if store in node.dirs:
         # Glance's layout: <path>/<image id>, so a Glance file store can be adopted.
         assert (node.dirs[store] / img["id"]).read_bytes() == DATA
     node.glance("image-delete", img["id"])
-    if store != "fast":
+    if store in node.dirs:
         assert not (node.dirs[store] / img["id"]).exists()
 
 
@@ -206,6 +217,40 @@ def test_copy_image_then_per_store_delete(node):
         alice.delete(f"/v2/images/{i}")
 
 
+def test_copy_between_the_cluster_stores_then_delete_each(node):
+    """Both cluster stores share the chunk store: a copy between them records the second
+    store's copy (no bytes move), and either copy can be deleted while the other serves."""
+    alice, admin = node.session(ALICE), node.session(ADMIN)
+    iid = _create(alice)["id"]
+    assert _upload(alice, iid, "economy").status_code == 204
+    assert alice.show(iid)["stores"] == "economy"
+    assert _download(alice, iid) == "economy"
+    node.glance("image-import", iid, "--import-method", "copy-image", "--stores", "fast",
+                token=ADMIN)
+    shown, task = _settle(admin, iid)
+    assert task["status"] == "success", task
+    assert shown["stores"] == "fast,economy"
+    assert shown["os_glance_failed_import"] == ""
+    assert _download(alice, iid) == "fast"
+    r = admin.post(f"/v2/images/{iid}/import",
+                   json={"method": {"name": "copy-image"}, "stores": ["economy"]})
+    assert r.status_code == 400 and "Image is already present at store 'economy'" in r.text
+    node.glance("stores-delete", "--store", "fast", iid, token=ADMIN)
+    assert alice.show(iid)["stores"] == "economy"
+    assert _download(alice, iid) == "economy"
+    r = admin.delete(f"/v2/stores/economy/{iid}")
+    assert r.status_code == 403 and "only store containing it" in r.text
+    # Copied to fast again, then economy's copy deleted: fast alone keeps the image.
+    node.glance("image-import", iid, "--import-method", "copy-image", "--stores", "fast",
+                token=ADMIN)
+    shown, task = _settle(admin, iid)
+    assert task["status"] == "success" and shown["stores"] == "fast,economy", (task, shown)
+    assert admin.delete(f"/v2/stores/economy/{iid}").status_code == 204
+    assert alice.show(iid)["stores"] == "fast"
+    assert _download(alice, iid) == "fast"
+    alice.delete(f"/v2/images/{iid}")
+
+
 def test_copy_to_all_stores_with_the_sdk_and_fallback_reads(node):
     alice, admin = node.session(ALICE), node.session(ADMIN)
     img = _create(alice)
@@ -216,7 +261,7 @@ def test_copy_to_all_stores_with_the_sdk_and_fallback_reads(node):
                             all_stores_must_succeed=True)
     shown, task = _settle(admin, iid)
     assert task["status"] == "success", task
-    assert sorted(shown["stores"].split(",")) == ["archive", "fast", "files"]
+    assert sorted(shown["stores"].split(",")) == ["archive", "economy", "fast", "files"]
     # Nothing left to copy: accepted, no task.
     r = admin.post(f"/v2/images/{iid}/import",
                    json={"method": {"name": "copy-image"}, "all_stores": True})

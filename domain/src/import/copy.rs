@@ -10,7 +10,6 @@ use crate::service::Glance;
 use crate::stores::sink::Landed;
 use crate::stores::{Source, Store};
 use crate::tasks::{StoredData, Task};
-use crate::upload::give_data;
 use crate::write;
 use serde_json::Value;
 use tessera_raft::{Image, ImageStatus};
@@ -133,22 +132,15 @@ impl Glance {
         }
         let id = crate::download::manifest_id(
             image_id,
-            &tessera_raft::DataRef {
-                manifest: data.manifest.clone(),
-            },
+            &tessera_raft::DataRef::new(data.manifest.clone()),
         )?;
-        let manifest = self.data.manifest(&id).await?;
         if store.kind == crate::stores::StoreKind::Cluster {
-            return Ok(Landed::Chunks(tessera_replication::Ingested {
-                manifest: id,
-                size: data.size,
-                md5: data.md5.clone(),
-                sha512: data.sha512.clone(),
-                chunks: manifest.entries().len(),
-                // The staged record keeps these chunks live until the image names them.
-                hold: tessera_replication::UploadHold::none(),
-            }));
+            // The staged record keeps these chunks live until the image names them.
+            return self
+                .share_chunks(id, store, data.size, &data.md5, &data.sha512)
+                .await;
         }
+        let manifest = self.data.manifest(&id).await?;
         let source = Source::Chunks {
             manifest_id: id,
             manifest,
@@ -194,7 +186,7 @@ impl Glance {
                 super::run::holds_lock(img, task)?;
                 list_remove(img, IMPORTING_TO_STORES, id);
                 match &copied {
-                    Ok((_, landed)) => give_data(img, landed),
+                    Ok((store, landed)) => self.give_data(img, store, landed),
                     Err(_) => list_add(img, FAILED_IMPORT, id),
                 }
                 Ok::<_, DomainError>(())

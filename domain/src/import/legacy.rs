@@ -268,9 +268,7 @@ async fn activate(glance: &Glance, id: &str, data: &StoredData) -> Result<(), St
         img.checksum = Some(data.md5.clone());
         img.os_hash_algo = Some("sha512".into());
         img.os_hash_value = Some(data.sha512.clone());
-        img.data = Some(DataRef {
-            manifest: data.manifest.clone(),
-        });
+        img.data = Some(DataRef::new(data.manifest.clone()));
         lifecycle::advance(img, ImageStatus::Active)
     })
     .await;

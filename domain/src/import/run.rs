@@ -17,7 +17,6 @@ use crate::lifecycle;
 use crate::service::Glance;
 use crate::tasks::claim::{Claim, Fenced};
 use crate::tasks::{Decision, StoredData, Task, TaskStatus, API_IMAGE_IMPORT};
-use crate::upload::give_data;
 use crate::write;
 use serde_json::json;
 use tessera_raft::{Expect, Image, ImageStatus};
@@ -293,8 +292,8 @@ async fn activate(
         if let Ok(Some(v)) = inspector::verdict(&data.detected, formats.0, formats.1, strict) {
             img.virtual_size = Some(v);
         }
-        for (_, landed) in &landings.made {
-            give_data(img, landed);
+        for (store, landed) in &landings.made {
+            glance.give_data(img, store, landed);
         }
         img.properties
             .insert(IMPORTING_TO_STORES.into(), String::new());

@@ -12,7 +12,7 @@ use crate::write;
 use futures::StreamExt;
 use std::sync::Arc;
 use tessera_raft::{Image, ImageStatus};
-use tessera_replication::{ChunkId, Data, Manifest};
+use tessera_replication::{ChunkId, Data, Ingested, Manifest, UploadHold};
 
 /// One store's copy of an image's data, ready to be read in any range.
 pub enum Source {
@@ -118,7 +118,7 @@ impl Glance {
                     "Image {id} is not stored in store {store_id}."
                 )));
             }
-            unlinked = take_copy(img, &store);
+            unlinked = take_copy(img, &store, &self.stores, self.data.config().r);
             Ok(())
         })
         .await?;
@@ -140,8 +140,6 @@ impl Glance {
         image: &Image,
         store: &Store,
     ) -> Result<Landed, DomainError> {
-        let (from, source) = self.open_copy(image, Some(&store.id)).await?;
-        tracing::info!(image_id = %image.id, from = %from, to = %store.id, "copying image data");
         let digests = (image.checksum.as_deref(), image.os_hash_value.as_deref());
         let (Some(md5), Some(sha512)) = digests else {
             return Err(DomainError::Conflict(format!(
@@ -149,8 +147,42 @@ impl Glance {
                 image.id
             )));
         };
+        if let (Backend::Cluster { .. }, Some(data)) = (&store.backend, &image.data) {
+            // Already in the chunk store every cluster store shares: no bytes to copy.
+            let id = crate::download::manifest_id(&image.id, data)?;
+            let size = image.size.unwrap_or_default();
+            return self.share_chunks(id, store, size, md5, sha512).await;
+        }
+        let (from, source) = self.open_copy(image, Some(&store.id)).await?;
+        tracing::info!(image_id = %image.id, from = %from, to = %store.id, "copying image data");
         self.copy_source(&image.id, &source, store, md5, sha512)
             .await
+    }
+
+    /// Cluster store `store`'s copy of data already in the chunk store (`manifest`, of
+    /// `size` bytes with these digests): no bytes move, but before it counts every chunk is
+    /// kept at the store's copies, W of them confirmed.
+    pub(crate) async fn share_chunks(
+        &self,
+        manifest: ChunkId,
+        store: &Store,
+        size: u64,
+        md5: &str,
+        sha512: &str,
+    ) -> Result<Landed, DomainError> {
+        let default = self.data.config().r;
+        let replicas = store.replicas(default).unwrap_or(default);
+        let written = self.data.raise_copies(manifest, replicas).await?;
+        let chunks = self.data.manifest(&manifest).await?.entries().len();
+        tracing::info!(store = %store.id, %manifest, replicas, written, "chunks kept for a cluster store");
+        Ok(Landed::Chunks(Ingested {
+            manifest,
+            size,
+            md5: md5.to_string(),
+            sha512: sha512.to_string(),
+            chunks,
+            hold: UploadHold::none(),
+        }))
     }
 
     /// Copies `source` (image `image_id`'s data) into `store` through the one ingest path,
@@ -182,11 +214,20 @@ impl Glance {
     }
 }
 
-/// Unlinks the copy in `store` from `img`; the driver location removed, if that was one.
-fn take_copy(img: &mut Image, store: &Store) -> Option<String> {
+/// Unlinks the copy in `store` from `img`; the driver location removed, if that was one. A
+/// cluster store's copy leaves the other cluster stores' (the chunks fall back to the copies
+/// those keep); the last one takes the manifest with it. `default` is the configured R.
+fn take_copy(img: &mut Image, store: &Store, stores: &Stores, default: usize) -> Option<String> {
     match store.backend {
-        Backend::Cluster => {
-            img.data = None;
+        Backend::Cluster { .. } => {
+            if let Some(data) = &mut img.data {
+                let mut left = stores.cluster_copies(data, default);
+                left.retain(|c| c.store != store.id);
+                data.stores = left;
+            }
+            if img.data.as_ref().is_some_and(|d| d.stores.is_empty()) {
+                img.data = None;
+            }
             None
         }
         Backend::Driver(_) => {

@@ -5,7 +5,7 @@ use super::driver::StoreDriver;
 use crate::error::DomainError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use tessera_raft::Image;
+use tessera_raft::{ClusterCopy, DataRef, Image};
 
 /// Id of the one cluster store a node has when its config names no stores.
 pub const CLUSTER_STORE: &str = "tessera";
@@ -55,8 +55,12 @@ impl StoreKind {
 /// How a store's data is reached.
 #[derive(Clone)]
 pub enum Backend {
-    /// Through the cluster's chunk store (the record's manifest).
-    Cluster,
+    /// Through the cluster's chunk store (the record's manifest), each chunk kept at
+    /// `replicas` copies (`None`: the chunk store's configured R).
+    Cluster {
+        /// Copies of each chunk.
+        replicas: Option<usize>,
+    },
     /// Through a driver (the record's location URL).
     Driver(Arc<dyn StoreDriver>),
 }
@@ -64,7 +68,7 @@ pub enum Backend {
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Backend::Cluster => "Cluster",
+            Backend::Cluster { .. } => "Cluster",
             Backend::Driver(_) => "Driver",
         })
     }
@@ -99,7 +103,16 @@ impl Store {
             weight: 0,
             read_only: false,
             properties: Map::new(),
-            backend: Backend::Cluster,
+            backend: Backend::Cluster { replicas: None },
+        }
+    }
+
+    /// Copies a cluster store keeps of each chunk (`default`: the chunk store's configured
+    /// R); `None` for a store of another kind.
+    pub fn replicas(&self, default: usize) -> Option<usize> {
+        match self.backend {
+            Backend::Cluster { replicas } => Some(replicas.unwrap_or(default)),
+            Backend::Driver(_) => None,
         }
     }
 }
@@ -119,9 +132,6 @@ pub enum StoresError {
     /// The default store only serves reads.
     #[error("the default store {0:?} is read-only")]
     ReadOnlyDefault(String),
-    /// More than one cluster store (the chunk store has one replica count for now).
-    #[error("only one cluster store may be configured; {0:?} is a second one")]
-    SecondCluster(String),
     /// A cluster store marked read-only (staging and imports need it writable).
     #[error("the cluster store {0:?} cannot be read-only")]
     ReadOnlyCluster(String),
@@ -147,7 +157,6 @@ impl Default for Stores {
 impl Stores {
     /// Checks and keeps `stores`, `default` being the id uploads go to when none is named.
     pub fn new(stores: Vec<Store>, default: &str) -> Result<Stores, StoresError> {
-        let mut clusters = 0;
         for (i, s) in stores.iter().enumerate() {
             if s.id.is_empty() || s.id.starts_with("os_glance") || s.id.contains(',') {
                 return Err(StoresError::BadId(s.id.clone()));
@@ -155,14 +164,8 @@ impl Stores {
             if stores[..i].iter().any(|o| o.id == s.id) {
                 return Err(StoresError::Duplicate(s.id.clone()));
             }
-            if s.kind == StoreKind::Cluster {
-                clusters += 1;
-                if clusters > 1 {
-                    return Err(StoresError::SecondCluster(s.id.clone()));
-                }
-                if s.read_only {
-                    return Err(StoresError::ReadOnlyCluster(s.id.clone()));
-                }
+            if s.kind == StoreKind::Cluster && s.read_only {
+                return Err(StoresError::ReadOnlyCluster(s.id.clone()));
             }
         }
         let Some(at) = stores.iter().position(|s| s.id == default) else {
@@ -192,8 +195,9 @@ impl Stores {
         self.stores.iter().find(|s| s.id == id)
     }
 
-    /// The id the chunk store's copies are shown under: the cluster store's, or the built-in
-    /// id when none is configured (data written before the stores were changed).
+    /// The id the chunk store's copies recorded without a store are shown under: the first
+    /// cluster store's, or the built-in id when none is configured (data written before the
+    /// stores were changed).
     pub fn cluster_id(&self) -> &str {
         self.stores
             .iter()
@@ -221,13 +225,38 @@ impl Stores {
     /// The ids of the stores holding `img`'s data, as its `stores` field lists them: highest
     /// weight first, as Glance sorts locations (a store not configured here weighs 0).
     pub fn ids_of(&self, img: &Image) -> Vec<String> {
-        let cluster = img.data.as_ref().map(|_| self.cluster_id().to_string());
+        let cluster = img
+            .data
+            .as_ref()
+            .map_or_else(Vec::new, |d| self.cluster_ids(d));
         let mut ids: Vec<String> = cluster
             .into_iter()
             .chain(img.locations.iter().map(|l| l.store.clone()))
             .collect();
         ids.sort_by_key(|id| std::cmp::Reverse(self.get(id).map_or(0, |s| s.weight)));
         ids
+    }
+
+    /// The cluster stores holding `data`: those recorded, or the first cluster store for a
+    /// record written before several could be.
+    fn cluster_ids(&self, data: &DataRef) -> Vec<String> {
+        if data.stores.is_empty() {
+            return vec![self.cluster_id().to_string()];
+        }
+        data.stores.iter().map(|c| c.store.clone()).collect()
+    }
+
+    /// The cluster stores' copies recorded in `data`; a record written before several
+    /// cluster stores could be is the first cluster store's copy at the configured R
+    /// (`default`), as the loops read it.
+    pub fn cluster_copies(&self, data: &DataRef, default: usize) -> Vec<ClusterCopy> {
+        if !data.stores.is_empty() {
+            return data.stores.clone();
+        }
+        vec![ClusterCopy {
+            store: self.cluster_id().to_string(),
+            replicas: default,
+        }]
     }
 
     /// The stores holding `img`'s data that this node has configured, highest weight first
@@ -262,7 +291,7 @@ impl Stores {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_raft::{DataRef, Location};
+    use tessera_raft::Location;
 
     fn file(id: &str, weight: i64, read_only: bool) -> Store {
         Store {
@@ -287,10 +316,6 @@ mod tests {
         assert_eq!(
             Stores::new(vec![c(), c()], "c").unwrap_err(),
             StoresError::Duplicate("c".into())
-        );
-        assert_eq!(
-            Stores::new(vec![c(), Store::cluster("d")], "c").unwrap_err(),
-            StoresError::SecondCluster("d".into())
         );
         assert_eq!(
             Stores::new(vec![c()], "x").unwrap_err(),
@@ -328,9 +353,7 @@ mod tests {
         )
         .unwrap();
         let mut img = Image::new("i".into(), None, 0);
-        img.data = Some(DataRef {
-            manifest: "m".into(),
-        });
+        img.data = Some(DataRef::new("m".into()));
         for store in ["g", "f", "gone"] {
             img.locations.push(Location {
                 store: store.into(),
@@ -340,5 +363,46 @@ mod tests {
         assert_eq!(s.ids_of(&img), ["f", "g", "c", "gone"]);
         let order: Vec<_> = s.by_weight(&img).iter().map(|s| s.id.as_str()).collect();
         assert_eq!(order, ["f", "g", "c"]);
+    }
+
+    #[test]
+    fn cluster_stores_keep_their_own_copies() {
+        let cluster = |id: &str, weight, replicas| Store {
+            weight,
+            backend: Backend::Cluster { replicas },
+            ..Store::cluster(id)
+        };
+        let s = Stores::new(
+            vec![
+                cluster("economy", 1, Some(2)),
+                cluster("fast", 5, Some(3)),
+                cluster("plain", 0, None),
+                file("f", 0, false),
+            ],
+            "fast",
+        )
+        .unwrap();
+        assert_eq!(s.get("economy").unwrap().replicas(3), Some(2));
+        assert_eq!(s.get("plain").unwrap().replicas(4), Some(4));
+        let mut img = Image::new("i".into(), None, 0);
+        let copy = |store: &str, replicas| ClusterCopy {
+            store: store.into(),
+            replicas,
+        };
+        img.data = Some(DataRef {
+            manifest: "m".into(),
+            stores: vec![copy("economy", 2), copy("fast", 3)],
+        });
+        assert_eq!(s.ids_of(&img), ["fast", "economy"]);
+        let data = img.data.as_ref().unwrap();
+        assert_eq!(data.replicas(), Some(3));
+        assert_eq!(s.cluster_copies(data, 3), data.stores);
+        // A record from before several cluster stores: the first one's copy, at the
+        // configured R (what every node's loops keep for it).
+        let legacy = DataRef::new("m".into());
+        assert_eq!(legacy.replicas(), None);
+        assert_eq!(s.cluster_copies(&legacy, 3), [copy("economy", 3)]);
+        img.data = Some(legacy);
+        assert_eq!(s.ids_of(&img), ["economy"]);
     }
 }

@@ -54,10 +54,13 @@ pub struct StoreEntry {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterOptions {
-    /// Copies of each chunk; must be `[replicator] replicas` (one replica count per cluster
-    /// for now).
+    /// Copies of each chunk of this store's images (default `[replicator] replicas`); a
+    /// chunk shared with another store's image keeps the most either asks for.
     pub replicas: Option<usize>,
 }
+
+/// Most copies a cluster store may keep of each chunk (placement caps it at the live nodes).
+const MAX_REPLICAS: usize = 16;
 
 /// Why `[stores]` cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -127,14 +130,14 @@ pub fn build(
         let backend = match kind {
             StoreKind::Cluster => {
                 let o: ClusterOptions = options(entry)?;
-                if o.replicas.is_some_and(|r| r != replicas) {
+                let r = o.replicas.unwrap_or(replicas);
+                if !(1..=MAX_REPLICAS).contains(&r) {
                     return Err(fail(format!(
-                        "replicas = {} differs from [replicator] replicas = {replicas}; per-store replica counts are not supported yet",
-                        o.replicas.unwrap_or_default()
+                        "replicas = {r}: a cluster store keeps 1 to {MAX_REPLICAS} copies of each chunk"
                     )));
                 }
-                properties.insert("replicas".into(), replicas.into());
-                Backend::Cluster
+                properties.insert("replicas".into(), r.into());
+                Backend::Cluster { replicas: Some(r) }
             }
             StoreKind::File => {
                 let o: FileOptions = options(entry)?;
@@ -244,6 +247,25 @@ mod tests {
         assert!(s.get("web").unwrap().read_only);
         assert!(dir.path().join("images").is_dir());
         assert_eq!(s.get("fast").unwrap().weight, 10);
+        assert_eq!(s.get("fast").unwrap().properties["replicas"], 3);
+    }
+
+    #[test]
+    fn cluster_stores_have_their_own_replicas() {
+        let text = r#"
+            [[store]]
+            id = "fast"
+            driver = "cluster"
+            [[store]]
+            id = "economy"
+            driver = "cluster"
+            replicas = 2
+            "#;
+        let s = build(&section(text), 3, &UriFilter::default()).unwrap();
+        let (fast, economy) = (s.get("fast").unwrap(), s.get("economy").unwrap());
+        assert_eq!((fast.replicas(5), economy.replicas(5)), (Some(3), Some(2)));
+        assert_eq!(economy.properties["replicas"], 2);
+        assert_eq!(s.default_store().id, "fast");
     }
 
     #[test]
@@ -259,8 +281,8 @@ mod tests {
                 .contains("bogus")
         );
         assert!(
-            err("[[store]]\nid = \"a\"\ndriver = \"cluster\"\nreplicas = 2")
-                .contains("per-store replica counts")
+            err("[[store]]\nid = \"a\"\ndriver = \"cluster\"\nreplicas = 0")
+                .contains("store a: replicas = 0: a cluster store keeps 1 to 16 copies")
         );
         assert!(err("[[store]]\nid = \"a\"\ndriver = \"http\"").contains("read-only"));
         let swift = "[[store]]\nid = \"sw\"\ndriver = \"swift\"\nuser = \"a:u\"\nkey = \"k\"\n";

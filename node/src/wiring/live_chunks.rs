@@ -1,9 +1,11 @@
 //! Which chunks are live (for the reaper and the full repair pass): every manifest the
-//! metadata layer references: the images' data, and what imports still need (staged data,
-//! data an import decided on but has not yet given its image).
+//! metadata layer references: the images' data, with the copies the cluster stores holding
+//! it keep (recorded with each copy, so every node reads the same count), and what imports
+//! still need (staged data, data an import decided on but has not yet given its image), at
+//! the configured R.
 
 use tessera_raft::Meta;
-use tessera_replication::{ChunkId, LiveChunks};
+use tessera_replication::{ChunkId, LiveChunks, LiveManifest};
 
 /// Why the live set could not be computed (the reaper then deletes nothing).
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +28,21 @@ pub struct MetaLiveChunks(pub Meta);
 impl LiveChunks for MetaLiveChunks {
     type Error = LiveChunksError;
 
-    async fn live_manifests(&self) -> Result<Vec<ChunkId>, Self::Error> {
-        let mut manifests = self.0.live_manifests().await?;
-        manifests.extend(tessera_domain::import::live_manifests(&self.0).await?);
-        manifests
-            .into_iter()
-            .map(|s| s.parse().map_err(|_| LiveChunksError::BadManifestId(s)))
-            .collect()
+    async fn live_manifests(&self) -> Result<Vec<LiveManifest>, Self::Error> {
+        let parse = |s: String| -> Result<ChunkId, LiveChunksError> {
+            s.parse().map_err(|_| LiveChunksError::BadManifestId(s))
+        };
+        let mut live = Vec::new();
+        for data in self.0.live_manifests().await? {
+            let replicas = data.replicas();
+            live.push(LiveManifest {
+                id: parse(data.manifest)?,
+                replicas,
+            });
+        }
+        for id in tessera_domain::import::live_manifests(&self.0).await? {
+            live.push(LiveManifest::at_default(parse(id)?));
+        }
+        Ok(live)
     }
 }

@@ -7,7 +7,7 @@ use crate::docs::Doc;
 use crate::error::MetaError;
 use crate::forward::{ForwardReply, ForwardRequest};
 use crate::index;
-use crate::model::{Image, ImageStatus};
+use crate::model::{DataRef, Image, ImageStatus};
 use crate::query::ListQuery;
 use crate::state_machine;
 use crate::usage::Usage;
@@ -36,8 +36,9 @@ impl Meta {
         }
     }
 
-    /// Every manifest chunk id referenced by a stored image (for the chunk reaper).
-    pub async fn live_manifests(&self) -> Result<Vec<String>, MetaError> {
+    /// The chunk store's data of every stored image: the manifests and the cluster stores
+    /// holding them (for the chunk reaper).
+    pub async fn live_manifests(&self) -> Result<Vec<DataRef>, MetaError> {
         match self.route(ForwardRequest::LiveManifests, None).await? {
             ForwardReply::LiveManifests(r) => r,
             _ => Err(mismatch()),

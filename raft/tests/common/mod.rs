@@ -56,9 +56,7 @@ pub fn image(id: &str, owner: &str, at: i64) -> Image {
 /// A request creating image `id` (owner `p`, manifest `m-{id}`) under request id `rid`.
 pub fn create(rid: &str, id: &str) -> Request {
     let mut img = Image::new(id.into(), Some("p".into()), 100);
-    img.data = Some(tessera_raft::DataRef {
-        manifest: format!("m-{id}"),
-    });
+    img.data = Some(tessera_raft::DataRef::new(format!("m-{id}")));
     Request {
         request_id: rid.into(),
         stamped_at: 100,

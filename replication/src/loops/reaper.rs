@@ -18,6 +18,7 @@ use crate::data::Data;
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
 use crate::manifest::Manifest;
+use crate::replicas::{by_manifest, LiveManifest, Required};
 use crate::setting::MAX_DURATION;
 use crate::worker::{named, Step, Worker, WorkerError, WorkerReport};
 
@@ -26,8 +27,10 @@ pub trait LiveChunks: Send + Sync {
     /// Error of the metadata layer.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Ids of the manifest chunks of every image whose data must be kept.
-    fn live_manifests(&self) -> impl Future<Output = Result<Vec<ChunkId>, Self::Error>> + Send;
+    /// The manifest chunks of every image copy whose data must be kept, with the copies
+    /// each asks for.
+    fn live_manifests(&self)
+        -> impl Future<Output = Result<Vec<LiveManifest>, Self::Error>> + Send;
 
     /// Bytes of a live manifest this node does not hold locally (e.g. from a peer); `None` if
     /// unavailable, which aborts the reap.
@@ -62,7 +65,8 @@ pub struct ReapReport {
 }
 
 impl Data {
-    /// Runs one reaper pass: deletes unreferenced chunks and temp files older than `grace`.
+    /// Runs one reaper pass: deletes unreferenced chunks and temp files older than `grace`,
+    /// and records the copies every live chunk needs for the replicator.
     pub async fn reap_once(
         &self,
         live: &impl LiveChunks,
@@ -73,15 +77,15 @@ impl Data {
             .live_manifests()
             .await
             .map_err(|e| DataError::Live(Box::new(e)))?;
+        let manifests = by_manifest(manifests, self.config().r);
         let mut report = ReapReport {
             manifests: manifests.len(),
             ..ReapReport::default()
         };
-        let mut keep: HashSet<ChunkId> = HashSet::new();
-        for id in manifests {
-            if !keep.insert(id) {
-                continue;
-            }
+        let mut keep = Required::default();
+        for (id, r) in manifests {
+            keep.add(id, r);
+            self.quorum().note_replicas(id, r);
             let manifest = match self.manifest(&id).await {
                 Ok(m) => m,
                 Err(
@@ -99,7 +103,9 @@ impl Data {
                 }
                 Err(e) => return Err(e),
             };
-            keep.extend(manifest.entries().iter().map(|e| e.id));
+            for e in manifest.entries() {
+                keep.add(e.id, r);
+            }
         }
         report.live_chunks = keep.len();
         let store = self.store().clone();
@@ -121,6 +127,7 @@ impl Data {
                 }
             }
             quorum.set_orphans(orphans);
+            quorum.set_replicas(keep.into_map());
             let tmp = store.clean_tmp(grace)?;
             report.tmp_deleted = tmp.files;
             report.tmp_bytes = tmp.bytes;
@@ -391,13 +398,14 @@ mod tests {
 
     impl LiveChunks for Records {
         type Error = Infallible;
-        async fn live_manifests(&self) -> Result<Vec<ChunkId>, Infallible> {
+        async fn live_manifests(&self) -> Result<Vec<LiveManifest>, Infallible> {
             Ok(self
                 .recs
                 .lock()
                 .unwrap()
                 .iter()
                 .filter_map(|r| r.manifest)
+                .map(LiveManifest::at_default)
                 .collect())
         }
     }

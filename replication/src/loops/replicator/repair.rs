@@ -11,6 +11,7 @@ use crate::error::DataError;
 use crate::id::ChunkId;
 use crate::loops::replicator::ops::{self, call, copy_to};
 use crate::quorum::{RepairHint, RepairReason};
+use crate::replicas::{by_manifest, LiveManifest, Required};
 
 /// Ids per presence check.
 const CHECK_BATCH: usize = 1024;
@@ -63,19 +64,24 @@ pub struct DrainReport {
 
 impl Data {
     /// Brings every chunk the given live manifests reference (and the manifests) to a copy on
-    /// each placement target now, copying from any verified holder; counts local orphans.
+    /// each placement target now (as many as the most demanding manifest referencing it
+    /// asks), copying from any verified holder; counts local orphans.
     pub async fn repair_referenced(
         &self,
-        manifests: Vec<ChunkId>,
+        manifests: Vec<LiveManifest>,
     ) -> Result<RepairReport, DataError> {
         let quorum = self.quorum();
         let mut report = RepairReport::default();
-        let mut referenced: HashSet<ChunkId> = HashSet::new();
-        for id in manifests {
+        let mut referenced = Required::default();
+        for (id, r) in by_manifest(manifests, quorum.config.r) {
             report.manifests += 1;
-            referenced.insert(id);
+            referenced.add(id, r);
             match self.manifest(&id).await {
-                Ok(m) => referenced.extend(m.entries().iter().map(|e| e.id)),
+                Ok(m) => {
+                    for e in m.entries() {
+                        referenced.add(e.id, r);
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(manifest = %id, error = %e, "repair: manifest unreadable");
                     report.unreadable_manifests += 1;
@@ -84,8 +90,8 @@ impl Data {
         }
         report.referenced = referenced.len() as u64;
         let mut per_node: BTreeMap<u64, Vec<ChunkId>> = BTreeMap::new();
-        for id in &referenced {
-            for t in quorum.targets(id) {
+        for (id, r) in referenced.iter() {
+            for t in quorum.targets_and_quorum(id, r).0 {
                 per_node.entry(t).or_default().push(*id);
             }
         }
@@ -151,6 +157,63 @@ impl Data {
         report.orphans = local.iter().filter(|id| !referenced.contains(id)).count() as u64;
         tracing::info!(?report, "full repair pass");
         Ok(report)
+    }
+
+    /// Keeps the chunks of `manifest` (and the manifest) at `r` copies from now on and makes
+    /// sure at least W = majority(`r`) of their placement targets hold a verified copy (a
+    /// copy into a store keeping more copies); the copies written. The other targets are
+    /// tried too; those that fail are queued for the replicator.
+    pub async fn raise_copies(&self, manifest: ChunkId, r: usize) -> Result<u64, DataError> {
+        let quorum = self.quorum();
+        quorum.raise_replicas(manifest, r);
+        let mut ids = vec![manifest];
+        ids.extend(
+            self.manifest(&manifest)
+                .await?
+                .entries()
+                .iter()
+                .map(|e| e.id),
+        );
+        ids.sort_unstable();
+        ids.dedup();
+        let mut copied = 0;
+        for id in ids {
+            quorum.raise_replicas(id, r);
+            let (targets, need) = quorum.targets_and_quorum(&id, r);
+            let results: Vec<_> = futures::stream::iter(targets.iter().copied())
+                .map(|node| async move { (node, ops::ensure_copy(quorum, id, node).await) })
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+            let mut held = 0;
+            for (node, result) in results {
+                match result {
+                    Ok(ops::Ensured::Present) => held += 1,
+                    Ok(ops::Ensured::Copied(_)) => {
+                        held += 1;
+                        copied += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!(chunk = %id, node, error = %e, "raising copies: copy failed");
+                        quorum.repairs.push(RepairHint {
+                            chunk: id,
+                            node,
+                            reason: RepairReason::Missing,
+                        });
+                    }
+                }
+            }
+            quorum.repairs.flush();
+            if held < need {
+                return Err(DataError::InsufficientReplicas {
+                    id,
+                    acked: held,
+                    needed: need,
+                    targets,
+                });
+            }
+        }
+        Ok(copied)
     }
 
     /// Drains this node: marks it draining (no placement target in its own view) and copies

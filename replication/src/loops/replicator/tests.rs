@@ -244,7 +244,10 @@ fn full_repair_restores_every_referenced_chunk() {
     }
     let orphan = stray_chunk(&net, 1);
     let report = rt
-        .block_on(net.node(1).repair_referenced(vec![got.manifest]))
+        .block_on(
+            net.node(1)
+                .repair_referenced(vec![crate::LiveManifest::at_default(got.manifest)]),
+        )
         .unwrap();
     assert_eq!(report.referenced, ids.len() as u64);
     assert!(report.missing > 0);
@@ -297,4 +300,65 @@ fn chunks_the_reaper_found_unreferenced_are_not_copied_back() {
         !net.holders(&victim).contains(&gone_from),
         "the replicator copied an orphan back"
     );
+}
+
+/// Live manifests at the copies their image copies ask for.
+struct LiveAt(Vec<crate::LiveManifest>);
+
+impl crate::LiveChunks for LiveAt {
+    type Error = std::convert::Infallible;
+    async fn live_manifests(&self) -> Result<Vec<crate::LiveManifest>, Self::Error> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A reaper pass on every node of `net` with `live` (nothing old enough to delete).
+fn reap_all(rt: &tokio::runtime::Runtime, net: &Net, live: &[crate::LiveManifest]) {
+    for d in &net.nodes {
+        rt.block_on(d.reap_once(&LiveAt(live.to_vec()), Duration::from_secs(3600)))
+            .unwrap();
+    }
+}
+
+#[test]
+fn copies_follow_the_most_demanding_store() {
+    let rt = rt();
+    let net = Net::new(5, quick());
+    let mut ing = net.node(1).ingest_at(2);
+    rt.block_on(ing.write(Bytes::from(pseudo_random(3 * 1024 * 1024, 9))))
+        .unwrap();
+    let got = rt.block_on(ing.finish()).unwrap();
+    let m = rt.block_on(net.node(1).manifest(&got.manifest)).unwrap();
+    let ids = chunk_and_manifest_ids(&got, &m);
+    let manifest = got.manifest;
+    drop(got);
+    let at = |r| crate::LiveManifest {
+        id: manifest,
+        replicas: Some(r),
+    };
+    let copies = |n: usize| {
+        for id in &ids {
+            assert_eq!(net.holders(id).len(), n, "{id}");
+            let targets: HashSet<u64> = net.node(2).placement(id).into_iter().collect();
+            assert_eq!(net.holders(id), targets, "{id}");
+        }
+    };
+    // Written to a store at R=2 (the configured R being 3): two copies, and the loops keep
+    // two once the reapers have read the records.
+    let mut reps = replicators(&net, eager());
+    reap_all(&rt, &net, &[at(2)]);
+    copies(2);
+    pass_all(&rt, &net, &mut reps);
+    copies(2);
+    // Copied into a store at R=3: the third copy is there when the copy returns.
+    let written = rt.block_on(net.node(3).raise_copies(manifest, 3)).unwrap();
+    assert_eq!(written, ids.len() as u64);
+    reap_all(&rt, &net, &[at(2), at(3)]);
+    copies(3);
+    pass_all(&rt, &net, &mut reps);
+    copies(3);
+    // The R=3 copy deleted: the chunks fall back to two copies, the surplus handed off.
+    reap_all(&rt, &net, &[at(2)]);
+    pass_all(&rt, &net, &mut reps);
+    copies(2);
 }
