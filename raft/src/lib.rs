@@ -21,6 +21,7 @@ pub mod model;
 pub mod network;
 pub mod query;
 pub mod snapshot;
+pub mod space;
 pub mod state_machine;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -35,6 +36,7 @@ pub use meta::{Meta, MetaConfig, DEFAULT_MAX_VOTERS, DEFAULT_SNAPSHOT_LOGS, MAX_
 pub use model::{DataRef, Image, ImageStatus, Location, Member, MemberStatus, Visibility};
 pub use network::{serve_rpc, RaftReply, RaftRpc, RaftTransport, TransportError};
 pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, Viewer};
+pub use space::MetaSpace;
 #[cfg(any(test, feature = "testing"))]
 pub use testing::LocalTransport;
 pub use types::{NodeId, TypeConfig};

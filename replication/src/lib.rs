@@ -23,6 +23,7 @@ pub mod peer;
 pub mod placement;
 pub mod quorum;
 pub mod setting;
+pub mod space;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -47,8 +48,9 @@ pub use loops::replicator::queue::{QueuedRepair, RepairQueue, REPAIR_QUEUE_CAP};
 pub use loops::replicator::{DrainReport, RepairReport, Replicator, ReplicatorConfig};
 pub use manifest::{Manifest, ManifestEntry, Span};
 pub use peer::{ChunkService, NoPeers, PeerChunks, PeerError, ServeError};
-pub use placement::{placement, NodeInfo};
+pub use placement::{placement, write_placement, NodeInfo};
 pub use quorum::{majority, QuorumConfig, RepairHint, RepairReason};
+pub use space::{FixedSpace, FreeSpace, Reserve};
 pub use store::{write_file_atomic, ChunkEntry, ChunkStore, StoreTotals};
 pub use upload_hold::{Confirmed, UploadHold};
 pub use verify::{CopiesCheck, CopyProblem};
