@@ -4,8 +4,8 @@
 use crate::api_tls::ApiTls;
 use crate::certs::{check_node_dir, NodeIdentityFiles};
 use crate::cluster::{
-    follow_membership, Addresses, Advert, Gossip, GossipFrom, GossipReports, GossipTask,
-    PeerHandler, QuicChunks, QuicRaft, INBOX,
+    follow_membership, Addresses, Advert, ClusterMetaSpace, Gossip, GossipFrom, GossipReports,
+    GossipTask, PeerHandler, QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{Auth, ClusterConfig, Config};
 use crate::http_server::serve_http;
@@ -87,7 +87,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     };
     data.store().set_reserve(chunk_volume(&cfg).store_reserve());
-    meta.set_space(Arc::new(Volume::metadata(&cfg.space)));
+    let metadata = Volume::metadata(&cfg.space);
+    match &gossip {
+        Some(g) => meta.set_space(Arc::new(ClusterMetaSpace {
+            local: metadata,
+            gossip: g.snapshots.clone(),
+        })),
+        None => meta.set_space(Arc::new(metadata)),
+    }
     let (api, limits) = api_config(&cfg)?;
     let cache = cfg
         .image_cache
@@ -302,6 +309,7 @@ fn start_gossip(
         chunks: 0,
         chunk_bytes: 0,
         full: false,
+        metadata_full: false,
     };
     GossipTask {
         advert,
@@ -311,7 +319,10 @@ fn start_gossip(
         transport: transport.clone(),
         addresses: addresses.clone(),
     }
-    .spawn(chunk_volume(cfg), data.store().clone())
+    .spawn(
+        [chunk_volume(cfg), Volume::metadata(&cfg.space)],
+        data.store().clone(),
+    )
 }
 
 /// The volume of the node's chunk store, with its reserve.

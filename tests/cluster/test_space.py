@@ -2,7 +2,8 @@
 test-only `--unsafe-free-bytes=0` reports its chunk volume below its reserve: gossip says it is
 full, it gets no new chunks while uploads succeed on the other two, and it still serves reads.
 A node whose metadata volume reports below its reserve (`--unsafe-metadata-free-bytes=0`)
-refuses a create with 413 and accepts a delete. With two of three nodes full, fewer than
+refuses a create with 413 and accepts a delete, and the other members, which apply every
+write too, refuse growing writes while its advert says so. With two of three nodes full, fewer than
 W = 2 can take a chunk: the upload fails with Glance's 413 for a full store and the image stays
 queued, without data; with room again the same image uploads."""
 from __future__ import annotations
@@ -105,6 +106,15 @@ def test_a_node_below_its_metadata_reserve_refuses_a_create_and_accepts_a_delete
     names = [i["name"] for i in cluster.session("n1").s.get(
         cluster.url("n1") + "/v2/images", timeout=60).json()["images"]]
     assert "space-refused" not in names
+    # Every member applies every write: the others refuse growth too, once gossip told them.
+    n1 = cluster.session("n1")
+    _wait_for("n1 to see n2's metadata volume full", 30,
+              lambda: _member(cluster, "n1", "n2")["metadata_full"])
+    r = n1.s.post(n1.url + "/v2/images", timeout=60,
+                  json={"name": "space-refused-too", "disk_format": "raw",
+                        "container_format": "bare"})
+    assert r.status_code == 413, r.text
+    assert "the metadata volume of member 2 (n2) is below its reserve" in r.text
     r = n2.s.patch(f"{n2.url}/v2/images/{doomed['id']}", timeout=60,
                    headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
                    json=[{"op": "add", "path": "/grown", "value": "x"}])

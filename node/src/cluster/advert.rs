@@ -39,6 +39,9 @@ pub struct Advert {
     /// Last and defaulted, so an advert from a node that predates it still decodes.
     #[serde(default)]
     pub full: bool,
+    /// Whether the metadata volume is below its reserve: the cluster takes no growing write.
+    #[serde(default)]
+    pub metadata_full: bool,
 }
 
 impl Advert {
@@ -78,6 +81,7 @@ pub(crate) fn test_advert(node: u64, label_len: usize) -> Advert {
         chunks: u64::MAX,
         chunk_bytes: u64::MAX,
         full: true,
+        metadata_full: true,
     }
 }
 
@@ -137,6 +141,13 @@ mod tests {
             chunk_bytes: a.chunk_bytes,
         };
         let got = Advert::decode(&encode(&old).unwrap()).unwrap();
-        assert_eq!(got, Advert { full: false, ..a });
+        assert_eq!(
+            got,
+            Advert {
+                full: false,
+                metadata_full: false,
+                ..a
+            }
+        );
     }
 }

@@ -63,10 +63,10 @@ impl Gossip {
 
 impl GossipTask {
     /// Starts gossip, and the refresher of the totals it advertises (free space of the
-    /// chunk volume against its reserve, chunks in `store`).
-    pub fn spawn(self, volume: Volume, store: Arc<ChunkStore>) -> Gossip {
+    /// chunk and metadata volumes against their reserves, chunks in `store`).
+    pub fn spawn(self, volumes: [Volume; 2], store: Arc<ChunkStore>) -> Gossip {
         let (totals_tx, totals) = watch::channel(LocalTotals::default());
-        tokio::spawn(refresh_totals(totals_tx, volume, store));
+        tokio::spawn(refresh_totals(totals_tx, volumes, store));
         let (snapshot, snapshots) = watch::channel(GossipSnapshot::default());
         let (leave, leaving) = mpsc::channel(1);
         tokio::spawn(self.run(totals, snapshot, leaving));
@@ -151,6 +151,7 @@ impl GossipTask {
         let advert = Advert {
             free_bytes: totals.free_bytes,
             full: totals.full,
+            metadata_full: totals.metadata_full,
             chunks: totals.chunks,
             chunk_bytes: totals.chunk_bytes,
             ..self.advert.clone()

@@ -20,14 +20,16 @@ pub struct LocalTotals {
     pub free_bytes: u64,
     /// Whether those are below the volume's reserve (the node takes no new chunks).
     pub full: bool,
+    /// Whether the metadata volume is below its reserve.
+    pub metadata_full: bool,
     /// Chunks in the local store.
     pub chunks: u64,
     /// Bytes of those chunks.
     pub chunk_bytes: u64,
 }
 
-/// Measures `volume` and `store` now (blocking).
-fn measure(volume: &Volume, store: &ChunkStore) -> Result<LocalTotals, String> {
+/// Measures the chunk volume, the metadata volume and `store` now (blocking).
+fn measure([volume, metadata]: &[Volume; 2], store: &ChunkStore) -> Result<LocalTotals, String> {
     let free_bytes = volume
         .available()
         .map_err(|e| format!("free space of the chunk volume: {e}"))?;
@@ -35,6 +37,10 @@ fn measure(volume: &Volume, store: &ChunkStore) -> Result<LocalTotals, String> {
     Ok(LocalTotals {
         free_bytes,
         full: free_bytes < volume.reserve_bytes(),
+        // Unmeasurable is not full: the metadata store's own writes fail if the disk is gone.
+        metadata_full: metadata
+            .available()
+            .is_ok_and(|free| free < metadata.reserve_bytes()),
         chunks: chunks.count,
         chunk_bytes: chunks.bytes,
     })
@@ -43,14 +49,14 @@ fn measure(volume: &Volume, store: &ChunkStore) -> Result<LocalTotals, String> {
 /// Refreshes `totals` until every receiver is gone.
 pub async fn refresh_totals(
     totals: watch::Sender<LocalTotals>,
-    volume: Volume,
+    volumes: [Volume; 2],
     store: Arc<ChunkStore>,
 ) {
-    let volume = Arc::new(volume);
+    let volumes = Arc::new(volumes);
     let mut was_full = false;
     loop {
         let started = Instant::now();
-        let (vol, st) = (volume.clone(), store.clone());
+        let (vol, st) = (volumes.clone(), store.clone());
         match tokio::task::spawn_blocking(move || measure(&vol, &st)).await {
             Ok(Ok(t)) => {
                 if t.full != was_full {
@@ -58,7 +64,7 @@ pub async fn refresh_totals(
                     if t.full {
                         tracing::warn!(
                             free = t.free_bytes,
-                            reserve = volume.reserve_bytes(),
+                            reserve = volumes[0].reserve_bytes(),
                             "chunk volume below its reserve: taking no new chunks"
                         );
                     } else {
@@ -90,18 +96,26 @@ mod tests {
         let space = |dir: &std::path::Path, free: Option<u64>| crate::space::SpaceConfig {
             metadata_dir: dir.to_path_buf(),
             reserve_bytes: 1 << 20,
-            metadata_reserve_bytes: 0,
+            metadata_reserve_bytes: 1 << 20,
             unsafe_free_bytes: free,
-            unsafe_metadata_free_bytes: None,
+            unsafe_metadata_free_bytes: free,
         };
-        let volume = |free| Volume::chunks(&space(dir.path(), free), dir.path());
+        let volume = |free| {
+            let cfg = space(dir.path(), free);
+            [Volume::chunks(&cfg, dir.path()), Volume::metadata(&cfg)]
+        };
         let t = measure(&volume(None), &store).unwrap();
         assert_eq!((t.chunks, t.chunk_bytes), (2, 1005));
         assert!(t.free_bytes > 0);
-        assert!(!t.full);
+        assert!(!t.full && !t.metadata_full);
         let t = measure(&volume(Some((1 << 20) - 1)), &store).unwrap();
-        assert_eq!((t.free_bytes, t.full), ((1 << 20) - 1, true));
+        assert_eq!(
+            (t.free_bytes, t.full, t.metadata_full),
+            ((1 << 20) - 1, true, true)
+        );
         let missing = dir.path().join("missing");
-        assert!(measure(&Volume::chunks(&space(&missing, None), &missing), &store).is_err());
+        let cfg = space(&missing, None);
+        let gone = [Volume::chunks(&cfg, &missing), Volume::metadata(&cfg)];
+        assert!(measure(&gone, &store).is_err());
     }
 }

@@ -48,6 +48,7 @@ fn report(snapshot: &GossipSnapshot, id: u64) -> GossipReport {
             "capacity": a.capacity,
             "free_bytes": a.free_bytes,
             "full": a.full,
+            "metadata_full": a.metadata_full,
             "version": a.version,
             "chunks": { "count": a.chunks, "bytes": a.chunk_bytes },
         });
