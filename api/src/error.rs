@@ -193,8 +193,14 @@ impl From<DomainError> for ApiError {
             DomainError::Meta(e @ (M::NotLeader { .. } | M::Timeout(_) | M::Shutdown)) => {
                 Self::Unavailable(format!("The metadata service is unavailable, retry: {e}"))
             }
-            DomainError::Meta(e @ M::TooLarge { .. }) => Self::TooLarge(e.to_string()),
+            DomainError::Meta(e @ (M::TooLarge { .. } | M::StorageFull(_))) => {
+                Self::TooLarge(e.to_string())
+            }
             DomainError::Meta(other) => Self::Internal(format!("metadata failure: {other}")),
+            // Glance's answer to glance_store's StorageFull.
+            DomainError::Data(e @ D::StorageFull { .. }) => {
+                Self::TooLarge(format!("Image storage media is full: {e}"))
+            }
             // Too few nodes answered: the data is safe or was never acknowledged; retry later.
             DomainError::Data(e @ (D::InsufficientReplicas { .. } | D::Unavailable { .. })) => {
                 Self::Unavailable(format!(
@@ -281,6 +287,26 @@ mod tests {
         assert_eq!(
             ApiError::from(DomainError::from(gone)).status(),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+        let full = DataError::StorageFull {
+            id,
+            writable: 1,
+            needed: 2,
+            full: vec![2, 3],
+        };
+        match ApiError::from(DomainError::from(full)) {
+            e @ ApiError::TooLarge(_) => {
+                assert!(
+                    e.to_string().starts_with("Image storage media is full: "),
+                    "{e}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let meta_full = tessera_raft::MetaError::StorageFull("below reserve".into());
+        assert_eq!(
+            ApiError::from(DomainError::from(meta_full)).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
         );
         let marker = tessera_raft::MetaError::MarkerNotFound("m".into());
         assert_eq!(

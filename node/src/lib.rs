@@ -18,6 +18,7 @@ pub mod malloc;
 pub mod metadefs_cli;
 pub mod orchestration;
 pub mod serve;
+pub mod space;
 pub mod stores;
 pub mod transport;
 pub mod wiring;

@@ -4,13 +4,14 @@
 use crate::api_tls::ApiTls;
 use crate::certs::{check_node_dir, NodeIdentityFiles};
 use crate::cluster::{
-    follow_membership, Addresses, Advert, Gossip, GossipFrom, GossipReports, GossipTask,
-    PeerHandler, QuicChunks, QuicRaft, INBOX,
+    follow_membership, Addresses, Advert, ClusterMetaSpace, Gossip, GossipFrom, GossipReports,
+    GossipTask, PeerHandler, QuicChunks, QuicRaft, INBOX,
 };
 use crate::config::{Auth, ClusterConfig, Config};
 use crate::http_server::serve_http;
 use crate::keystone::{KeystoneAuth, KeystoneClient, KeystoneLimits};
 use crate::orchestration::NodeAdmin;
+use crate::space::Volume;
 use crate::transport::{PeerTls, Transport};
 use crate::wiring::{MetaCacheImages, MetaImageRecords, MetaLiveChunks};
 use anyhow::Context;
@@ -69,9 +70,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tracing::warn!(error = %e, "could not clear the import scratch folder");
         }
     }
+    std::fs::create_dir_all(&cfg.space.metadata_dir)
+        .with_context(|| format!("creating metadata dir {}", cfg.space.metadata_dir.display()))?;
     let (meta, data, transport, gossip) = match &cfg.cluster {
         None => {
-            let meta = Meta::open(&cfg.data_dir.join("meta"), cfg.node_id)
+            let meta = Meta::open(&cfg.space.metadata_dir, cfg.node_id)
                 .await
                 .context("opening the metadata store")?;
             let data =
@@ -83,6 +86,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             (meta, data, Some(transport), Some(gossip))
         }
     };
+    data.store().set_reserve(chunk_volume(&cfg).store_reserve());
+    let metadata = Volume::metadata(&cfg.space);
+    match &gossip {
+        Some(g) => meta.set_space(Arc::new(ClusterMetaSpace {
+            local: metadata,
+            gossip: g.snapshots.clone(),
+        })),
+        None => meta.set_space(Arc::new(metadata)),
+    }
     let (api, limits) = api_config(&cfg)?;
     let cache = cfg
         .image_cache
@@ -207,7 +219,7 @@ async fn start_clustered(
     mc.bootstrap = cluster.join.is_none();
     mc.max_voters = cluster.max_voters;
     mc.snapshot_logs = cluster.snapshot_logs;
-    let meta = Meta::start(&cfg.data_dir.join("meta"), mc)
+    let meta = Meta::start(&cfg.space.metadata_dir, mc)
         .await
         .context("starting the metadata store")?;
     handler.set_meta(meta.clone());
@@ -296,6 +308,8 @@ fn start_gossip(
         version: env!("CARGO_PKG_VERSION").into(),
         chunks: 0,
         chunk_bytes: 0,
+        full: false,
+        metadata_full: false,
     };
     GossipTask {
         advert,
@@ -305,7 +319,15 @@ fn start_gossip(
         transport: transport.clone(),
         addresses: addresses.clone(),
     }
-    .spawn(cfg.data_dir.clone(), data.store().clone())
+    .spawn(
+        [chunk_volume(cfg), Volume::metadata(&cfg.space)],
+        data.store().clone(),
+    )
+}
+
+/// The volume of the node's chunk store, with its reserve.
+fn chunk_volume(cfg: &Config) -> Volume {
+    Volume::chunks(&cfg.space, &cfg.data_dir.join("chunks"))
 }
 
 /// How long a joining node keeps asking the seed before giving up.

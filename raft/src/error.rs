@@ -41,6 +41,10 @@ pub enum MetaError {
     /// Any other raft-level refusal (membership change, initialization...).
     #[error("raft error: {0}")]
     Raft(String),
+    /// This node's metadata volume is below its free-space reserve: the change would grow
+    /// the metadata and was not proposed (deletes still are).
+    #[error("{0}")]
+    StorageFull(String),
     /// A command whose log entry would be larger than any peer link carries; never proposed.
     #[error("command of {len} bytes exceeds the {max}-byte limit of a log entry")]
     TooLarge {

@@ -21,6 +21,7 @@ pub mod model;
 pub mod network;
 pub mod query;
 pub mod snapshot;
+pub mod space;
 pub mod state_machine;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -37,6 +38,7 @@ pub use model::{
 };
 pub use network::{serve_rpc, RaftReply, RaftRpc, RaftTransport, TransportError};
 pub use query::{Filters, ListQuery, MemberFilter, SortDir, SortKey, TimeOp, Viewer};
+pub use space::MetaSpace;
 #[cfg(any(test, feature = "testing"))]
 pub use testing::LocalTransport;
 pub use types::{NodeId, TypeConfig};

@@ -145,3 +145,64 @@ async fn a_command_over_the_entry_bound_is_refused_before_the_log() {
     assert!(meta.propose(docs(1000)).await.is_ok());
     meta.shutdown().await.unwrap();
 }
+
+/// A metadata volume below its reserve refuses what grows the state and still takes what
+/// shrinks it; with room again, writes resume.
+#[tokio::test]
+async fn a_full_metadata_volume_refuses_growth_but_not_deletes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tessera_raft::{Change, Command, DocOp, Expect, MetaSpace, Request};
+
+    struct Switch(AtomicBool);
+    impl MetaSpace for Switch {
+        fn check_room(&self) -> Result<(), String> {
+            if self.0.load(Ordering::SeqCst) {
+                Err("metadata volume below its reserve".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Meta::open(dir.path(), 1).await.unwrap();
+    let full = Arc::new(Switch(AtomicBool::new(false)));
+    meta.set_space(full.clone());
+    meta.propose(create("r1", "a")).await.unwrap();
+    full.0.store(true, Ordering::SeqCst);
+
+    let err = meta.propose(create("r2", "b")).await.unwrap_err();
+    assert_eq!(
+        err,
+        MetaError::StorageFull("metadata volume below its reserve".into())
+    );
+    assert!(meta.get_image("b").await.unwrap().is_none());
+    let doc = |rid: &str, change: Change| Request {
+        request_id: rid.into(),
+        stamped_at: 0,
+        command: Command::Docs {
+            ops: vec![DocOp::new("k", "id", Expect::Any, change)],
+        },
+    };
+    assert!(matches!(
+        meta.propose(doc("d1", Change::Put(vec![1]))).await,
+        Err(MetaError::StorageFull(_))
+    ));
+    assert!(meta.propose(doc("d2", Change::Delete)).await.is_ok());
+    let delete = Request {
+        request_id: "r3".into(),
+        stamped_at: 0,
+        command: Command::DeleteImage {
+            id: "a".into(),
+            expect: 1,
+        },
+    };
+    assert!(matches!(
+        meta.propose(delete).await.unwrap(),
+        Outcome::Applied(_)
+    ));
+    assert!(meta.get_image("a").await.unwrap().is_none());
+
+    full.0.store(false, Ordering::SeqCst);
+    assert!(meta.propose(create("r4", "b")).await.is_ok());
+    meta.shutdown().await.unwrap();
+}

@@ -31,6 +31,16 @@ pub enum StoreError {
         /// What the bytes actually hash to.
         actual: ChunkId,
     },
+    /// Writing the chunk would take the store's volume below its reserve; nothing written.
+    #[error("chunk of {len} bytes refused: {free} bytes free, below the {reserve}-byte reserve after it")]
+    Full {
+        /// The chunk's length.
+        len: usize,
+        /// Bytes free on the volume.
+        free: u64,
+        /// Bytes that must stay free.
+        reserve: u64,
+    },
     /// A chunk is larger than a manifest entry can describe.
     #[error("chunk of {0} bytes exceeds the u32 length limit")]
     TooLarge(usize),
@@ -117,6 +127,19 @@ pub enum DataError {
         needed: usize,
         /// The placement targets tried.
         targets: Vec<u64>,
+    },
+    /// A chunk could not be stored on W nodes because too many of its would-be targets are
+    /// below their free-space reserve (Glance's `StorageFull`); the upload failed.
+    #[error("chunk {id}: {writable} nodes with free space above their reserve, {needed} required (full: {full:?})")]
+    StorageFull {
+        /// The chunk's id.
+        id: ChunkId,
+        /// Nodes that could take it (acked, or still writable).
+        writable: usize,
+        /// Confirmations required (W).
+        needed: usize,
+        /// The nodes found below their reserve.
+        full: Vec<u64>,
     },
     /// No verified copy of a chunk could be read, locally or from any live node.
     #[error("chunk {id} unavailable: {tried} sources tried, {corrupt} corrupt")]

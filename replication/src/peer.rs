@@ -40,6 +40,9 @@ pub enum PeerError {
         /// The transport's limit.
         max: usize,
     },
+    /// The node is below its free-space reserve and took no new chunk.
+    #[error("node {0} is below its free-space reserve")]
+    Full(u64),
     /// The node received the call but failed to serve it (e.g. its disk failed).
     #[error("node {node} failed: {reason}")]
     Remote {

@@ -26,6 +26,10 @@ pub struct NodeInfo {
     pub capacity: u64,
     /// Whether gossip currently considers the node alive.
     pub alive: bool,
+    /// Whether the node advertised its chunk store below its free-space reserve: it gets no
+    /// new copies ([`write_placement`]) but keeps and serves the ones it holds.
+    #[serde(default)]
+    pub full: bool,
 }
 
 impl NodeInfo {
@@ -36,6 +40,7 @@ impl NodeInfo {
             zone: zone.into(),
             capacity,
             alive: true,
+            full: false,
         }
     }
 }
@@ -87,6 +92,17 @@ pub fn placement(chunk: &ChunkId, nodes: &[NodeInfo], r: usize) -> Vec<u64> {
     ranked.into_iter().take(r).map(|(_, _, n)| n.id).collect()
 }
 
+/// [`placement`] of a new copy: nodes below their free-space reserve are left out, so the
+/// chunk goes to the best nodes that can take it. Reads, anti-entropy and handoff keep using
+/// [`placement`], so the copies a full node holds stay where they are.
+pub fn write_placement(chunk: &ChunkId, nodes: &[NodeInfo], r: usize) -> Vec<u64> {
+    if !nodes.iter().any(|n| n.full) {
+        return placement(chunk, nodes, r);
+    }
+    let writable: Vec<NodeInfo> = nodes.iter().filter(|n| !n.full).cloned().collect();
+    placement(chunk, &writable, r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +121,7 @@ mod tests {
                     zone: format!("z{z}"),
                     capacity: w,
                     alive,
+                    full: false,
                 })
                 .collect()
         })
@@ -244,5 +261,47 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert!(!got.contains(&2));
         assert!(placement(&ChunkId::of(b"x"), &[], 3).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn writes_skip_full_nodes_and_keep_the_rest_of_the_order(
+            mut nodes in cluster(),
+            c in chunk(),
+            r in 1usize..6,
+            full in prop::collection::vec(any::<bool>(), 12),
+        ) {
+            for (n, f) in nodes.iter_mut().zip(&full) {
+                n.full = *f;
+            }
+            let got = write_placement(&c, &nodes, r);
+            let writable: Vec<NodeInfo> = nodes.iter().filter(|n| !n.full).cloned().collect();
+            prop_assert_eq!(&got, &placement(&c, &writable, r));
+            for id in &got {
+                prop_assert!(nodes.iter().any(|n| n.id == *id && n.alive && !n.full));
+            }
+            // Reads still see every live node, full or not.
+            let live = nodes.iter().filter(|n| n.alive).count();
+            prop_assert_eq!(placement(&c, &nodes, 100).len(), live);
+        }
+    }
+
+    #[test]
+    fn a_full_node_gets_no_new_copies_until_it_has_room() {
+        let mut nodes: Vec<NodeInfo> = (1..=4).map(|i| NodeInfo::new(i, "z", 1)).collect();
+        nodes[2].full = true;
+        for i in 0..200u64 {
+            let c = ChunkId::of(&i.to_le_bytes());
+            let got = write_placement(&c, &nodes, 3);
+            assert_eq!(got.len(), 3);
+            assert!(!got.contains(&3), "{got:?}");
+            // The shared placement (reads, handoff) still counts it.
+            assert_eq!(placement(&c, &nodes, 4).len(), 4);
+        }
+        nodes[2].full = false;
+        let c = ChunkId::of(b"x");
+        assert_eq!(write_placement(&c, &nodes, 3), placement(&c, &nodes, 3));
+        nodes.iter_mut().for_each(|n| n.full = true);
+        assert!(write_placement(&c, &nodes, 3).is_empty());
     }
 }

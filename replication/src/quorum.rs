@@ -6,7 +6,9 @@
 //! W is the majority of `min(r, members)`, members counting nodes gossip reports dead: while
 //! a member is down, writes need every remaining target rather than a single copy. Targets
 //! still running after W is met get [`QuorumConfig::straggler_grace`]; those that fail or
-//! time out become [`RepairHint`]s.
+//! time out become [`RepairHint`]s. A node that advertised its chunk store below its
+//! free-space reserve is no target of a new copy; when too few others remain for W, the
+//! write fails with [`DataError::StorageFull`].
 //!
 //! Read: the local copy if present and valid, else the placement targets in order, then any
 //! other live node; every copy is BLAKE3-verified, corrupt or missing copies on targets become
@@ -26,7 +28,7 @@ use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
 use crate::loops::replicator::queue::RepairQueue;
 use crate::peer::{PeerChunks, PeerError};
-use crate::placement::{placement, NodeInfo};
+use crate::placement::{placement, write_placement, NodeInfo};
 use crate::store::ChunkStore;
 
 /// Quorum settings of a [`crate::Data`]: replication factor, write parallelism, peer timeouts.
@@ -134,14 +136,42 @@ impl Quorum {
     /// Placement targets of `id` kept at `r` copies (first R of `order`), the full preference
     /// order over live nodes, and the write quorum W.
     fn plan(&self, id: &ChunkId, r: usize) -> (usize, Vec<u64>, usize) {
+        self.plan_for(id, r, false)
+    }
+
+    /// [`Self::plan`]; for a new copy (`write`) without the nodes below their free-space
+    /// reserve, W unchanged (full members still count, as dead ones do).
+    fn plan_for(&self, id: &ChunkId, r: usize, write: bool) -> (usize, Vec<u64>, usize) {
         let members = self.membership.borrow();
         let distinct: HashSet<u64> = members.iter().map(|n| n.id).collect();
-        let mut order = placement(id, &members, usize::MAX);
+        let mut order = if write {
+            write_placement(id, &members, usize::MAX)
+        } else {
+            placement(id, &members, usize::MAX)
+        };
         if self.is_draining() {
             order.retain(|n| *n != self.self_id);
         }
         let r = r.max(1);
         (r.min(order.len()), order, majority(r.min(distinct.len())))
+    }
+
+    /// Live members that advertised their chunk store below its reserve.
+    fn full_nodes(&self) -> Vec<u64> {
+        let members = self.membership.borrow();
+        members
+            .iter()
+            .filter(|n| n.alive && n.full)
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// Whether `node` advertised its chunk store below its reserve (it takes no new copy).
+    pub(crate) fn is_full(&self, node: u64) -> bool {
+        self.membership
+            .borrow()
+            .iter()
+            .any(|n| n.id == node && n.full)
     }
 
     /// Copies `id` needs: the most any live image copy referencing it asks for, else the
@@ -184,15 +214,18 @@ impl Quorum {
         }
     }
 
-    /// Current placement targets of `id`, best first, at the copies it needs.
+    /// Current placement targets of `id`, best first, at the copies it needs: where its
+    /// copies belong (full nodes included).
     pub(crate) fn targets(&self, id: &ChunkId) -> Vec<u64> {
-        self.targets_and_quorum(id, self.r_of(id)).0
+        let (r, mut order, _) = self.plan(id, self.r_of(id));
+        order.truncate(r);
+        order
     }
 
-    /// Current placement targets of `id` kept at `r` copies, best first, and the write
-    /// quorum W.
+    /// Where a new copy of `id` kept at `r` copies goes (placement targets, nodes below
+    /// their reserve left out), best first, and the write quorum W.
     pub(crate) fn targets_and_quorum(&self, id: &ChunkId, r: usize) -> (Vec<u64>, usize) {
-        let (r, mut order, need) = self.plan(id, r);
+        let (r, mut order, need) = self.plan_for(id, r, true);
         order.truncate(r);
         (order, need)
     }
@@ -250,6 +283,7 @@ impl Quorum {
             let res = tokio::task::spawn_blocking(move || store.put_verified(&id, &bytes)).await;
             return match res {
                 Ok(Ok(_)) => Ok(()),
+                Ok(Err(StoreError::Full { .. })) => Err(PeerError::Full(node)),
                 Ok(Err(e)) => Err(PeerError::Remote {
                     node,
                     reason: e.to_string(),
@@ -298,16 +332,30 @@ impl Quorum {
         lease: Option<Duration>,
         r: usize,
     ) -> Result<(), DataError> {
-        let (r, mut targets, need) = self.plan(&id, r);
+        let (r, mut targets, need) = self.plan_for(&id, r, true);
         targets.truncate(r);
-        let short = |acked: usize, targets: &[u64]| DataError::InsufficientReplicas {
-            id,
-            acked,
-            needed: need,
-            targets: targets.to_vec(),
+        let mut full = self.full_nodes();
+        // Short of W: for want of space (Glance's StorageFull) when a node that could have
+        // taken the chunk is below its reserve, else for want of reachable nodes.
+        let short = |acked: usize, pending: usize, full: &[u64], targets: &[u64]| {
+            if full.is_empty() {
+                DataError::InsufficientReplicas {
+                    id,
+                    acked,
+                    needed: need,
+                    targets: targets.to_vec(),
+                }
+            } else {
+                DataError::StorageFull {
+                    id,
+                    writable: acked + pending,
+                    needed: need,
+                    full: full.to_vec(),
+                }
+            }
         };
         if targets.len() < need {
-            return Err(short(0, &targets));
+            return Err(short(0, targets.len(), &full, &targets));
         }
         let mut pending: FuturesUnordered<_> = targets
             .iter()
@@ -328,13 +376,16 @@ impl Quorum {
                 }
                 Some((node, Err(e))) => {
                     tracing::warn!(chunk = %id, node, error = %e, "chunk write failed");
+                    if matches!(e, PeerError::Full(_)) && !full.contains(&node) {
+                        full.push(node);
+                    }
                     finished.insert(node);
                     failed.push(node);
                     if acked + pending.len() < need {
-                        return Err(short(acked, &targets));
+                        return Err(short(acked, pending.len(), &full, &targets));
                     }
                 }
-                None => return Err(short(acked, &targets)),
+                None => return Err(short(acked, 0, &full, &targets)),
             }
         }
         if !pending.is_empty() {

@@ -416,3 +416,77 @@ fn public_futures_are_send() {
         send(&ing.finish());
     });
 }
+
+impl Net {
+    /// Marks node `id` as advertising its chunk store below its reserve, or not.
+    fn mark_full(&self, id: u64, full: bool) {
+        self.members.send_modify(|m| {
+            for n in m.iter_mut().filter(|n| n.id == id) {
+                n.full = full;
+            }
+        });
+    }
+}
+
+#[test]
+fn a_full_node_gets_no_new_chunks_while_uploads_succeed_on_the_others() {
+    let rt = rt();
+    let net = Net::new(3, quick());
+    net.mark_full(3, true);
+    let bytes = pseudo_random(3 * 1024 * 1024 + 5, 7);
+    let (got, m) = upload(&rt, net.node(1), &bytes);
+    for id in chunk_and_manifest_ids(&got, &m) {
+        assert_eq!(net.holders(&id), [1, 2].into());
+    }
+    assert!(
+        net.node(1).repairs().is_empty(),
+        "no write hint for the full node"
+    );
+    // Reads are unaffected, from the full node too.
+    assert_eq!(rt.block_on(read_all(net.node(3), m)).unwrap(), bytes);
+}
+
+#[test]
+fn too_few_nodes_with_room_fail_the_upload_as_storage_full() {
+    let rt = rt();
+    let net = Net::new(3, quick());
+    net.mark_full(2, true);
+    net.mark_full(3, true);
+    let err = rt
+        .block_on(try_ingest(net.node(1), &pseudo_random(300_000, 8)))
+        .unwrap_err();
+    match err {
+        DataError::StorageFull {
+            writable,
+            needed,
+            full,
+            ..
+        } => {
+            assert_eq!((writable, needed), (1, 2));
+            assert_eq!(full.into_iter().collect::<HashSet<_>>(), [2, 3].into());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing went to the full nodes.
+    assert_eq!(net.node(2).store().totals().count, 0);
+    assert_eq!(net.node(3).store().totals().count, 0);
+}
+
+#[test]
+fn a_store_below_its_reserve_refuses_even_before_its_advert_arrives() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let alone = Data::open(dir.path()).unwrap();
+    alone.store().set_reserve(crate::Reserve {
+        free: Arc::new(crate::FixedSpace(1 << 20)),
+        bytes: 1 << 20,
+    });
+    let err = rt
+        .block_on(try_ingest(&alone, &pseudo_random(300_000, 9)))
+        .unwrap_err();
+    assert!(
+        matches!(&err, DataError::StorageFull { full, .. } if full == &[crate::LOCAL_NODE]),
+        "{err:?}"
+    );
+    assert_eq!(alone.store().totals().count, 0);
+}

@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use bytes::Bytes;
 use crate::error::StoreError;
 use crate::id::ChunkId;
 use crate::lease::Leases;
+use crate::space::Reserve;
 
 /// One stored chunk as seen by [`ChunkStore::list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,8 @@ pub struct ChunkStore {
     /// Seeded by one walk at open, then changed with each chunk file written or removed
     /// (under the `pins` lock, which every such change holds).
     totals: Mutex<StoreTotals>,
+    /// The free space a new chunk may not take the volume below, once the node set it.
+    reserve: RwLock<Option<Reserve>>,
 }
 
 impl ChunkStore {
@@ -77,6 +80,7 @@ impl ChunkStore {
             leases: Leases::default(),
             seq: AtomicU64::new(0),
             totals: Mutex::new(StoreTotals::default()),
+            reserve: RwLock::new(None),
         };
         for d in [&store.chunks, &store.tmp, &store.quarantine] {
             fs::create_dir_all(d).map_err(StoreError::io("create dir", d))?;
@@ -88,6 +92,28 @@ impl ChunkStore {
             bytes: chunks.iter().map(|c| c.len).sum(),
         };
         Ok(store)
+    }
+
+    /// Refuses new chunks that would take the store's volume below `reserve` from now on.
+    pub fn set_reserve(&self, reserve: Reserve) {
+        *self.reserve.write().unwrap_or_else(|p| p.into_inner()) = Some(reserve);
+    }
+
+    /// [`StoreError::Full`] if `len` more bytes would take the volume below the reserve.
+    fn check_room(&self, len: usize) -> Result<(), StoreError> {
+        let reserve = self.reserve.read().unwrap_or_else(|p| p.into_inner());
+        let Some(reserve) = reserve.as_ref() else {
+            return Ok(());
+        };
+        match reserve.refuses(len as u64) {
+            Ok(None) => Ok(()),
+            Ok(Some(free)) => Err(StoreError::Full {
+                len,
+                free,
+                reserve: reserve.bytes,
+            }),
+            Err(e) => Err(StoreError::io("measure free space of", &self.chunks)(e)),
+        }
     }
 
     /// How many chunks the store holds and their bytes.
@@ -143,6 +169,8 @@ impl ChunkStore {
                 Err(e) => return Err(StoreError::io("open", &path)(e)),
             }
         }
+        // Only a new file takes space: a chunk already held is touched above whatever the disk.
+        self.check_room(data.len())?;
         let tmp = self.tmp.join(format!(
             "{}.{}.{}.tmp",
             id.to_hex(),
@@ -701,5 +729,37 @@ mod tests {
         drop(pins);
         assert_eq!(s.delete_if_reapable(&id, future).unwrap(), Some(6));
         assert!(!s.has(&id).unwrap());
+    }
+
+    #[test]
+    fn a_new_chunk_may_not_cross_the_reserve_but_a_held_one_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(dir.path()).unwrap();
+        let (held, _) = store.put(b"held before the disk filled").unwrap();
+        store.set_reserve(Reserve {
+            free: Arc::new(crate::FixedSpace(1000)),
+            bytes: 900,
+        });
+        assert!(
+            store.put(&[1u8; 100]).is_ok(),
+            "exactly down to the reserve"
+        );
+        match store.put(&[2u8; 101]) {
+            Err(StoreError::Full { len, free, reserve }) => {
+                assert_eq!((len, free, reserve), (101, 1000, 900))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!store.has(&ChunkId::of(&[2u8; 101])).unwrap());
+        assert_eq!(
+            store.put(b"held before the disk filled").unwrap(),
+            (held, false)
+        );
+        assert_eq!(store.totals().count, 2);
+        assert_eq!(
+            fs::read_dir(&store.tmp).unwrap().count(),
+            0,
+            "no temp file left"
+        );
     }
 }

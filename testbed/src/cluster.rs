@@ -340,12 +340,19 @@ pub fn kill(dir: &Path, name: &str, signal: &str) -> anyhow::Result<()> {
 
 /// Restarts a node that is not running, on its data dir.
 pub fn start(dir: &Path, name: &str) -> anyhow::Result<()> {
+    start_with(dir, name, &[])
+}
+
+/// [`start`] with extra `tessera serve` flags for this start only (a later start drops them).
+pub fn start_with(dir: &Path, name: &str, extra: &[String]) -> anyhow::Result<()> {
     let mut c = load(dir)?;
     let node = find(&mut c, name)?;
     if alive(node.pid) {
         bail!("{name} is still running (pid {})", node.pid);
     }
-    node.pid = spawn(node)?;
+    let mut once = node.clone();
+    once.command.extend(extra.iter().cloned());
+    node.pid = spawn(&once)?;
     let node = node.clone();
     save(&c)?;
     wait_healthy(&node, Duration::from_secs(60))

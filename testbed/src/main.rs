@@ -62,6 +62,10 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
         node: String,
+        /// Extra `tessera serve` flags for this start only (repeatable), e.g.
+        /// --serve-arg=--unsafe-free-bytes=0.
+        #[arg(long = "serve-arg", allow_hyphen_values = true)]
+        serve_args: Vec<String>,
     },
     /// Start a cluster, run a seeded workload and fault schedule, heal, and check.
     Chaos {
@@ -147,7 +151,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Kill { dir, node, signal } => cluster::kill(&dir, &node, &signal)?,
-        Command::Start { dir, node } => cluster::start(&dir, &node)?,
+        Command::Start {
+            dir,
+            node,
+            serve_args,
+        } => cluster::start_with(&dir, &node, &serve_args)?,
         Command::Down { dir } => cluster::down(&dir)?,
         Command::Chaos {
             nodes,

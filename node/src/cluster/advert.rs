@@ -1,5 +1,6 @@
-//! What each node advertises over gossip: its addresses, zone, capacity, free space, version
-//! and local chunk totals, as a versioned custom broadcast.
+//! What each node advertises over gossip: its addresses, zone, capacity, free space, version,
+//! local chunk totals and whether its chunk volume is below its reserve, as a versioned
+//! custom broadcast.
 
 use super::codec::{decode, encode};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,13 @@ pub struct Advert {
     pub chunks: u64,
     /// Bytes of the chunks held locally.
     pub chunk_bytes: u64,
+    /// Whether the chunk volume is below its reserve: placement sends it no new copies.
+    /// Last and defaulted, so an advert from a node that predates it still decodes.
+    #[serde(default)]
+    pub full: bool,
+    /// Whether the metadata volume is below its reserve: the cluster takes no growing write.
+    #[serde(default)]
+    pub metadata_full: bool,
 }
 
 impl Advert {
@@ -72,6 +80,8 @@ pub(crate) fn test_advert(node: u64, label_len: usize) -> Advert {
         version: "1000.1000.1000-rc.1000".into(),
         chunks: u64::MAX,
         chunk_bytes: u64::MAX,
+        full: true,
+        metadata_full: true,
     }
 }
 
@@ -97,5 +107,47 @@ mod tests {
         assert_eq!(Advert::next_seq(0, 1000), 1000);
         assert_eq!(Advert::next_seq(1000, 1000), 1001);
         assert_eq!(Advert::next_seq(5000, 1000), 5001);
+    }
+
+    #[test]
+    fn an_advert_from_a_node_without_the_full_flag_decodes_as_not_full() {
+        /// The advert as nodes before the free-space watermarks sent it.
+        #[derive(Serialize)]
+        struct Before {
+            node: u64,
+            seq: u64,
+            name: String,
+            api: SocketAddr,
+            peer: SocketAddr,
+            zone: String,
+            capacity: u64,
+            free_bytes: u64,
+            version: String,
+            chunks: u64,
+            chunk_bytes: u64,
+        }
+        let a = test_advert(7, 4);
+        let old = Before {
+            node: a.node,
+            seq: a.seq,
+            name: a.name.clone(),
+            api: a.api,
+            peer: a.peer,
+            zone: a.zone.clone(),
+            capacity: a.capacity,
+            free_bytes: a.free_bytes,
+            version: a.version.clone(),
+            chunks: a.chunks,
+            chunk_bytes: a.chunk_bytes,
+        };
+        let got = Advert::decode(&encode(&old).unwrap()).unwrap();
+        assert_eq!(
+            got,
+            Advert {
+                full: false,
+                metadata_full: false,
+                ..a
+            }
+        );
     }
 }

@@ -7,9 +7,9 @@ use super::advert::Advert;
 use super::gossip::{GossipCore, GossipSnapshot, GossipTimings, Peer};
 use super::handler::GossipFrom;
 use super::local_stats::{refresh_totals, LocalTotals};
+use crate::space::Volume;
 use crate::transport::Transport;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tessera_replication::ChunkStore;
@@ -62,11 +62,11 @@ impl Gossip {
 }
 
 impl GossipTask {
-    /// Starts gossip, and the refresher of the totals it advertises (free space of
-    /// `data_dir`, chunks in `store`).
-    pub fn spawn(self, data_dir: PathBuf, store: Arc<ChunkStore>) -> Gossip {
+    /// Starts gossip, and the refresher of the totals it advertises (free space of the
+    /// chunk and metadata volumes against their reserves, chunks in `store`).
+    pub fn spawn(self, volumes: [Volume; 2], store: Arc<ChunkStore>) -> Gossip {
         let (totals_tx, totals) = watch::channel(LocalTotals::default());
-        tokio::spawn(refresh_totals(totals_tx, data_dir, store));
+        tokio::spawn(refresh_totals(totals_tx, volumes, store));
         let (snapshot, snapshots) = watch::channel(GossipSnapshot::default());
         let (leave, leaving) = mpsc::channel(1);
         tokio::spawn(self.run(totals, snapshot, leaving));
@@ -150,6 +150,8 @@ impl GossipTask {
         core.reach_out(&members, now);
         let advert = Advert {
             free_bytes: totals.free_bytes,
+            full: totals.full,
+            metadata_full: totals.metadata_full,
             chunks: totals.chunks,
             chunk_bytes: totals.chunk_bytes,
             ..self.advert.clone()

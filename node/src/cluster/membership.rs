@@ -42,6 +42,7 @@ pub fn merge_view(members: &BTreeMap<u64, SocketAddr>, gossip: &GossipSnapshot) 
                 zone: advert.map_or_else(|| DEFAULT_ZONE.to_string(), |a| a.zone.clone()),
                 capacity: advert.map_or(DEFAULT_CAPACITY, |a| a.capacity),
                 alive: verdict(gossip, id) != Some(Liveness::Down),
+                full: advert.is_some_and(|a| a.full),
             }
         })
         .collect()

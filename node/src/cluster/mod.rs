@@ -10,6 +10,7 @@ mod gossip_task;
 mod handler;
 mod local_stats;
 mod membership;
+mod meta_space;
 mod raft_net;
 mod report;
 
@@ -20,5 +21,6 @@ pub use gossip::GossipTimings;
 pub use gossip_task::{Gossip, GossipTask, INBOX};
 pub use handler::{GossipFrom, PeerHandler};
 pub use membership::follow_membership;
+pub use meta_space::ClusterMetaSpace;
 pub use raft_net::QuicRaft;
 pub use report::{GossipReport, GossipReports};

@@ -47,6 +47,8 @@ fn report(snapshot: &GossipSnapshot, id: u64) -> GossipReport {
             "zone": a.zone,
             "capacity": a.capacity,
             "free_bytes": a.free_bytes,
+            "full": a.full,
+            "metadata_full": a.metadata_full,
             "version": a.version,
             "chunks": { "count": a.chunks, "bytes": a.chunk_bytes },
         });

@@ -28,6 +28,13 @@ use crate::stores::StoresSection;
 pub struct FileConfig {
     /// Where the node keeps its metadata and chunks.
     pub data_dir: PathBuf,
+    /// Where the node keeps its metadata (Raft log and state machine), when apart from the
+    /// chunks [default: DATA_DIR/meta].
+    pub metadata_dir: Option<PathBuf>,
+    /// Bytes the chunk volume keeps free: no new chunk below it, and placement skips the node.
+    pub reserve_bytes: u64,
+    /// Bytes the metadata volume keeps free: below it only deletes are accepted.
+    pub metadata_reserve_bytes: u64,
     /// Address of the Glance API.
     pub listen: SocketAddr,
     /// This node's Raft id.
@@ -114,6 +121,9 @@ impl Default for FileConfig {
     fn default() -> Self {
         FileConfig {
             data_dir: PathBuf::from("./data"),
+            metadata_dir: None,
+            reserve_bytes: crate::space::DEFAULT_RESERVE_BYTES,
+            metadata_reserve_bytes: crate::space::DEFAULT_METADATA_RESERVE_BYTES,
             listen: SocketAddr::from(([127, 0, 0, 1], 9292)),
             node_id: 1,
             node_name: "node1".into(),

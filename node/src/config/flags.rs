@@ -15,6 +15,24 @@ pub struct ServeOptions {
     /// Where the node keeps its metadata and chunks [default: ./data].
     #[arg(long, env = "TESSERA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the node keeps its metadata (Raft log and state machine), for instance on a
+    /// volume of its own [default: DATA_DIR/meta].
+    #[arg(long, env = "TESSERA_METADATA_DIR")]
+    pub metadata_dir: Option<PathBuf>,
+    /// Bytes the chunk volume keeps free: the node takes no new chunk below it and
+    /// placement sends new copies to other nodes [default: 268435456].
+    #[arg(long, env = "TESSERA_RESERVE_BYTES")]
+    pub reserve_bytes: Option<u64>,
+    /// Bytes the metadata volume keeps free: below it the node refuses creates, updates and
+    /// uploads (413) and still accepts deletes [default: 134217728].
+    #[arg(long, env = "TESSERA_METADATA_RESERVE_BYTES")]
+    pub metadata_reserve_bytes: Option<u64>,
+    /// TEST ONLY: report this many free bytes on the chunk volume instead of measuring it.
+    #[arg(long, env = "TESSERA_UNSAFE_FREE_BYTES", hide = true)]
+    pub unsafe_free_bytes: Option<u64>,
+    /// TEST ONLY: report this many free bytes on the metadata volume instead of measuring it.
+    #[arg(long, env = "TESSERA_UNSAFE_METADATA_FREE_BYTES", hide = true)]
+    pub unsafe_metadata_free_bytes: Option<u64>,
     /// Address of the Glance API [default: 127.0.0.1:9292].
     #[arg(long, env = "TESSERA_LISTEN")]
     pub listen: Option<SocketAddr>,

@@ -4,7 +4,7 @@
 //! The file has the node's identity and place in the cluster at the top level, and one
 //! section per subsystem:
 //!
-//! - top level: `data_dir`, `listen`, `node_id`, `node_name`, `peer_listen`, `certs`,
+//! - top level: `data_dir`, `metadata_dir`, `reserve_bytes`, `metadata_reserve_bytes`, `listen`, `node_id`, `node_name`, `peer_listen`, `certs`,
 //!   `allow_ca_key`, `join`, `zone`, `capacity`, `log_format` (`text` or `json`);
 //! - `[api]`: `default_identity`, `max_json_body`, `image_size_cap`, `delayed_delete`,
 //!   `policy_file`, `property_protection_file`, `property_protection_rule_format`,
@@ -57,6 +57,7 @@ use crate::cluster::{GossipTimings, MAX_LABEL};
 use crate::http_server::HttpLimits;
 use crate::keystone::ServiceCredentials;
 use crate::logging::LogFormat;
+use crate::space::SpaceConfig;
 pub use file::{AuthMode, FileConfig, RuleFormat, DEFAULT_CAPACITY, DEFAULT_ZONE};
 pub use flags::ServeOptions;
 use legacy::Renamed;
@@ -239,6 +240,8 @@ pub enum LimitsEndpoint {
 pub struct Config {
     /// Where the node keeps its metadata and chunks.
     pub data_dir: PathBuf,
+    /// The metadata dir and the free-space watermarks.
+    pub space: SpaceConfig,
     /// Address of the Glance API.
     pub listen: SocketAddr,
     /// This node's Raft id.
@@ -472,8 +475,21 @@ impl Config {
             Some(path) => Some(Arc::new(Protections::from_file(&path, format)?)),
         };
         let data_dir = cli.data_dir.unwrap_or(file.data_dir.clone());
+        let space = SpaceConfig {
+            metadata_dir: cli
+                .metadata_dir
+                .or(file.metadata_dir.clone())
+                .unwrap_or_else(|| data_dir.join("meta")),
+            reserve_bytes: cli.reserve_bytes.unwrap_or(file.reserve_bytes),
+            metadata_reserve_bytes: cli
+                .metadata_reserve_bytes
+                .unwrap_or(file.metadata_reserve_bytes),
+            unsafe_free_bytes: cli.unsafe_free_bytes,
+            unsafe_metadata_free_bytes: cli.unsafe_metadata_free_bytes,
+        };
         Ok(Config {
             data_dir: data_dir.clone(),
+            space,
             listen,
             node_id: cli.node_id.unwrap_or(file.node_id),
             auth,

@@ -53,6 +53,8 @@ struct Inner {
     opts: Opts,
     /// Serializes membership changes made by this node while it leads.
     membership: tokio::sync::Mutex<()>,
+    /// The metadata volume's watermark, once the node set it.
+    space: std::sync::RwLock<Option<Arc<dyn crate::space::MetaSpace>>>,
 }
 
 fn fatal<E: std::fmt::Display>(e: E) -> MetaError {

@@ -73,6 +73,7 @@ impl Meta {
                     backoff: Duration::from_millis(cfg.retry_backoff_ms.max(1)),
                 },
                 membership: tokio::sync::Mutex::new(()),
+                space: std::sync::RwLock::new(None),
             }),
         };
         if cfg.bootstrap && !meta.inner.raft.is_initialized().await? {

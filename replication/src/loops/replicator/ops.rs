@@ -35,6 +35,10 @@ pub(crate) async fn call<T>(
 
 /// Writes a verified copy of `id` (local, else from any live node) to `node`.
 pub(crate) async fn copy_to(quorum: &Quorum, id: ChunkId, node: u64) -> Result<u64, RepairError> {
+    // A node below its reserve takes no new copy; the repair waits until it has room.
+    if quorum.is_full(node) {
+        return Err(PeerError::Full(node).into());
+    }
     let bytes = quorum.fetch(id).await?;
     let len = bytes.len() as u64;
     quorum.put_to(node, id, bytes, None).await?;
