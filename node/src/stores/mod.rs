@@ -8,6 +8,7 @@ mod http;
 mod object_io;
 pub mod s3;
 pub mod swift;
+mod swift_auth;
 
 pub use file::{FileOptions, FileStore};
 pub use http::{HttpOptions, HttpStore};
