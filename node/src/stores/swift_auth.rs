@@ -34,9 +34,8 @@ impl Session {
     /// `swift_store_expire_soon_interval`): a segment upload cannot be sent twice, so a token
     /// about to expire is replaced before it is used rather than after a 401.
     pub(crate) fn expires_within(&self, window: u64) -> bool {
-        self.expires_at.is_some_and(|at| {
-            (at as f64) < now_secs() + window as f64
-        })
+        self.expires_at
+            .is_some_and(|at| (at as f64) < now_secs() + window as f64)
     }
 }
 
@@ -263,10 +262,7 @@ impl KeystoneV3 {
             return Err(auth_error(WHAT, status));
         }
         let token = required_header(&resp, WHAT, "X-Subject-Token")?;
-        let doc = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(WHAT, &e))?;
+        let doc = resp.bytes().await.map_err(|e| transport_error(WHAT, &e))?;
         let expires_at = TokenInfo::from_body(&doc)
             .map_err(|e| StoreError::Unavailable(format!("{WHAT}: {e}")))?
             .expires_at;
@@ -296,9 +292,11 @@ impl KeystoneV3 {
             })
             .map(|e| e.url.trim_end_matches('/').to_owned())
             .ok_or_else(|| {
-                let region = region.map(|r| format!(" in region {r}")).unwrap_or_default();
-                warn!(service_type = %self.service_type, interface = self.interface, region,
-                      "no swift endpoint in the keystone catalog");
+                warn!(service_type = %self.service_type, interface = self.interface,
+                      region = ?self.region, "no swift endpoint in the keystone catalog");
+                let region = region
+                    .map(|r| format!(" in region {r}"))
+                    .unwrap_or_default();
                 StoreError::Refused(format!(
                     "the Keystone catalog of {}:{} has no {} endpoint ({}){region}",
                     self.project, self.user, self.service_type, self.interface
@@ -328,7 +326,10 @@ mod tests {
         assert_eq!((ks.project.as_str(), ks.user.as_str()), ("p", "u"));
         assert_eq!(ks.user_domain, Domain::Id("default".into()));
         assert_eq!(ks.project_domain, Domain::Id("default".into()));
-        assert_eq!((ks.service_type.as_str(), ks.interface), ("object-store", "public"));
+        assert_eq!(
+            (ks.service_type.as_str(), ks.interface),
+            ("object-store", "public")
+        );
         let ks = keystone(
             "user_domain_name = 'Users'\nproject_domain_id = 'd1'\nproject_domain_name = 'x'\n\
              endpoint_type = 'internalURL'",
@@ -359,7 +360,10 @@ mod tests {
                 {"interface": "public", "region_id": "R2", "url": "http://r2/v1/AUTH_p"}]}]}}"#;
         let url = |extra: &str| keystone(extra).expect("options").storage_url(doc);
         assert_eq!(url("").ok().as_deref(), Some("http://r1/v1/AUTH_p"));
-        assert_eq!(url("region = 'R2'").ok().as_deref(), Some("http://r2/v1/AUTH_p"));
+        assert_eq!(
+            url("region = 'R2'").ok().as_deref(),
+            Some("http://r2/v1/AUTH_p")
+        );
         assert_eq!(
             url("endpoint_type = 'adminURL'").ok().as_deref(),
             Some("http://admin/v1/AUTH_p")
