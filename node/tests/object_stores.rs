@@ -3,6 +3,12 @@
 //! under `/tmp/tessera-swift.lock`. Skipped, saying why, only when Swift cannot be started.
 //! The checks run in order in one test: they share the one Swift and its memcached.
 //!
+//! `swift_with_keystone_v3` runs the `swift` driver with `auth_version = 3` against a real
+//! Keystone 30 (`../shared/peer/tempest/keystone.sh` on 127.0.0.1:5000, started unless it is
+//! running) and a second proxy on the SAIO whose pipeline has `authtoken` + `keystoneauth`
+//! instead of tempauth. Run it under `flock /tmp/tessera-keystone.lock` when others may be
+//! using that Keystone; it takes the Swift lock itself (Keystone first, then Swift).
+//!
 //! `cargo test -p tessera-node --test object_stores -- --ignored --nocapture` also runs the
 //! 1 GiB throughput figures (`make bench-stores`).
 
@@ -12,14 +18,15 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fs2::FileExt;
 use futures::{StreamExt, TryStreamExt};
+use serde_json::{json, Value};
 use tessera_domain::stores::driver::{ByteStream, StoreDriver, StoreError};
 use tessera_node::stores::{s3, swift};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -595,6 +602,443 @@ async fn object_stores_against_a_real_swift() {
     check_s3(&account).await;
     check_token_renewal().await;
     drop(saio);
+}
+
+const KEYSTONE: &str = "http://127.0.0.1:5000/v3";
+/// The Keystone-authenticated proxy on the SAIO.
+const KS_PROXY: &str = "127.0.0.1:18081";
+/// The test's catalog service, project and user in Keystone.
+const KS_NAME: &str = "tessera-swift-test";
+const KS_KEY: &str = "secretswift";
+
+fn peer_script(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/peer")
+        .join(path)
+}
+
+/// A real Keystone, started here unless it was running (and then stopped when dropped).
+struct Keystone {
+    script: PathBuf,
+    started: bool,
+}
+
+impl Keystone {
+    fn start() -> Result<Keystone, String> {
+        let script = peer_script("tempest/keystone.sh");
+        if !script.exists() {
+            return Err(format!("no {}", script.display()));
+        }
+        let running = std::net::TcpStream::connect("127.0.0.1:5000").is_ok();
+        if !running {
+            let status = Command::new("bash")
+                .arg(&script)
+                .arg("start")
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("{} start: {status}", script.display()));
+            }
+        }
+        Ok(Keystone {
+            script,
+            started: !running,
+        })
+    }
+}
+
+impl Drop for Keystone {
+    fn drop(&mut self) {
+        if self.started {
+            let _ = Command::new("bash")
+                .arg(&self.script)
+                .arg("stop")
+                .stdout(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A second proxy on the SAIO's rings and servers (its generated config, `run.py` launcher
+/// and Debian's python), with Keystone's `authtoken` and `keystoneauth` in place of tempauth.
+/// `authtoken` keeps what Keystone said of a token in the SAIO's memcached (`swift.cache`),
+/// so flushing it makes a revoked token refused at once. Killed when dropped.
+struct KeystoneProxy(Child);
+
+impl KeystoneProxy {
+    async fn start() -> KeystoneProxy {
+        let base = std::env::var_os("SWIFT_BASE").map_or_else(
+            || {
+                PathBuf::from(
+                    std::env::var_os("PEER_DIR").unwrap_or_else(|| "/tmp/tessera-peer".into()),
+                )
+                .join("swift")
+            },
+            PathBuf::from,
+        );
+        let etc = base.join("etc");
+        let port = KS_PROXY.rsplit_once(':').unwrap().1;
+        let mut conf: String = std::fs::read_to_string(etc.join("proxy-server.conf"))
+            .unwrap()
+            .lines()
+            .map(|line| match line {
+                l if l.starts_with("bind_port") => format!("bind_port = {port}\n"),
+                l if l.starts_with("pipeline") => "pipeline = healthcheck proxy-logging cache \
+                    authtoken keystoneauth slo proxy-logging proxy-server\n"
+                    .to_owned(),
+                l => format!("{l}\n"),
+            })
+            .collect();
+        conf.push_str(
+            "[filter:authtoken]\n\
+             paste.filter_factory = keystonemiddleware.auth_token:filter_factory\n\
+             www_authenticate_uri = http://127.0.0.1:5000\nauth_url = http://127.0.0.1:5000\n\
+             auth_type = password\nusername = admin\npassword = secretadmin\n\
+             project_name = admin\nuser_domain_id = default\nproject_domain_id = default\n\
+             delay_auth_decision = true\ncache = swift.cache\n\
+             [filter:keystoneauth]\nuse = egg:swift#keystoneauth\n\
+             operator_roles = admin, member\n",
+        );
+        let path = etc.join("proxy-keystone.conf");
+        std::fs::write(&path, conf).unwrap();
+        let log = File::create(base.join("log/proxy-keystone.log")).unwrap();
+        let child = Command::new("/usr/bin/python3")
+            .arg(etc.join("run.py"))
+            .arg(&etc)
+            .arg("proxy-server")
+            .arg(&path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let proxy = KeystoneProxy(child);
+        let client = reqwest::Client::new();
+        for _ in 0..150 {
+            let health = client
+                .get(format!("http://{KS_PROXY}/healthcheck"))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return proxy;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the Keystone proxy did not start: see {}", base.display());
+    }
+}
+
+impl Drop for KeystoneProxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A project-scoped password token.
+async fn keystone_token(user: &str, password: &str, project: &str) -> String {
+    let body = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
+    let resp = reqwest::Client::new()
+        .post(format!("{KEYSTONE}/auth/tokens"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED, "{user}");
+    resp.headers()["X-Subject-Token"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Keystone's admin API: Swift in the catalog, and a project and user for the test.
+struct KeystoneAdmin {
+    client: reqwest::Client,
+    token: String,
+}
+
+impl KeystoneAdmin {
+    async fn login() -> KeystoneAdmin {
+        let token = keystone_token("admin", "secretadmin", "admin").await;
+        KeystoneAdmin {
+            client: reqwest::Client::new(),
+            token,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{KEYSTONE}/{path}"))
+            .header("X-Auth-Token", &self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        assert!(
+            resp.status().is_success(),
+            "{method} {path}: {}",
+            resp.status()
+        );
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    /// The ids of the `kind` (services, projects, users) named `KS_NAME`.
+    async fn ours(&self, kind: &str) -> Vec<String> {
+        let found = self
+            .call(
+                reqwest::Method::GET,
+                &format!("{kind}?name={KS_NAME}"),
+                None,
+            )
+            .await;
+        found[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Removes the test's service (its endpoints go with it), user and project, this run's
+    /// or a failed earlier run's.
+    async fn clean(&self) {
+        for kind in ["users", "projects", "services"] {
+            for id in self.ours(kind).await {
+                self.call(reqwest::Method::DELETE, &format!("{kind}/{id}"), None)
+                    .await;
+            }
+        }
+    }
+
+    /// Registers the Keystone proxy as `object-store` in RegionOne (public; the admin
+    /// interface at a port nothing listens on), and a project with a user holding `member`;
+    /// returns the project's and the user's ids.
+    async fn set_up(&self) -> (String, String) {
+        use reqwest::Method;
+        self.clean().await;
+        let service = self
+            .call(
+                Method::POST,
+                "services",
+                Some(json!({"service": {"type": "object-store", "name": KS_NAME}})),
+            )
+            .await;
+        let service = service["service"]["id"].as_str().unwrap();
+        for (interface, url) in [
+            (
+                "public",
+                format!("http://{KS_PROXY}/v1/AUTH_$(project_id)s"),
+            ),
+            (
+                "admin",
+                "http://127.0.0.1:1/v1/AUTH_$(project_id)s".to_owned(),
+            ),
+        ] {
+            let endpoint = json!({"endpoint": {"service_id": service, "interface": interface,
+                                               "region_id": "RegionOne", "url": url}});
+            self.call(Method::POST, "endpoints", Some(endpoint)).await;
+        }
+        let project = self
+            .call(
+                Method::POST,
+                "projects",
+                Some(json!({"project": {"name": KS_NAME, "domain_id": "default"}})),
+            )
+            .await;
+        let project = project["project"]["id"].as_str().unwrap().to_owned();
+        let user = self
+            .call(
+                Method::POST,
+                "users",
+                Some(json!({"user": {"name": KS_NAME, "domain_id": "default",
+                                     "password": KS_KEY}})),
+            )
+            .await;
+        let user = user["user"]["id"].as_str().unwrap().to_owned();
+        let roles = self.call(Method::GET, "roles?name=member", None).await;
+        let role = roles["roles"][0]["id"].as_str().unwrap();
+        self.call(
+            Method::PUT,
+            &format!("projects/{project}/users/{user}/roles/{role}"),
+            None,
+        )
+        .await;
+        (project, user)
+    }
+
+    /// Revokes every token of `user` (Keystone does when a user is disabled), and makes
+    /// Swift forget what it knew of them.
+    async fn revoke_tokens(&self, user: &str) {
+        for enabled in [false, true] {
+            self.call(
+                reqwest::Method::PATCH,
+                &format!("users/{user}"),
+                Some(json!({"user": {"enabled": enabled}})),
+            )
+            .await;
+        }
+        // Fernet tokens carry whole seconds: one issued in the second of the revocation
+        // would count as revoked too.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        flush_tokens().await;
+    }
+}
+
+/// The test project's account, seen with a token of its own.
+async fn keystone_account(project: &str) -> Account {
+    let token = keystone_token(KS_NAME, KS_KEY, KS_NAME).await;
+    Account {
+        client: reqwest::Client::new(),
+        url: format!("http://{KS_PROXY}/v1/AUTH_{project}"),
+        token,
+    }
+}
+
+/// A `swift` store with Keystone v3 auth as the test user, `extra` options added.
+async fn keystone_store(auth: &str, key: &str, extra: &str) -> Arc<dyn StoreDriver> {
+    let table: toml::Value = toml::from_str(&format!(
+        "auth_address = '{auth}'\nauth_version = 3\nuser = '{KS_NAME}:{KS_NAME}'\n\
+         key = '{key}'\ncreate_container_on_put = true\nlarge_object_size = 1\n\
+         large_object_chunk_size = 1\n{extra}"
+    ))
+    .unwrap();
+    swift::open(table).await.unwrap()
+}
+
+async fn check_keystone(admin: &KeystoneAdmin, project: &str, user: &str) {
+    let account = keystone_account(project).await;
+    let store = keystone_store(KEYSTONE, KS_KEY, "").await;
+    let store = store.as_ref();
+
+    // Small: one object in the project's account, found through the token's catalog.
+    let small = noise(100 * 1024, 41);
+    let size = Some(small.len() as u64);
+    let location = store.put(&id(41), stream(&small), size).await.unwrap();
+    assert_eq!(location, format!("swift+config://ref1/glance/{}", id(41)));
+    assert_eq!(account.list("glance", &id(41)).await, [id(41)]);
+    assert_eq!(read(store, &location, 0, None).await, small);
+    assert_eq!(
+        read(store, &location, 1000, Some(5000)).await,
+        small.slice(1000..6000)
+    );
+    assert_eq!(store.size(&location).await.unwrap(), small.len() as u64);
+
+    // Large: 1 MiB segments and a DLO manifest (unknown sizes take the tempauth-tested path).
+    let large = noise(5 * MIB / 2, 42);
+    let large_location = store
+        .put(&id(42), stream(&large), Some(large.len() as u64))
+        .await
+        .unwrap();
+    let prefix = format!("{}-", id(42));
+    assert_eq!(
+        account.list("glance", &prefix).await,
+        ["00001", "00002", "00003"].map(|s| format!("{prefix}{s}"))
+    );
+    assert_eq!(
+        account.manifest("glance", &id(42)).await,
+        Some(format!("glance/{prefix}"))
+    );
+    assert_eq!(read(store, &large_location, 0, None).await, large);
+    assert_eq!(
+        read(store, &large_location, (MIB - 10) as u64, Some(20)).await,
+        large.slice(MIB - 10..MIB + 10)
+    );
+    store.delete(&large_location).await.unwrap();
+    assert!(account.list("glance", &id(42)).await.is_empty());
+
+    // Domains by name and the region named: the same account.
+    let by_name = keystone_store(
+        KEYSTONE,
+        KS_KEY,
+        "user_domain_name = 'Default'\nproject_domain_name = 'Default'\nregion = 'RegionOne'",
+    )
+    .await;
+    assert_eq!(read(by_name.as_ref(), &location, 0, None).await, small);
+
+    // Wrong password: refused, nothing written.
+    let wrong = keystone_store(KEYSTONE, "wrong", "").await;
+    let result = wrong.put(&id(44), stream(&small), size).await;
+    assert!(matches!(result, Err(StoreError::Refused(_))), "{result:?}");
+    assert!(account.list("glance", &id(44)).await.is_empty());
+
+    // No endpoint in that region: refused; the admin interface's endpoint is down.
+    let elsewhere = keystone_store(KEYSTONE, KS_KEY, "region = 'Elsewhere'").await;
+    let result = elsewhere.get(&location, 0, None).await.err();
+    assert!(matches!(result, Some(StoreError::Refused(_))), "{result:?}");
+    let admin_url = keystone_store(KEYSTONE, KS_KEY, "endpoint_type = 'adminURL'").await;
+    let result = admin_url.get(&location, 0, None).await.err();
+    assert!(
+        matches!(result, Some(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+
+    // Keystone unreachable or answering 503: unavailable.
+    let down = failing_server().await;
+    for auth in [
+        "http://127.0.0.1:1/v3".to_owned(),
+        format!("http://{down}/v3"),
+    ] {
+        let store = keystone_store(&auth, KS_KEY, "").await;
+        let result = store.put(&id(45), stream(&small), size).await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{auth}: {result:?}"
+        );
+    }
+
+    // Every token of the user revoked (the account's own is refused from then on): the
+    // driver gets a 401, logs in again and carries on, for reads and for uploads (whose
+    // container HEAD renews the token before a body that cannot be sent twice).
+    admin.revoke_tokens(user).await;
+    assert_eq!(
+        account
+            .client
+            .head(format!("{}/glance", account.url))
+            .header("X-Auth-Token", &account.token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(read(store, &location, 0, None).await, small);
+    admin.revoke_tokens(user).await;
+    let second = store.put(&id(46), stream(&small), None).await.unwrap();
+    store.delete(&second).await.unwrap();
+    store.delete(&location).await.unwrap();
+    let account = keystone_account(project).await;
+    assert!(account.list("glance", "").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swift_with_keystone_v3() {
+    // Keystone first, then Swift: the order every user of both locks takes them in.
+    let keystone = match Keystone::start() {
+        Ok(keystone) => keystone,
+        Err(why) => {
+            eprintln!("SKIPPED: cannot start Keystone ({why})");
+            return;
+        }
+    };
+    let saio = match Saio::start() {
+        Ok(saio) => saio,
+        Err(why) => {
+            eprintln!("SKIPPED: cannot start Swift ({why})");
+            return;
+        }
+    };
+    let proxy = KeystoneProxy::start().await;
+    let admin = KeystoneAdmin::login().await;
+    let (project, user) = admin.set_up().await;
+    check_keystone(&admin, &project, &user).await;
+    admin.clean().await;
+    drop(proxy);
+    drop(saio);
+    drop(keystone);
 }
 
 /// Upload and download MB/s of a 1 GiB image through each driver, Glance's default sizes.

@@ -16,7 +16,7 @@ use flight::SingleFlight;
 pub use limits::KeystoneLimits;
 pub use token::TokenInfo;
 
-use client::now_secs;
+pub(crate) use client::now_secs;
 use std::sync::Arc;
 use tessera_api::auth::{TokenError, TokenVerifier};
 use tessera_api::Identity;

@@ -8,6 +8,7 @@ mod http;
 mod object_io;
 pub mod s3;
 pub mod swift;
+mod swift_auth;
 
 pub use file::{FileOptions, FileStore};
 pub use http::{HttpOptions, HttpStore};
@@ -287,9 +288,14 @@ mod tests {
         assert!(err("[[store]]\nid = \"a\"\ndriver = \"http\"").contains("read-only"));
         let swift = "[[store]]\nid = \"sw\"\ndriver = \"swift\"\nuser = \"a:u\"\nkey = \"k\"\n";
         assert!(err(&format!(
-            "{swift}auth_address = \"http://h/auth/v1.0\"\nauth_version = 3"
+            "{swift}auth_address = \"http://h/v2.0\"\nauth_version = 2"
         ))
-        .contains("store sw: invalid store option auth_version = 3"));
+        .contains("store sw: invalid store option auth_version = 2"));
+        assert!(err(
+            "[[store]]\nid = \"sw\"\ndriver = \"swift\"\nuser = \"u\"\nkey = \"k\"\n\
+                     auth_address = \"http://h/v3\"\nauth_version = 3"
+        )
+        .contains("Keystone v3 needs \"project:user\""));
         assert!(err(&format!("{swift}auth_address = \"ftp://h/\"")).contains("not an http(s) URL"));
         assert!(err(swift).contains("missing field `auth_address`"));
         let s3 = "[[store]]\nid = \"b\"\ndriver = \"s3\"\naccess_key = \"a\"\nsecret_key = \"s\"\nbucket = \"x\"\n";

@@ -1,8 +1,10 @@
 //! The `swift` store: images as objects in one container of an OpenStack Swift account, laid
 //! out as Glance's Swift store lays them out, so that either can read what the other wrote.
 //!
-//! - Auth: tempauth (`auth_version = 1`: `X-Auth-User`/`X-Auth-Key` to `auth_address` give a
-//!   token and the account's storage URL); the token is renewed once when Swift answers 401.
+//! - Auth (`swift_auth`): tempauth (`auth_version = 1`) or Keystone v3 (`auth_version = 3`,
+//!   the storage URL from the token's catalog, or `endpoint` when set); the token is renewed
+//!   once when Swift answers 401, and before use when it expires within
+//!   `expire_soon_interval`. Only the login differs: every object call is the same.
 //! - An image of known size under `large_object_size` is one object named by the image id; a
 //!   larger one, or one of unknown size, is written as Glance writes it: segments
 //!   `<id>-00001`, `<id>-00002`, ... of `large_object_chunk_size` in the same container, then
@@ -27,6 +29,7 @@ use super::object_io::{
     check_object_name, empty_stream, http_client, range_header, ranged_body, redact, status_error,
     transport_error, OpenError, Segmenter, MIB,
 };
+use super::swift_auth::{Auth, Session};
 
 /// Characters left as they are in a container or object name inside a URL path.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -42,21 +45,44 @@ const LISTING_LIMIT: usize = 1000;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwiftOptions {
-    /// The auth endpoint, e.g. `http://127.0.0.1:8080/auth/v1.0`.
+    /// The auth endpoint: tempauth's (`http://127.0.0.1:8080/auth/v1.0`) or Keystone's v3
+    /// URL (`http://127.0.0.1:5000/v3`).
     pub auth_address: String,
-    /// 1 = tempauth (the only one built; 3 = Keystone is not).
+    /// 1 = tempauth, 3 = Keystone v3.
     #[serde(default = "default_auth_version")]
     pub auth_version: u8,
-    /// The Swift user (`account:user` for tempauth).
+    /// The user: `account:user` for tempauth, `project:user` for Keystone.
     pub user: String,
     /// The user's key (password).
     pub key: String,
-    /// Keystone v3 project (for `auth_version = 3`).
+    /// Keystone: the user's domain id (`default` when neither it nor the name is set).
     #[serde(default)]
-    pub project: Option<String>,
-    /// Keystone v3 domain (for `auth_version = 3`).
+    pub user_domain_id: Option<String>,
+    /// Keystone: the user's domain name.
     #[serde(default)]
-    pub domain: Option<String>,
+    pub user_domain_name: Option<String>,
+    /// Keystone: the project's domain id (`default` when neither it nor the name is set).
+    #[serde(default)]
+    pub project_domain_id: Option<String>,
+    /// Keystone: the project's domain name.
+    #[serde(default)]
+    pub project_domain_name: Option<String>,
+    /// Keystone: the catalog interface (Glance's `publicURL`, `internalURL`, `adminURL`).
+    #[serde(default = "default_endpoint_type")]
+    pub endpoint_type: String,
+    /// Keystone: the catalog service type of Swift.
+    #[serde(default = "default_service_type")]
+    pub service_type: String,
+    /// Keystone: the catalog region of Swift (any when unset).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The account URL to use instead of the one the auth service gives (Glance's
+    /// `swift_store_endpoint`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// A token expiring within this many seconds is replaced before use (Glance's 60).
+    #[serde(default = "default_expire_soon_interval")]
+    pub expire_soon_interval: u64,
     /// The container images go to (Glance's default `glance`).
     #[serde(default = "default_container")]
     pub container: String,
@@ -78,6 +104,15 @@ pub struct SwiftOptions {
 fn default_auth_version() -> u8 {
     1
 }
+fn default_endpoint_type() -> String {
+    "publicURL".to_owned()
+}
+fn default_service_type() -> String {
+    "object-store".to_owned()
+}
+fn default_expire_soon_interval() -> u64 {
+    60
+}
 fn default_container() -> String {
     "glance".to_owned()
 }
@@ -97,18 +132,12 @@ pub async fn open(options: toml::Value) -> Result<Arc<dyn StoreDriver>, OpenErro
     Ok(Arc::new(SwiftStore::new(options)?))
 }
 
-/// A token and the account URL it opens.
-#[derive(Debug, Clone)]
-struct Session {
-    storage_url: String,
-    token: String,
-}
-
 /// A Swift account's container holding images.
 pub struct SwiftStore {
     options: SwiftOptions,
     /// `auth_address` without its scheme and trailing slash, as locations carry it.
     auth_host_path: String,
+    auth: Auth,
     client: reqwest::Client,
     session: RwLock<Option<Session>>,
 }
@@ -116,12 +145,7 @@ pub struct SwiftStore {
 impl SwiftStore {
     /// A store with `options`; nothing is contacted until the first request.
     pub fn new(options: SwiftOptions) -> Result<Self, OpenError> {
-        if options.auth_version != 1 {
-            return Err(OpenError::Invalid(format!(
-                "auth_version = {}: only 1 (tempauth) is supported",
-                options.auth_version
-            )));
-        }
+        let auth = Auth::from_options(&options)?;
         let auth_host_path = options
             .auth_address
             .strip_prefix("http://")
@@ -144,6 +168,7 @@ impl SwiftStore {
         Ok(Self {
             options,
             auth_host_path,
+            auth,
             client: http_client()?,
             session: RwLock::new(None),
         })
@@ -184,12 +209,15 @@ impl SwiftStore {
         Ok((container.to_owned(), obj.to_owned()))
     }
 
-    /// The current session, authenticating first when there is none.
+    /// The current session, authenticating first when there is none or its token is about
+    /// to expire.
     async fn session(&self) -> Result<Session, StoreError> {
-        if let Some(session) = self.session.read().await.clone() {
-            return Ok(session);
-        }
-        self.authenticate(None).await
+        let stale = match self.session.read().await.clone() {
+            Some(s) if !s.expires_within(self.options.expire_soon_interval) => return Ok(s),
+            Some(s) => Some(s.token),
+            None => None,
+        };
+        self.authenticate(stale.as_deref()).await
     }
 
     /// A new token, unless another request already replaced the `stale` one.
@@ -200,29 +228,10 @@ impl SwiftStore {
                 return Ok(session.clone());
             }
         }
-        let resp = self
-            .client
-            .get(&self.options.auth_address)
-            .header("X-Auth-User", &self.options.user)
-            .header("X-Auth-Key", &self.options.key)
-            .send()
-            .await
-            .map_err(|e| transport_error("swift auth", &e))?;
-        if !resp.status().is_success() {
-            warn!(status = %resp.status(), user = %self.options.user, "swift auth failed");
-            return Err(status_error("swift auth", resp.status()));
+        let mut session = self.auth.login(&self.client).await?;
+        if let Some(endpoint) = &self.options.endpoint {
+            session.storage_url = endpoint.trim_end_matches('/').to_owned();
         }
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .ok_or_else(|| StoreError::Unavailable(format!("swift auth answered no {name}")))
-        };
-        let session = Session {
-            storage_url: header("X-Storage-Url")?.trim_end_matches('/').to_owned(),
-            token: header("X-Auth-Token")?,
-        };
         info!(storage_url = %session.storage_url, "swift token obtained");
         *current = Some(session.clone());
         Ok(session)
@@ -601,17 +610,5 @@ mod tests {
         assert_eq!(parsed("s3://x/glance/abc"), None);
         assert_eq!(parsed("swift+config://ref1/abc"), None);
         assert_eq!(parsed("swift+config://ref1/glance/"), None);
-    }
-
-    #[test]
-    fn keystone_auth_is_refused_at_open() {
-        let options: SwiftOptions = toml::from_str(
-            "auth_address = 'http://k:5000/v3'\nauth_version = 3\nuser = 'u'\nkey = 'k'",
-        )
-        .expect("options");
-        assert!(matches!(
-            SwiftStore::new(options),
-            Err(OpenError::Invalid(_))
-        ));
     }
 }
