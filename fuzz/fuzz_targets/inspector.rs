@@ -18,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
     for piece in image.chunks(usize::from(step) + 1) {
         pieces.feed(piece);
     }
-    assert_eq!(pieces.finish(), whole, "pieces of {} bytes", usize::from(step) + 1);
+    assert_eq!(
+        pieces.finish(),
+        whole,
+        "pieces of {} bytes",
+        usize::from(step) + 1
+    );
     for disk in INSPECTABLE {
         for require in [false, true] {
             let _ = verdict(&whole, Some(disk), Some("bare"), require);

@@ -15,6 +15,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok((start, end)) = parse_range(value, size) {
-        assert!(start < end && end <= size, "{value:?} of {size}: {start}..{end}");
+        assert!(
+            start < end && end <= size,
+            "{value:?} of {size}: {start}..{end}"
+        );
     }
 });

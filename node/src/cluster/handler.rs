@@ -89,8 +89,8 @@ impl PeerHandler {
 pub enum PeerCall {
     /// A Raft RPC.
     Raft(RaftRpc),
-    /// A metadata call forwarded to this node.
-    Meta(ForwardRequest),
+    /// A metadata call forwarded to this node (boxed: much larger than the others).
+    Meta(Box<ForwardRequest>),
     /// A chunk call.
     Chunks(ChunkRpc),
 }
@@ -100,7 +100,7 @@ impl PeerCall {
     pub fn decode(service: Service, payload: &[u8]) -> Result<PeerCall, String> {
         Ok(match service {
             Service::Raft => PeerCall::Raft(decode(payload)?),
-            Service::Meta => PeerCall::Meta(decode(payload)?),
+            Service::Meta => PeerCall::Meta(Box::new(decode(payload)?)),
             Service::Chunks => PeerCall::Chunks(decode(payload)?),
         })
     }
@@ -151,10 +151,10 @@ impl Handler for PeerHandler {
             }
             PeerCall::Meta(req) => {
                 tracing::debug!(peer = %peer.addr, node = peer.node(), ?req, "forwarded metadata call");
-                if let ForwardRequest::Join { node_id, .. } = &req {
+                if let ForwardRequest::Join { node_id, .. } = req.as_ref() {
                     check_claim(&peer, "a join", Some(*node_id))?;
                 }
-                encode(&serve_forward(self.meta()?, req).await)
+                encode(&serve_forward(self.meta()?, *req).await)
             }
             PeerCall::Chunks(rpc) => encode(&self.chunk_call(rpc).await?),
         }
