@@ -120,14 +120,15 @@ fuzz-tool: $(CARGO_FUZZ)
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --locked --version 0.13.2 --root $(FUZZ_HOME)/tools
 
-# $(1): build flags, $(2): seconds per target. Prints each target's executions at the end.
+# $(1): build flags, $(2): seconds per target, $(3): where the runs' corpora grow. Prints each
+# target's executions at the end.
 define fuzz_all
 	$(FUZZ) build $(1) --sanitizer none --target-dir $(FUZZ_HOME)/fuzz
 	set -eo pipefail; mkdir -p $(FUZZ_HOME)/fuzz-logs; \
 	for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_HOME)/fuzz-corpus/$$t; \
+	  mkdir -p $(3)/$$t; \
 	  $(FUZZ) run $(1) --sanitizer none --target-dir $(FUZZ_HOME)/fuzz $$t \
-	    $(FUZZ_HOME)/fuzz-corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(2) -timeout=20 \
+	    $(3)/$$t fuzz/corpus/$$t -- -max_total_time=$(2) -timeout=20 \
 	    2>&1 | tee $(FUZZ_HOME)/fuzz-logs/$$t.log | grep -v '^#[0-9]'; \
 	done; \
 	for t in $(FUZZ_TARGETS); do \
@@ -135,8 +136,11 @@ define fuzz_all
 	done
 endef
 
+# The corpus of `make fuzz` grows from run to run; the smoke run starts from the seeds each
+# time, so that a grown corpus cannot stretch `make test`.
 fuzz: fuzz-tool
-	$(call fuzz_all,,$(FUZZ_SECONDS))
+	$(call fuzz_all,,$(FUZZ_SECONDS),$(FUZZ_HOME)/fuzz-corpus)
 
 fuzz-smoke: fuzz-tool
-	$(call fuzz_all,--dev,$(FUZZ_SMOKE_SECONDS))
+	rm -rf $(FUZZ_HOME)/fuzz-smoke-corpus
+	$(call fuzz_all,--dev,$(FUZZ_SMOKE_SECONDS),$(FUZZ_HOME)/fuzz-smoke-corpus)
