@@ -11,7 +11,8 @@ TESTBED_BIN ?= $(or $(CARGO_TARGET_DIR),target)/debug/testbed
 # Where chaos reports go (a failing run also keeps its cluster dir under /tmp).
 CHAOS_DIR ?= $(or $(CARGO_TARGET_DIR),target)/chaos
 
-.PHONY: venv build run test test-clients lint bench bench-stores bench-slow-clients bench-import chaos conformance
+.PHONY: venv build run test test-clients lint bench bench-stores bench-slow-clients bench-import chaos conformance \
+  fuzz fuzz-smoke fuzz-tool
 
 venv: $(VENV)/.stamp
 
@@ -29,6 +30,7 @@ run: build
 
 test: build venv
 	$(CARGO) test --workspace
+	$(MAKE) fuzz-smoke
 	TESSERA_BIN=$(abspath $(TESSERA_BIN)) $(VENV)/bin/pytest -q tests/clients
 	# Keystone mode against a real Keystone (../shared/peer/tempest/keystone.sh, installed on
 	# first use): started and stopped by the suite.
@@ -99,3 +101,46 @@ chaos: build
 # on first use). About 15 minutes, not in CI. Writes target/conformance/summary.md.
 conformance: build
 	TESSERA_BIN=$(abspath $(TESSERA_BIN)) TESTBED_BIN=$(abspath $(TESTBED_BIN)) tests/conformance/run.sh
+
+# Fuzzing with cargo-fuzz (libFuzzer, no sanitizer: stable Rust) of the parsers and decoders
+# that take input from clients, peers and disks; the targets are in fuzz/ (a crate apart from
+# the workspace), their seeds in fuzz/corpus/<target>. Builds, the corpora grown by runs and
+# cargo-fuzz itself live under the target dir, never in the clone. `make fuzz` runs each target
+# FUZZ_SECONDS on the optimized build; `make fuzz-smoke` (in `make test`) FUZZ_SMOKE_SECONDS
+# each on the cheaper dev build. A crash fails the run and leaves its input in fuzz/artifacts.
+FUZZ_TARGETS := json_patch list_query range peer_frame peer_messages gossip manifest inspector
+FUZZ_SECONDS ?= 75
+FUZZ_SMOKE_SECONDS ?= 4
+FUZZ_HOME := $(abspath $(or $(CARGO_TARGET_DIR),target))
+CARGO_FUZZ := $(FUZZ_HOME)/tools/bin/cargo-fuzz
+FUZZ = PATH=$(dir $(CARGO_FUZZ)):$$PATH $(CARGO) fuzz
+
+fuzz-tool: $(CARGO_FUZZ)
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --locked --version 0.13.2 --root $(FUZZ_HOME)/tools
+
+# $(1): build flags, $(2): seconds per target, $(3): where the runs' corpora grow. Prints each
+# target's executions at the end.
+define fuzz_all
+	$(FUZZ) build $(1) --sanitizer none --target-dir $(FUZZ_HOME)/fuzz
+	set -eo pipefail; mkdir -p $(FUZZ_HOME)/fuzz-logs; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(3)/$$t; \
+	  $(FUZZ) run $(1) --sanitizer none --target-dir $(FUZZ_HOME)/fuzz $$t \
+	    $(3)/$$t fuzz/corpus/$$t -- -max_total_time=$(2) -timeout=20 \
+	    2>&1 | tee $(FUZZ_HOME)/fuzz-logs/$$t.log | grep -v '^#[0-9]'; \
+	done; \
+	for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second' $(FUZZ_HOME)/fuzz-logs/$$t.log)"; \
+	done
+endef
+
+# The corpus of `make fuzz` grows from run to run; the smoke run starts from the seeds each
+# time, so that a grown corpus cannot stretch `make test`.
+fuzz: fuzz-tool
+	$(call fuzz_all,,$(FUZZ_SECONDS),$(FUZZ_HOME)/fuzz-corpus)
+
+fuzz-smoke: fuzz-tool
+	rm -rf $(FUZZ_HOME)/fuzz-smoke-corpus
+	$(call fuzz_all,--dev,$(FUZZ_SMOKE_SECONDS),$(FUZZ_HOME)/fuzz-smoke-corpus)

@@ -31,7 +31,7 @@ use tessera_replication::Workers;
 pub use error::ApiError;
 pub use identity::{AuthConfig, Identity};
 pub use routes::discovery::OverTls;
-pub use routes::CreateFields;
+pub use routes::{parse_range, CreateFields, RangeError};
 
 /// Limits and identity settings of the API.
 #[derive(Debug, Clone)]

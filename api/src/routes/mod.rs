@@ -11,6 +11,7 @@ mod metadefs;
 mod tags;
 mod tasks;
 
+pub use data::{parse_range, RangeError};
 pub use images::CreateFields;
 
 use crate::AppState;

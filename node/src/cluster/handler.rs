@@ -84,6 +84,28 @@ impl PeerHandler {
     }
 }
 
+/// A peer's request, decoded as the node serves it.
+#[derive(Debug)]
+pub enum PeerCall {
+    /// A Raft RPC.
+    Raft(RaftRpc),
+    /// A metadata call forwarded to this node (boxed: much larger than the others).
+    Meta(Box<ForwardRequest>),
+    /// A chunk call.
+    Chunks(ChunkRpc),
+}
+
+impl PeerCall {
+    /// Decodes the payload of a request frame for `service` (also the fuzz targets' entry).
+    pub fn decode(service: Service, payload: &[u8]) -> Result<PeerCall, String> {
+        Ok(match service {
+            Service::Raft => PeerCall::Raft(decode(payload)?),
+            Service::Meta => PeerCall::Meta(Box::new(decode(payload)?)),
+            Service::Chunks => PeerCall::Chunks(decode(payload)?),
+        })
+    }
+}
+
 /// The node a Raft RPC says it comes from: the leader of an append or snapshot, the
 /// candidate of a vote.
 fn raft_sender(rpc: &RaftRpc) -> Option<u64> {
@@ -142,27 +164,25 @@ impl Handler for PeerHandler {
         payload: Vec<u8>,
         peer: PeerIdentity,
     ) -> Result<Vec<u8>, String> {
-        match service {
-            Service::Raft => {
-                let rpc: RaftRpc = decode(&payload)?;
+        match PeerCall::decode(service, &payload)? {
+            PeerCall::Raft(rpc) => {
                 check_claim(&peer, "a Raft message", raft_sender(&rpc))?;
                 encode(&serve_rpc(self.meta()?.raft(), rpc).await)
             }
-            Service::Meta => {
-                let req: ForwardRequest = decode(&payload)?;
+            PeerCall::Meta(req) => {
                 tracing::debug!(peer = %peer.addr, node = peer.node(), ?req, "forwarded metadata call");
                 let meta = self.meta()?;
-                match &req {
+                match req.as_ref() {
                     ForwardRequest::Join { node_id, .. } => {
                         check_claim(&peer, "a join", Some(*node_id))?;
                     }
                     // A joining node asks where the leader is before it is a member.
                     ForwardRequest::Status => {}
-                    _ => check_member(meta, &peer, req.kind())?,
+                    other => check_member(meta, &peer, other.kind())?,
                 }
-                encode(&serve_forward(meta, req).await)
+                encode(&serve_forward(meta, *req).await)
             }
-            Service::Chunks => encode(&self.chunk_call(decode(&payload)?).await?),
+            PeerCall::Chunks(rpc) => encode(&self.chunk_call(rpc).await?),
         }
     }
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
 /// Bytes before the payload: tag and length.
-const HEADER_LEN: usize = 5;
+pub const HEADER_LEN: usize = 5;
 
 /// Reply tag: the handler succeeded; the payload is its answer.
 pub(crate) const REPLY_OK: u8 = 0;
@@ -61,7 +61,7 @@ pub(crate) fn encode_header(tag: u8, len: usize) -> Result<[u8; HEADER_LEN], Lin
 }
 
 /// Decodes a frame header into (tag, payload length); fails past [`MAX_FRAME`].
-pub(crate) fn decode_header(header: [u8; HEADER_LEN]) -> Result<(u8, usize), LinkError> {
+pub fn decode_header(header: [u8; HEADER_LEN]) -> Result<(u8, usize), LinkError> {
     let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
     if len > MAX_FRAME {
         return Err(LinkError::FrameTooLarge {
@@ -132,7 +132,7 @@ pub(crate) async fn read_frame(
 const FIRST_RESERVE: usize = 64 * 1024;
 
 /// Reads up to `len` bytes (fewer if the stream ends first), allocating as they arrive.
-async fn read_payload<R: tokio::io::AsyncRead + Unpin>(
+pub async fn read_payload<R: tokio::io::AsyncRead + Unpin>(
     recv: &mut R,
     len: usize,
 ) -> std::io::Result<Vec<u8>> {

@@ -13,5 +13,5 @@ mod tests;
 
 pub use endpoint::{Handler, PeerIdentity, Transport, TransportOptions, MAX_DATAGRAM};
 pub use error::{LinkError, TlsError};
-pub use frame::{Service, MAX_FRAME};
+pub use frame::{decode_header, read_payload, Service, HEADER_LEN, MAX_FRAME};
 pub use tls::PeerTls;
