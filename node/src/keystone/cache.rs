@@ -135,6 +135,7 @@ mod tests {
             system_all: false,
             roles: vec!["member".into()],
             expires_at,
+            catalog: Default::default(),
         }
     }
 
