@@ -271,7 +271,7 @@ def test_the_glance_cli_and_openstacksdk_import_from_the_remote_region(importer,
         user_domain_id="default", project_domain_id="default", image_endpoint_override=importer.url)
     other = create(importer, alice)
     # The SDK sends the region and the image id only along with an interface.
-    conn.image.import_image(other, method="glance-download", remote_region=region.name,
+    conn.image.import_image(conn.image.get_image(other), method="glance-download", remote_region=region.name,
                             remote_image_id=src, remote_service_interface="public")
     task = final_task(importer, alice, other)
     assert task["status"] == "success", task
