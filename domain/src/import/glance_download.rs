@@ -99,7 +99,7 @@ pub(super) async fn download(glance: &Glance, claim: &Claim) -> Result<StoredDat
             remote.id
         )));
     }
-    data.copied = Some(copied);
+    data.copied = Some(Box::new(copied));
     Ok(data)
 }
 

@@ -104,7 +104,7 @@ pub struct StoredData {
     /// What a `glance-download` copies from the remote image's record (the image takes it
     /// with the data, before a converted `disk_format`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub copied: Option<CopiedMetadata>,
+    pub copied: Option<Box<CopiedMetadata>>,
 }
 
 /// The formats and properties an import copies from another Glance's record of the image.

@@ -89,7 +89,7 @@ impl TokenVerifier for KeystoneAuth {
                     .validating
                     .run(cache::key(token), move || async move {
                         match client.validate(&owned).await {
-                            Ok(info) => Ok(Cached::Valid(info)),
+                            Ok(info) => Ok(Cached::Valid(Box::new(info))),
                             Err(KeystoneError::Invalid(reason)) => Ok(Cached::Invalid(reason)),
                             Err(e @ KeystoneError::Unavailable(_)) => {
                                 tracing::warn!(error = %e, "cannot validate a token");
@@ -105,7 +105,7 @@ impl TokenVerifier for KeystoneAuth {
         };
         match answer {
             // A cached entry never outlives the token, but the clock moved since: check.
-            Cached::Valid(info) if (info.expires_at as f64) > now_secs() => Ok(verified(info)),
+            Cached::Valid(info) if (info.expires_at as f64) > now_secs() => Ok(verified(*info)),
             Cached::Valid(_) => Err(TokenError::Invalid("The token has expired.".into())),
             Cached::Invalid(reason) => Err(TokenError::Invalid(reason)),
         }
