@@ -8,10 +8,11 @@
 use crate::error::ApiError;
 use crate::identity::Identity;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+use tessera_domain::{Delegation, ServiceCatalog};
 
 /// Why a token was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -27,15 +28,35 @@ pub enum TokenError {
 /// Validates tokens; implemented by the node over Keystone (with its cache).
 #[async_trait::async_trait]
 pub trait TokenVerifier: Send + Sync {
-    /// The identity `token` names, or why it names none.
-    async fn verify(&self, token: &str) -> Result<Identity, TokenError>;
+    /// The identity `token` names with its catalog, or why it names none.
+    async fn verify(&self, token: &str) -> Result<Verified, TokenError>;
     /// The Keystone URL clients are told to get a token from (`WWW-Authenticate`).
     fn www_authenticate_uri(&self) -> &str;
 }
 
-/// An identity a verifier vouched for in this request.
+/// What a verifier vouched for in this request: the caller, and the service catalog that
+/// came with its token (keystonemiddleware's `X-Service-Catalog`).
 #[derive(Debug, Clone)]
-pub struct Verified(pub Identity);
+pub struct Verified {
+    /// The caller.
+    pub identity: Identity,
+    /// The caller's catalog.
+    pub catalog: ServiceCatalog,
+}
+
+/// What the caller of a request lends a task that acts for it elsewhere: the token it sent
+/// and, in Keystone mode, its catalog (none in noauth mode, as Glance without Keystone has
+/// none).
+pub fn delegation(headers: &HeaderMap, verified: Option<&Verified>) -> Delegation {
+    Delegation {
+        token: headers
+            .get("x-auth-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        catalog: verified.map(|v| v.catalog.clone()),
+    }
+}
 
 /// Paths Glance serves without a token: the version documents and the health check.
 fn is_public(path: &str) -> bool {
@@ -89,8 +110,8 @@ pub async fn require_token(
     };
     match checked {
         Ok(who) => {
-            tracing::debug!(user = %who.user, project = %who.project, "token verified");
-            req.extensions_mut().insert(Verified(who));
+            tracing::debug!(user = %who.identity.user, project = %who.identity.project, "token verified");
+            req.extensions_mut().insert(who);
             next.run(req).await
         }
         Err(TokenError::Invalid(reason)) => {

@@ -86,8 +86,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(Verified(who)) = parts.extensions.get::<Verified>() {
-            return Ok(who.clone());
+        if let Some(verified) = parts.extensions.get::<Verified>() {
+            return Ok(verified.identity.clone());
         }
         let auth = parts.extensions.get::<Arc<AuthConfig>>();
         if let Some(verifier) = auth.and_then(|a| a.keystone.as_ref()) {

@@ -20,6 +20,7 @@ pub mod actions;
 pub mod admission;
 pub mod cache;
 pub mod caller;
+pub mod catalog;
 pub mod cluster_admin;
 pub mod docs;
 pub mod download;
@@ -45,6 +46,7 @@ pub mod write;
 
 pub use admission::{UploadLimits, UploadSlots};
 pub use caller::{Caller, Scope};
+pub use catalog::{Delegation, ServiceCatalog};
 pub use cluster_admin::ClusterAdmin;
 pub use download::ImageData;
 pub use error::DomainError;

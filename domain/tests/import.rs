@@ -11,8 +11,11 @@ use common::{caller, node};
 use serde_json::json;
 use std::convert::Infallible;
 use std::time::Duration;
+use tessera_domain::catalog::{CatalogEndpoint, CatalogService, Delegation, ServiceCatalog};
 use tessera_domain::docs::{self, Written};
-use tessera_domain::import::{ImportMethod, ImportRequest, Staged, IMPORT_TASK};
+use tessera_domain::import::{
+    ImportConfig, ImportMethod, ImportRequest, Staged, UriFilter, IMPORT_TASK,
+};
 use tessera_domain::stores::Stores;
 use tessera_domain::tasks::claim::{Claim, Fenced};
 use tessera_domain::tasks::{
@@ -285,4 +288,159 @@ async fn task_reads_are_admin_only_by_default_and_expired_tasks_go() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("expired task kept");
+}
+
+/// A remote Glance on loopback: answers `GET /v2/images/{id}` with `record` and
+/// `.../file` with `data`, to requests bearing the token `lent`, and 401 to others.
+async fn remote_glance(record: serde_json::Value, data: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let (record, data) = (record.clone(), data.clone());
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = conn.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+                let (status, body) = if !head.contains("\r\nx-auth-token: lent\r\n") {
+                    ("401 Unauthorized", Vec::new())
+                } else if path.ends_with("/file") {
+                    ("200 OK", data)
+                } else {
+                    ("200 OK", record.to_string().into_bytes())
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                conn.write_all(reply.as_bytes()).await.unwrap();
+                conn.write_all(&body).await.unwrap();
+            });
+        }
+    });
+    url
+}
+
+fn glance_download(remote_id: &str, endpoint: &str) -> ImportRequest {
+    let on = [ImportMethod::GlanceDownload];
+    let body = json!({"method": {"name": "glance-download", "glance_region": "RegionTwo",
+        "glance_image_id": remote_id}});
+    let mut req = ImportRequest::parse(body, &on, None, &Stores::default()).unwrap();
+    req.delegation = Some(Delegation {
+        token: "lent".into(),
+        catalog: Some(ServiceCatalog {
+            services: vec![CatalogService {
+                service_type: "image".into(),
+                endpoints: vec![CatalogEndpoint {
+                    region: Some("RegionTwo".into()),
+                    interface: "public".into(),
+                    url: endpoint.into(),
+                }],
+            }],
+        }),
+    });
+    req
+}
+
+fn glance_download_node(glance: Glance) -> Glance {
+    glance.with_import(ImportConfig {
+        methods: vec![ImportMethod::GlanceDownload],
+        filter: UriFilter {
+            allowed_hosts: vec!["127.0.0.1".into()],
+            allowed_ports: Vec::new(),
+            ..UriFilter::default()
+        },
+        ..ImportConfig::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glance_download_copies_the_remote_image_with_the_callers_token() {
+    let n = node().await;
+    let g = &glance_download_node(n.glance.clone());
+    let workers = executor(g);
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let remote_id = "36d4b546-64a2-4bb9-bdd0-ba676aa48f2c";
+    let record = json!({"id": remote_id, "status": "active", "size": data.len(),
+        "disk_format": "raw", "container_format": "ovf", "hw_cpu_cores": "5",
+        "os_distro": "rhel", "speed": "88mph", "os_glance_import_task": "x"});
+    let endpoint = remote_glance(record, data.clone()).await;
+
+    let id = queued(g).await;
+    let task = g
+        .import_image(&alice(), &id, glance_download(remote_id, &endpoint), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let done = wait_final(g, &task).await;
+    assert_eq!(done.status, TaskStatus::Success, "{}", done.message);
+    // The token was lent for the run only.
+    assert!(done.delegation.is_none());
+    assert_eq!(
+        done.input["import_req"]["method"]["glance_service_interface"],
+        "public"
+    );
+    let img = g.show(&alice(), &id).await.unwrap();
+    assert_eq!(img.status, ImageStatus::Active);
+    assert_eq!(img.size, Some(data.len() as u64));
+    assert_eq!(img.container_format.as_deref(), Some("ovf"));
+    assert_eq!(img.properties["hw_cpu_cores"], "5");
+    assert_eq!(img.properties["os_distro"], "rhel");
+    assert!(!img.properties.contains_key("speed"));
+    assert!(!img.properties.contains_key(IMPORT_TASK));
+    let read = g.download(&alice(), &id).await.unwrap().unwrap();
+    assert_eq!(read.size(), data.len() as u64);
+    workers.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glance_download_refuses_data_that_is_not_the_remote_images() {
+    let n = node().await;
+    let g = &glance_download_node(n.glance.clone());
+    let workers = executor(g);
+    let remote_id = "c7edec8e-24b5-416a-9d42-b3e773bab62c";
+    let data = vec![3u8; 5000];
+    let lying = json!({"status": "active", "size": data.len(), "disk_format": "raw",
+        "container_format": "ovf", "os_hash_algo": "sha512", "os_hash_value": "00",
+        "hw_cpu_cores": "5"});
+    let endpoint = remote_glance(lying, data).await;
+    let id = queued(g).await;
+    let task = g
+        .import_image(&alice(), &id, glance_download(remote_id, &endpoint), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let done = wait_final(g, &task).await;
+    assert_eq!(done.status, TaskStatus::Failure);
+    assert_eq!(
+        done.message,
+        format!("The data downloaded does not match the os_hash_value of remote image {remote_id}")
+    );
+    // Nothing of the remote record reached the image.
+    let img = g.show(&alice(), &id).await.unwrap();
+    assert_eq!(img.status, ImageStatus::Queued);
+    assert_eq!(img.container_format.as_deref(), Some("bare"));
+    assert!(!img.properties.contains_key("hw_cpu_cores"));
+    // A request without a token is refused by the remote: the task says so.
+    let mut anonymous = glance_download(remote_id, &endpoint);
+    if let Some(lent) = anonymous.delegation.as_mut() {
+        lent.token = "nobody".into();
+    }
+    let task = g
+        .import_image(&alice(), &id, anonymous, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let done = wait_final(g, &task).await;
+    assert!(done.message.contains("HTTP 401"), "{}", done.message);
+    workers.shutdown();
 }

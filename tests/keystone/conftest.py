@@ -75,7 +75,8 @@ def tessera_bin() -> Path:
 class Node:
     """One `tessera serve` in Keystone mode on a fresh data dir."""
 
-    def __init__(self, extra: list[str] | None = None, config: str = "", auth_url: str = KS):
+    def __init__(self, extra: list[str] | None = None, config: str = "", auth_url: str = KS,
+                 top: str = ""):
         self.dir = tempfile.mkdtemp(prefix="tessera-ks-")
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -83,7 +84,7 @@ class Node:
         cfg.write_text(f"""
 data_dir = "{self.dir}/data"
 listen = "127.0.0.1:{self.port}"
-
+{top}
 [auth]
 mode = "keystone"
 auth_url = "{auth_url}"

@@ -2,6 +2,7 @@
 //! `POST /v2/images/{id}/import` (202; the executor runs the task it creates).
 
 use super::data::{image_data, store_header};
+use crate::auth::{delegation, Verified};
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
 use crate::identity::Identity;
@@ -55,6 +56,7 @@ pub async fn stage(
 pub async fn import(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    verified: Option<Extension<Verified>>,
     who: Identity,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -68,12 +70,13 @@ pub async fn import(
         ..
     } = state;
     let body = parse_json(&read_limited(body, config.max_json_body).await?)?;
-    let req = ImportRequest::parse(
+    let mut req = ImportRequest::parse(
         body,
         &glance.import_methods(),
         store_header(&headers),
         glance.stores(),
     )?;
+    req.delegation = Some(delegation(&headers, verified.as_deref()));
     let Some(task) = glance
         .import_image(&who, &id, req, Some(request_id))
         .await?

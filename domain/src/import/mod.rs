@@ -8,6 +8,7 @@
 
 mod copy;
 pub mod filter;
+mod glance_download;
 mod legacy;
 pub mod plugins;
 mod request;
@@ -52,7 +53,14 @@ pub struct ImportConfig {
     pub transforms: Vec<plugins::Transform>,
     /// Where those plugins keep their files (under the node's data dir).
     pub scratch_dir: std::path::PathBuf,
+    /// Glance's `[glance_download_properties] extra_properties`: the prefixes of the
+    /// properties `glance-download` copies from the remote image.
+    pub download_properties: Vec<String>,
 }
+
+/// Glance's default `[glance_download_properties] extra_properties`.
+pub const DOWNLOAD_PROPERTIES: [&str; 5] =
+    ["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"];
 
 /// Glance's `[inject_metadata_properties]`: properties every import gives its image, unless
 /// the importing user holds one of `ignore_user_roles`.
@@ -75,12 +83,13 @@ impl InjectMetadata {
 impl Default for ImportConfig {
     fn default() -> Self {
         ImportConfig {
-            methods: ImportMethod::SERVED.to_vec(),
+            methods: ImportMethod::DEFAULT.to_vec(),
             require_format_match: true,
             filter: UriFilter::default(),
             inject: None,
             transforms: Vec::new(),
             scratch_dir: std::path::PathBuf::from("import-scratch"),
+            download_properties: DOWNLOAD_PROPERTIES.map(String::from).to_vec(),
         }
     }
 }

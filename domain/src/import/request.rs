@@ -1,6 +1,7 @@
 //! The body of `POST /v2/images/{id}/import`, checked as Glance's request deserializer and
 //! `get_stores_from_request` check it.
 
+use crate::catalog::Delegation;
 use crate::error::DomainError;
 use crate::stores::{StoreKind, Stores};
 use serde_json::Value;
@@ -28,7 +29,11 @@ impl ImportMethod {
     ];
 
     /// The methods Tessera can run (`copy-image` is offered only with several stores).
-    pub const SERVED: [ImportMethod; 3] = [
+    pub const SERVED: [ImportMethod; 4] = ImportMethod::ALL;
+
+    /// The methods enabled unless configured otherwise (Glance's `enabled_import_methods`
+    /// default: not `glance-download`, which needs a second Glance in the catalog).
+    pub const DEFAULT: [ImportMethod; 3] = [
         ImportMethod::GlanceDirect,
         ImportMethod::WebDownload,
         ImportMethod::CopyImage,
@@ -63,6 +68,8 @@ pub struct ImportRequest {
     pub all_stores: bool,
     /// Whether a failure in one store fails the whole import (Glance's default: yes).
     pub all_stores_must_succeed: bool,
+    /// What the caller lends the task (`glance-download` acts with it on the remote Glance).
+    pub delegation: Option<Delegation>,
 }
 
 impl ImportRequest {
@@ -108,12 +115,45 @@ impl ImportRequest {
             all_stores_must_succeed: flag("all_stores_must_succeed", true),
             body,
             stores,
+            delegation: None,
         })
     }
 
     /// The URL of a `web-download`, as sent.
     pub fn uri(&self) -> Option<&str> {
         self.body.get("method")?.get("uri")?.as_str()
+    }
+
+    /// Glance's checks of a `glance-download` body (400s): `glance_region` and a
+    /// `glance_image_id` that reads as a UUID are required; `glance_service_interface`
+    /// defaults to `public`, written into the body the task keeps.
+    pub(crate) fn check_glance_download(&mut self) -> Result<(), DomainError> {
+        let invalid = |m: String| Err(DomainError::Invalid(m));
+        let Some(method) = self.body.get_mut("method").and_then(Value::as_object_mut) else {
+            return invalid("Import request requires a 'method' field.".into());
+        };
+        for field in ["glance_region", "glance_image_id"] {
+            if !method.contains_key(field) {
+                return invalid(format!(
+                    "'{field}' needs to be set for glance-download import method"
+                ));
+            }
+        }
+        let id = &method["glance_image_id"];
+        if id
+            .as_str()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+            .is_none()
+        {
+            let shown = id.as_str().map_or_else(|| id.to_string(), str::to_string);
+            return invalid(format!(
+                "Remote image id does not look like a UUID: {shown}"
+            ));
+        }
+        method
+            .entry("glance_service_interface")
+            .or_insert_with(|| Value::String("public".into()));
+        Ok(())
     }
 }
 
@@ -218,5 +258,49 @@ mod tests {
         .unwrap();
         assert_eq!(all.stores, vec![CLUSTER_STORE.to_string()]);
         assert!(all.all_stores && !all.all_stores_must_succeed);
+    }
+
+    #[test]
+    fn glance_download_needs_a_region_and_a_uuid() {
+        let on = [ImportMethod::GlanceDownload];
+        let check = |method: Value| {
+            let body = json!({ "method": method });
+            let mut req = ImportRequest::parse(body, &on, None, &Stores::default()).unwrap();
+            req.check_glance_download().map(|()| req.body)
+        };
+        let id = "36d4b546-64a2-4bb9-bdd0-ba676aa48f2c";
+        let e = |r: Result<Value, DomainError>| r.unwrap_err().to_string();
+        assert_eq!(
+            e(check(
+                json!({"name": "glance-download", "glance_image_id": id})
+            )),
+            "'glance_region' needs to be set for glance-download import method"
+        );
+        assert_eq!(
+            e(check(
+                json!({"name": "glance-download", "glance_region": "R"})
+            )),
+            "'glance_image_id' needs to be set for glance-download import method"
+        );
+        assert_eq!(
+            e(check(
+                json!({"name": "glance-download", "glance_region": "R", "glance_image_id": "foo"})
+            )),
+            "Remote image id does not look like a UUID: foo"
+        );
+        assert_eq!(
+            e(check(
+                json!({"name": "glance-download", "glance_region": "R", "glance_image_id": 7})
+            )),
+            "Remote image id does not look like a UUID: 7"
+        );
+        let ok =
+            check(json!({"name": "glance-download", "glance_region": "R", "glance_image_id": id}))
+                .unwrap();
+        assert_eq!(ok["method"]["glance_service_interface"], "public");
+        let kept = check(json!({"name": "glance-download", "glance_region": "R",
+            "glance_image_id": id, "glance_service_interface": "internal"}))
+        .unwrap();
+        assert_eq!(kept["method"]["glance_service_interface"], "internal");
     }
 }

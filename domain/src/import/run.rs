@@ -7,6 +7,7 @@
 //! while it still holds this task's import lock.
 
 use super::copy;
+use super::glance_download;
 use super::plugins;
 use super::web_download::{self, DownloadError};
 use super::{ImportMethod, Staged, FAILED_IMPORT, IMPORTING_TO_STORES, IMPORT_TASK};
@@ -143,10 +144,18 @@ async fn decide(
     let Decision::Data(data) = fetched else {
         return Ok(fetched);
     };
-    let data = match plugins::run(glance, claim.id(), &image, data).await {
+    // Metadata copied from a remote image is the image's for the plugins and the verdict;
+    // the record takes it only when it becomes active.
+    let mut image = image;
+    let copied = data.copied.clone();
+    if let Some(c) = &copied {
+        c.apply(&mut image);
+    }
+    let mut data = match plugins::run(glance, claim.id(), &image, data).await {
         Ok(data) => data,
         Err(message) => return Ok(Decision::Failed(message)),
     };
+    data.copied = copied;
     let disk = data.disk_format.as_deref().or(image.disk_format.as_deref());
     let container = if data.disk_format.is_some() {
         Some("bare")
@@ -184,16 +193,22 @@ async fn fetch(
                 .pointer("/import_req/method/uri")
                 .and_then(|v| v.as_str())
                 .unwrap_or_default();
-            match web_download::download(glance, claim, &glance.import.filter, uri).await {
-                Ok(data) => Ok(Decision::Data(data)),
-                Err(DownloadError::Failed(m)) => Ok(Decision::Failed(m)),
-                Err(DownloadError::Fenced(f)) => Err(f),
-            }
+            downloaded(web_download::download(glance, claim, &glance.import.filter, uri).await)
         }
+        ImportMethod::GlanceDownload => downloaded(glance_download::download(glance, claim).await),
         other => Ok(Decision::Failed(format!(
             "Import method {} is not available at this site.",
             other.as_str()
         ))),
+    }
+}
+
+/// The decision a download's outcome makes.
+fn downloaded(outcome: Result<StoredData, DownloadError>) -> Result<Decision, Fenced> {
+    match outcome {
+        Ok(data) => Ok(Decision::Data(data)),
+        Err(DownloadError::Failed(m)) => Ok(Decision::Failed(m)),
+        Err(DownloadError::Fenced(f)) => Err(f),
     }
 }
 
@@ -282,6 +297,10 @@ async fn activate(
             return Ok(());
         }
         holds_lock(img, task)?;
+        if let Some(copied) = &data.copied {
+            // glance-download's metadata from the remote image, as Glance's _ImportMetadata.
+            copied.apply(img);
+        }
         if let Some(converted) = &data.disk_format {
             // image_conversion's result, as Glance records it.
             img.disk_format = Some(converted.clone());

@@ -85,6 +85,9 @@ impl Glance {
         let image = write::load(&self.meta, id).await?;
         self.access(who).check_view(&image)?;
         check_image(&image, req.method)?;
+        if req.method == ImportMethod::GlanceDownload {
+            req.check_glance_download()?;
+        }
         let action = if req.method == ImportMethod::CopyImage {
             "copy_image"
         } else {
@@ -127,6 +130,10 @@ impl Glance {
         task.image_id = Some(id.to_string());
         task.user_id = Some(who.user.clone());
         task.roles = who.roles.clone();
+        if req.method == ImportMethod::GlanceDownload {
+            // Only this method acts for the caller elsewhere; no other task keeps a token.
+            task.delegation = req.delegation.take();
+        }
         task.request_id = request_id;
 
         // The lock: only while nobody (or only the stale holder) has it.

@@ -44,14 +44,16 @@ pub async fn download(
         .fetch(uri, reqwest::header::HeaderMap::new())
         .await
         .map_err(DownloadError::Failed)?;
-    fetch_body(glance, claim, resp).await
+    fetch_body(glance, claim, resp, None).await
 }
 
-/// Streams a response body into the chunk store, reporting progress on the task.
-async fn fetch_body(
+/// Streams a response body into the chunk store, reporting progress on the task; a body
+/// longer or shorter than `expected` (when known) fails.
+pub(super) async fn fetch_body(
     glance: &Glance,
     claim: &Claim,
     resp: reqwest::Response,
+    expected: Option<u64>,
 ) -> Result<StoredData, DownloadError> {
     let copied = Arc::new(AtomicU64::new(0));
     let counter = copied.clone();
@@ -60,7 +62,7 @@ async fn fetch_body(
             counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         }
     });
-    let ingest = glance.ingest(body, None);
+    let ingest = glance.ingest(body, expected);
     let progress = async {
         loop {
             tokio::time::sleep(PROGRESS_EVERY).await;
@@ -77,7 +79,7 @@ async fn fetch_body(
         done = ingest => done?,
         lost = progress => return Err(DownloadError::Fenced(lost)),
     };
-    tracing::info!(size = done.size, "web-download fetched");
+    tracing::info!(size = done.size, "download fetched");
     // The hold on the chunks ends here; their leases outlast the few milliseconds until the
     // task records this decision, which the reapers' live set then includes.
     Ok(StoredData::new(&done, detected))

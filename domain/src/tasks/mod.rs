@@ -11,6 +11,7 @@ pub mod executor;
 pub mod lease;
 pub mod ops;
 
+use crate::catalog::Delegation;
 use crate::docs::DocKind;
 use crate::inspector::Detected;
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,32 @@ pub struct StoredData {
     /// The disk format an import plugin converted the data to (the image takes it).
     #[serde(default)]
     pub disk_format: Option<String>,
+    /// What a `glance-download` copies from the remote image's record (the image takes it
+    /// with the data, before a converted `disk_format`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied: Option<Box<CopiedMetadata>>,
+}
+
+/// The formats and properties an import copies from another Glance's record of the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiedMetadata {
+    /// The remote image's `disk_format`.
+    pub disk_format: String,
+    /// The remote image's `container_format`.
+    pub container_format: String,
+    /// The properties `[glance_download_properties] extra_properties` selects.
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl CopiedMetadata {
+    /// Gives `image` these formats and properties.
+    pub fn apply(&self, image: &mut tessera_raft::Image) {
+        image.disk_format = Some(self.disk_format.clone());
+        image.container_format = Some(self.container_format.clone());
+        for (k, v) in &self.properties {
+            image.properties.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 impl StoredData {
@@ -113,6 +140,7 @@ impl StoredData {
             sha512: done.sha512.clone(),
             detected,
             disk_format: None,
+            copied: None,
         }
     }
 }
@@ -157,6 +185,10 @@ pub struct Task {
     /// The image a legacy `import` task makes, chosen before it is made (not shown).
     #[serde(default)]
     pub made_image: Option<String>,
+    /// What the caller lent a task that acts for it elsewhere (not shown; dropped when the
+    /// task finishes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<Delegation>,
 }
 
 impl DocKind for Task {
@@ -204,6 +236,7 @@ impl Task {
             attempts: 0,
             decision: None,
             made_image: None,
+            delegation: None,
         }
     }
 
@@ -222,6 +255,8 @@ impl Task {
             }
         }
         self.lease = None;
+        // The caller's token is no longer needed: it does not outlive the task's run.
+        self.delegation = None;
         self.updated_at = now;
         self.expires_at = Some(now + ttl_micros);
     }

@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use tessera_api::ApiConfig;
 use tessera_domain::import::plugins::ProcessLimits;
-use tessera_domain::import::{ImportMethod, UriFilter};
+use tessera_domain::import::{ImportMethod, UriFilter, DOWNLOAD_PROPERTIES};
 use tessera_replication::setting::DurationRange;
 
 use super::legacy::{self, Renamed};
@@ -56,7 +56,8 @@ pub struct FileConfig {
     /// How log lines are written.
     pub log_format: LogFormat,
     /// Glance's `enabled_import_methods` (its `[DEFAULT]` option): the import methods
-    /// offered, in the order `/v2/info/import` lists them [default: all Tessera has].
+    /// offered, in the order `/v2/info/import` lists them [default: Glance's, all but
+    /// `glance-download`].
     pub enabled_import_methods: Vec<String>,
     /// `[api]`: the Glance API.
     pub api: ApiSection,
@@ -78,6 +79,8 @@ pub struct FileConfig {
     pub image_import_opts: ImportOptsSection,
     /// `[inject_metadata_properties]`: the `inject_image_metadata` plugin's settings.
     pub inject_metadata_properties: InjectSection,
+    /// `[glance_download_properties]`: what `glance-download` copies (Glance's section).
+    pub glance_download_properties: DownloadPropertiesSection,
     /// `[image_conversion]`: the `image_conversion` plugin's settings.
     pub image_conversion: ConversionSection,
     /// `[image_format]`: how strictly data must match its `disk_format`.
@@ -134,7 +137,7 @@ impl Default for FileConfig {
             zone: DEFAULT_ZONE.into(),
             capacity: DEFAULT_CAPACITY,
             log_format: LogFormat::default(),
-            enabled_import_methods: ImportMethod::SERVED
+            enabled_import_methods: ImportMethod::DEFAULT
                 .iter()
                 .map(|m| m.as_str().to_string())
                 .collect(),
@@ -148,6 +151,7 @@ impl Default for FileConfig {
             import_filtering_opts: FilteringSection::default(),
             image_import_opts: ImportOptsSection::default(),
             inject_metadata_properties: InjectSection::default(),
+            glance_download_properties: DownloadPropertiesSection::default(),
             image_conversion: ConversionSection::default(),
             image_format: ImageFormatSection::default(),
             image_cache: ImageCacheSection::default(),
@@ -578,6 +582,23 @@ impl Default for InjectSection {
         InjectSection {
             ignore_user_roles: vec!["admin".into()],
             inject: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[glance_download_properties]`, as Glance's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DownloadPropertiesSection {
+    /// Prefixes of the remote image's properties `glance-download` copies [default: hw_,
+    /// trait:, os_distro, os_secure_boot, os_type].
+    pub extra_properties: Vec<String>,
+}
+
+impl Default for DownloadPropertiesSection {
+    fn default() -> Self {
+        DownloadPropertiesSection {
+            extra_properties: DOWNLOAD_PROPERTIES.map(String::from).to_vec(),
         }
     }
 }

@@ -538,6 +538,7 @@ impl Config {
                 inject,
                 transforms,
                 scratch_dir: data_dir.join("import-scratch"),
+                download_properties: file.glance_download_properties.extra_properties.clone(),
             },
             log_format: cli.log_format.unwrap_or(file.log_format),
             image_cache: cli

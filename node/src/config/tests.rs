@@ -585,7 +585,8 @@ fn import_methods_plugins_and_format_rules_are_glances() {
     use tessera_domain::import::plugins::Transform;
     use tessera_domain::import::ImportMethod;
     let c = load("", ServeOptions::default()).unwrap();
-    assert_eq!(c.import.methods, ImportMethod::SERVED.to_vec());
+    assert_eq!(c.import.methods, ImportMethod::DEFAULT.to_vec());
+    assert_eq!(c.import.download_properties[0], "hw_");
     assert!(c.import.require_format_match);
     assert!(c.import.transforms.is_empty());
     assert!(c.import.scratch_dir.ends_with("import-scratch"));
@@ -613,8 +614,12 @@ fn import_methods_plugins_and_format_rules_are_glances() {
     assert_eq!(conv.limits.timeout, Duration::from_secs(300));
     let off = load("enabled_import_methods = []\n", ServeOptions::default()).unwrap();
     assert!(off.import.methods.is_empty());
+    let remote = "enabled_import_methods = [\"glance-download\"]\n\
+        [glance_download_properties]\nextra_properties = [\"os_\"]\n";
+    let remote = load(remote, ServeOptions::default()).unwrap();
+    assert_eq!(remote.import.methods, vec![ImportMethod::GlanceDownload]);
+    assert_eq!(remote.import.download_properties, vec!["os_".to_string()]);
     for bad in [
-        "enabled_import_methods = [\"glance-download\"]\n",
         "enabled_import_methods = [\"nope\"]\n",
         "[image_import_opts]\nimage_import_plugins = [\"image_conversion\"]\n[image_conversion]\noutput_format = \"vdi\"\n",
     ] {

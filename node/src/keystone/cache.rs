@@ -15,7 +15,7 @@ use super::token::TokenInfo;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cached {
     /// Keystone accepted it.
-    Valid(TokenInfo),
+    Valid(Box<TokenInfo>),
     /// Keystone refused it, with its reason.
     Invalid(String),
 }
@@ -123,8 +123,8 @@ impl TokenCache {
 mod tests {
     use super::*;
 
-    fn info(expires_at: i64) -> TokenInfo {
-        TokenInfo {
+    fn info(expires_at: i64) -> Box<TokenInfo> {
+        Box::new(TokenInfo {
             user_id: "u".into(),
             user_name: "n".into(),
             user_domain_id: "default".into(),
@@ -135,7 +135,8 @@ mod tests {
             system_all: false,
             roles: vec!["member".into()],
             expires_at,
-        }
+            catalog: Default::default(),
+        })
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use token::TokenInfo;
 
 pub(crate) use client::now_secs;
 use std::sync::Arc;
-use tessera_api::auth::{TokenError, TokenVerifier};
+use tessera_api::auth::{TokenError, TokenVerifier, Verified};
 use tessera_api::Identity;
 use tessera_domain::{Caller, Scope};
 
@@ -54,6 +54,14 @@ impl KeystoneAuth {
     }
 }
 
+/// The caller a token names with its catalog, as the API sees them.
+fn verified(mut info: TokenInfo) -> Verified {
+    Verified {
+        catalog: std::mem::take(&mut info.catalog),
+        identity: identity(info),
+    }
+}
+
 /// The caller a token names, as the API sees it.
 fn identity(info: TokenInfo) -> Identity {
     Identity(Caller {
@@ -70,7 +78,7 @@ fn identity(info: TokenInfo) -> Identity {
 
 #[async_trait::async_trait]
 impl TokenVerifier for KeystoneAuth {
-    async fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+    async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         let now = now_secs();
         let answer = match self.cache.get(token, now) {
             Some(hit) => hit,
@@ -81,7 +89,7 @@ impl TokenVerifier for KeystoneAuth {
                     .validating
                     .run(cache::key(token), move || async move {
                         match client.validate(&owned).await {
-                            Ok(info) => Ok(Cached::Valid(info)),
+                            Ok(info) => Ok(Cached::Valid(Box::new(info))),
                             Err(KeystoneError::Invalid(reason)) => Ok(Cached::Invalid(reason)),
                             Err(e @ KeystoneError::Unavailable(_)) => {
                                 tracing::warn!(error = %e, "cannot validate a token");
@@ -97,7 +105,7 @@ impl TokenVerifier for KeystoneAuth {
         };
         match answer {
             // A cached entry never outlives the token, but the clock moved since: check.
-            Cached::Valid(info) if (info.expires_at as f64) > now_secs() => Ok(identity(info)),
+            Cached::Valid(info) if (info.expires_at as f64) > now_secs() => Ok(verified(*info)),
             Cached::Valid(_) => Err(TokenError::Invalid("The token has expired.".into())),
             Cached::Invalid(reason) => Err(TokenError::Invalid(reason)),
         }
@@ -124,6 +132,7 @@ mod tests {
             system_all,
             roles: vec!["admin".into()],
             expires_at: 0,
+            catalog: Default::default(),
         }
     }
 

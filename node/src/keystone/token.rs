@@ -2,6 +2,7 @@
 //! `GET /v3/auth/tokens`, reduced to the fields Glance's policies read.
 
 use serde::Deserialize;
+use tessera_domain::catalog::{CatalogEndpoint, CatalogService, ServiceCatalog};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -28,6 +29,9 @@ pub struct TokenInfo {
     pub roles: Vec<String>,
     /// Unix seconds after which Keystone no longer accepts the token.
     pub expires_at: i64,
+    /// The image services of the token's catalog (Glance reads no other; the rest would
+    /// only weigh on the token cache).
+    pub catalog: ServiceCatalog,
 }
 
 /// Why a token document could not be read.
@@ -77,6 +81,22 @@ struct System {
 }
 
 #[derive(Deserialize)]
+struct Service {
+    #[serde(rename = "type")]
+    service_type: String,
+    #[serde(default)]
+    endpoints: Vec<Endpoint>,
+}
+
+#[derive(Deserialize)]
+struct Endpoint {
+    #[serde(default)]
+    region: Option<String>,
+    interface: String,
+    url: String,
+}
+
+#[derive(Deserialize)]
 struct Doc {
     expires_at: String,
     user: Named,
@@ -88,6 +108,8 @@ struct Doc {
     system: Option<System>,
     #[serde(default)]
     roles: Vec<Role>,
+    #[serde(default)]
+    catalog: Vec<Service>,
 }
 
 impl TokenInfo {
@@ -118,8 +140,30 @@ impl TokenInfo {
                 .map(|r| r.name.to_ascii_lowercase())
                 .collect(),
             expires_at,
+            catalog: image_services(token.catalog),
         })
     }
+}
+
+/// The image services of a v3 catalog, as the domain keeps them.
+fn image_services(catalog: Vec<Service>) -> ServiceCatalog {
+    let services = catalog
+        .into_iter()
+        .filter(|s| s.service_type == "image")
+        .map(|s| CatalogService {
+            service_type: s.service_type,
+            endpoints: s
+                .endpoints
+                .into_iter()
+                .map(|e| CatalogEndpoint {
+                    region: e.region,
+                    interface: e.interface,
+                    url: e.url,
+                })
+                .collect(),
+        })
+        .collect();
+    ServiceCatalog { services }
 }
 
 #[cfg(test)]
@@ -133,7 +177,14 @@ mod tests {
         "issued_at": "2026-12-01T00:24:09.000000Z",
         "project": {"domain": {"id": "default", "name": "Default"}, "id": "p1", "name": "admin"},
         "is_domain": false,
-        "roles": [{"id": "r1", "name": "Reader"}, {"id": "r2", "name": "member"}]}}"#;
+        "roles": [{"id": "r1", "name": "Reader"}, {"id": "r2", "name": "member"}],
+        "catalog": [
+          {"type": "identity", "id": "s1", "name": "keystone", "endpoints": [
+            {"id": "e1", "interface": "public", "region_id": "RegionOne", "region": "RegionOne",
+             "url": "http://127.0.0.1:5000/v3"}]},
+          {"type": "image", "id": "s2", "name": "glance", "endpoints": [
+            {"id": "e2", "interface": "public", "region_id": "RegionTwo", "region": "RegionTwo",
+             "url": "http://127.0.0.1:9393"}]}]}}"#;
 
     #[test]
     fn reads_a_project_scoped_token() {
@@ -144,6 +195,11 @@ mod tests {
         assert_eq!(t.roles, vec!["reader", "member"]);
         assert!(!t.system_all && t.domain_id.is_none());
         assert_eq!(t.expires_at, 1_796_091_849);
+        assert_eq!(t.catalog.services.len(), 1);
+        assert_eq!(
+            t.catalog.image_endpoint("RegionTwo", "public"),
+            Some("http://127.0.0.1:9393")
+        );
     }
 
     #[test]
