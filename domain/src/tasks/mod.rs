@@ -157,6 +157,9 @@ pub struct Task {
     /// The image a legacy `import` task makes, chosen before it is made (not shown).
     #[serde(default)]
     pub made_image: Option<String>,
+    /// What a `location_import` task decided, before it is applied (not shown).
+    #[serde(default)]
+    pub located: Option<crate::locations::Located>,
 }
 
 impl DocKind for Task {
@@ -204,6 +207,7 @@ impl Task {
             attempts: 0,
             decision: None,
             made_image: None,
+            located: None,
         }
     }
 

@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_RANGE, RANGE};
-use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use tessera_domain::import::UriFilter;
 use tessera_domain::stores::{ByteStream, StoreDriver, StoreError};
@@ -90,6 +90,19 @@ impl StoreDriver for HttpStore {
     }
 
     async fn size(&self, location: &str) -> Result<u64, StoreError> {
+        // HEAD first, as glance_store's http driver asks (a server streaming its body, or
+        // one without ranges, still says its length there); then a one-byte range.
+        let head = self
+            .filter
+            .request(Method::HEAD, location, HeaderMap::new())
+            .await;
+        let announced = head.as_ref().ok().and_then(|resp| {
+            let value = resp.headers().get(CONTENT_LENGTH)?.to_str().ok()?;
+            value.trim().parse::<u64>().ok()
+        });
+        if let Some(size) = announced {
+            return Ok(size);
+        }
         let resp = self.fetch(location, Some("bytes=0-0".into())).await?;
         let size = match resp.status() {
             StatusCode::PARTIAL_CONTENT => range_total(&resp),
