@@ -72,16 +72,32 @@ impl StoreDriver for HttpStore {
             None => Some(format!("bytes={offset}-")),
         };
         let resp = self.fetch(location, range).await?;
-        if !whole && resp.status() != StatusCode::PARTIAL_CONTENT {
+        let partial = resp.status() == StatusCode::PARTIAL_CONTENT;
+        if !whole && !partial && offset != 0 {
             return Err(StoreError::Unavailable(format!(
                 "{location} does not serve byte ranges (HTTP {})",
                 resp.status()
             )));
         }
-        Ok(resp
+        let body = resp
             .bytes_stream()
-            .map(|r| r.map_err(std::io::Error::other))
-            .boxed())
+            .map(|r| r.map_err(std::io::Error::other));
+        match len {
+            // A server without ranges sends the whole body: from offset 0, its first `n`
+            // bytes are the answer.
+            Some(n) if !partial => Ok(body
+                .scan(n, |left, piece| {
+                    let piece = piece.map(|mut b| {
+                        b.truncate(usize::try_from(*left).unwrap_or(usize::MAX));
+                        *left -= b.len() as u64;
+                        b
+                    });
+                    let done = *left == 0 && piece.as_ref().is_ok_and(|b| b.is_empty());
+                    futures::future::ready((!done).then_some(piece))
+                })
+                .boxed()),
+            _ => Ok(body.boxed()),
+        }
     }
 
     async fn delete(&self, _: &str) -> Result<(), StoreError> {
