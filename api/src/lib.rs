@@ -25,6 +25,7 @@ use axum::extract::FromRef;
 use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
+use tessera_domain::locations::LocationSettings;
 use tessera_domain::{ClusterAdmin, Glance, Policy, Quotas, Settings, UploadLimits};
 use tessera_replication::Workers;
 
@@ -61,6 +62,8 @@ pub struct ApiConfig {
     /// Whether `X-Forwarded-Proto`/`-Host` are trusted for version links (Glance's
     /// `enable_proxy_headers_parsing`, off by default: only a proxy should set them).
     pub proxy_headers: bool,
+    /// Glance's `do_secure_hash` and `http_retries` (the locations API).
+    pub locations: LocationSettings,
 }
 
 impl Default for ApiConfig {
@@ -77,6 +80,7 @@ impl Default for ApiConfig {
             uploads: UploadLimits::default(),
             public_endpoint: None,
             proxy_headers: false,
+            locations: LocationSettings::default(),
         }
     }
 }
@@ -89,6 +93,7 @@ impl ApiConfig {
             delayed_delete: self.delayed_delete,
             quotas: self.quotas,
             uploads: self.uploads,
+            locations: self.locations,
         }
     }
 }

@@ -48,6 +48,19 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
 }
 
+/// Glance's answer to a legacy `op` on `/locations` while `show_multiple_locations` is off
+/// (its default, and the only mode served here): 403, in its words for each op.
+fn locations_invisible(op: &str) -> ApiError {
+    let verb = match op {
+        "replace" => "update",
+        "remove" => "remove",
+        _ => "add",
+    };
+    ApiError::Forbidden(format!(
+        "It's not allowed to {verb} locations if locations are invisible."
+    ))
+}
+
 /// Decodes one JSON pointer into a single property name.
 fn property_of(path: &str) -> Result<String, ApiError> {
     let Some(rest) = path.strip_prefix('/') else {
@@ -61,9 +74,6 @@ fn property_of(path: &str) -> Result<String, ApiError> {
         .collect();
     match parts.as_slice() {
         [one] if !one.is_empty() => Ok(one.clone()),
-        [first, ..] if first == "locations" => Err(ApiError::Forbidden(
-            "Attribute 'locations' is reserved.".into(),
-        )),
         _ => Err(bad(format!(
             "Invalid JSON pointer for this resource: '{path}'"
         ))),
@@ -105,6 +115,9 @@ pub fn parse(body: &[u8], media_type: &str) -> Result<Vec<PatchOp>, ApiError> {
                     .ok_or_else(|| bad("Unable to find 'path' in JSON Schema change"))?;
                 (op.to_string(), path.to_string())
             };
+            if path == "/locations" || path.starts_with("/locations/") {
+                return Err(locations_invisible(&op));
+            }
             let prop = property_of(&path)?;
             let value = obj.remove("value");
             let need = |v: Option<Value>| v.ok_or_else(|| bad(format!("Unable to find 'value' in JSON Schema change for '{path}'")));
@@ -183,6 +196,22 @@ mod tests {
         assert!(parse(br#"[{"op":"move","path":"/a"}]"#, V21).is_err());
         assert!(parse(br#"[{"op":"add","path":"/a"}]"#, V21).is_err());
         assert!(parse(br#"[{"op":"add","path":"/a/b","value":1}]"#, V21).is_err());
+    }
+
+    #[test]
+    fn legacy_location_ops_are_refused_as_glance_does_with_locations_invisible() {
+        for (op, verb) in [("add", "add"), ("replace", "update"), ("remove", "remove")] {
+            for path in ["/locations", "/locations/-", "/locations/0"] {
+                let doc = json!([{"op": op, "path": path, "value": []}]).to_string();
+                let Err(ApiError::Forbidden(m)) = parse(doc.as_bytes(), V21) else {
+                    panic!("{op} {path} was not refused");
+                };
+                assert_eq!(
+                    m,
+                    format!("It's not allowed to {verb} locations if locations are invisible.")
+                );
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! Glance responses in one place and does nothing but HTTP. Its per-image quotas are here too
 //! ([`quota`]), property protections ([`protection`]), unified limits ([`limits`]), the
 //! metadata definitions catalog ([`metadefs`]), tasks and their executor ([`tasks`]) and the
-//! interoperable import ([`import`]) and the stores image data lives in ([`stores`]).
+//! interoperable import ([`import`]), the stores image data lives in ([`stores`]) and the
+//! locations API ([`locations`]).
 //!
 //! It sits above `raft` (records, commands) and `replication` (chunk data) because an image
 //! operation such as an upload spans both, and below `api` so that the node's background
@@ -30,6 +31,7 @@ pub mod import;
 pub mod inspector;
 pub mod lifecycle;
 pub mod limits;
+pub mod locations;
 pub mod members;
 pub mod metadefs;
 pub mod policy;

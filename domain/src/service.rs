@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::admission::{UploadLimits, UploadSlots};
 use crate::import::{ImportConfig, SharedImageFields};
 use crate::limits::LimitSource;
+use crate::locations::LocationSettings;
 use crate::policy::Policy;
 use crate::protection::Protections;
 use crate::quota::Quotas;
@@ -25,6 +26,8 @@ pub struct Settings {
     pub delayed_delete: bool,
     /// Caps on concurrent uploads on this node.
     pub uploads: UploadLimits,
+    /// Glance's `do_secure_hash` and `http_retries` for the locations API.
+    pub locations: LocationSettings,
 }
 
 impl Default for Settings {
@@ -34,6 +37,7 @@ impl Default for Settings {
             image_size_cap: 1 << 40,
             delayed_delete: false,
             uploads: UploadLimits::default(),
+            locations: LocationSettings::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod data;
 pub(crate) mod discovery;
 mod images;
 mod import;
+mod locations;
 mod members;
 mod metadefs;
 mod tags;
@@ -44,6 +45,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v2/images/{id}/stage", put(import::stage))
         .route("/v2/images/{id}/import", post(import::import))
         .route("/v2/images/{id}/tasks", get(tasks::for_image))
+        .route(
+            "/v2/images/{id}/locations",
+            get(locations::list).post(locations::add),
+        )
         .route("/v2/images", get(images::list).post(images::create))
         .route(
             "/v2/images/{id}",

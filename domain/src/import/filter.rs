@@ -112,6 +112,16 @@ impl UriFilter {
         uri: &str,
         headers: reqwest::header::HeaderMap,
     ) -> Result<reqwest::Response, String> {
+        self.request(reqwest::Method::GET, uri, headers).await
+    }
+
+    /// [`fetch`](Self::fetch) with another method (`HEAD` for a size).
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        uri: &str,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<reqwest::Response, String> {
         let mut next = uri.to_string();
         for _ in 0..=MAX_REDIRECTS {
             let hop = self.check(&next).await.map_err(|e| {
@@ -129,7 +139,7 @@ impl UriFilter {
                 .build()
                 .map_err(|e| format!("cannot set up the download: {e}"))?;
             let resp = client
-                .get(hop.url.clone())
+                .request(method.clone(), hop.url.clone())
                 .headers(headers.clone())
                 .send()
                 .await

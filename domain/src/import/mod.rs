@@ -25,6 +25,7 @@ use tessera_raft::Meta;
 pub use filter::UriFilter;
 pub use legacy::{ImageFields, SharedImageFields, LEGACY_IMPORT};
 pub use request::{ImportMethod, ImportRequest};
+pub(crate) use run::holds_lock;
 pub use run::run_task;
 pub use stage::{is_staged_local, sweep_stages, Staged};
 

@@ -163,7 +163,11 @@ impl Glance {
 
     /// Breaks the lock `holder` has on `id` if it is stale (failing its task with Glance's
     /// message), and returns it; 409 while it is valid.
-    async fn break_stale_lock(&self, id: &str, holder: &str) -> Result<String, DomainError> {
+    pub(crate) async fn break_stale_lock(
+        &self,
+        id: &str,
+        holder: &str,
+    ) -> Result<String, DomainError> {
         let task: Option<Stored<Task>> = docs::get(&self.meta, holder).await?;
         if !lock_is_stale(task.as_ref().map(|t| &t.value), now_micros()) {
             tracing::warn!(image_id = %id, task_id = %holder, "image has an active import task");

@@ -58,6 +58,14 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("delete_image_location", "role:admin"),
     ("get_image_location", ADMIN_OR_PROJECT_READER),
     ("set_image_location", ADMIN_OR_PROJECT_MEMBER),
+    // The locations API (2.17): services (Nova, Cinder) by the `service` role; Glance's
+    // `service_api` still lets admin in (until 2026.2, as Glance says).
+    ("service_api", "role:service or role:admin"),
+    (
+        "add_image_location",
+        "rule:service_api or (role:member and project_id:%(project_id)s and project_id:%(owner)s)",
+    ),
+    ("fetch_image_location", "rule:service_api"),
     ("deactivate", ADMIN_OR_PROJECT_MEMBER),
     ("reactivate", ADMIN_OR_PROJECT_MEMBER),
     ("copy_image", "role:admin"),

@@ -10,6 +10,7 @@ use super::{now_micros, Decision, ImageTask, Task};
 use crate::docs::{self, Written};
 use crate::error::DomainError;
 use crate::import;
+use crate::locations;
 use crate::service::Glance;
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -201,7 +202,11 @@ async fn run(glance: Glance, claim: Claim, config: ExecutorConfig, counters: Cou
                 .update(|t| t.decision = Some(Decision::Failed(message)))
                 .await?;
         }
-        import::run_task(&glance, &claim, ttl).await
+        if task.kind == locations::LOCATION_IMPORT {
+            locations::run_task(&glance, &claim, ttl).await
+        } else {
+            import::run_task(&glance, &claim, ttl).await
+        }
     };
     let renew = async {
         loop {

@@ -189,6 +189,9 @@ pub struct Task {
     /// task finishes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegation: Option<Delegation>,
+    /// What a `location_import` task decided, before it is applied (not shown).
+    #[serde(default)]
+    pub located: Option<crate::locations::Located>,
 }
 
 impl DocKind for Task {
@@ -237,6 +240,7 @@ impl Task {
             decision: None,
             made_image: None,
             delegation: None,
+            located: None,
         }
     }
 

@@ -209,6 +209,10 @@ pub struct ApiSection {
     /// Trust `X-Forwarded-Proto`/`-Host` from a proxy in front (Glance's
     /// `enable_proxy_headers_parsing`).
     pub enable_proxy_headers_parsing: bool,
+    /// Glance's `do_secure_hash`: compute the digests of an image added by location.
+    pub do_secure_hash: bool,
+    /// Glance's `http_retries`: tries at reading a location's data for those digests.
+    pub http_retries: u32,
 }
 
 impl Default for ApiSection {
@@ -235,6 +239,8 @@ impl Default for ApiSection {
             tls_key: None,
             public_endpoint: None,
             enable_proxy_headers_parsing: api.proxy_headers,
+            do_secure_hash: api.locations.do_secure_hash,
+            http_retries: api.locations.http_retries,
         }
     }
 }

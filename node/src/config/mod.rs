@@ -10,7 +10,8 @@
 //!   `policy_file`, `property_protection_file`, `property_protection_rule_format`,
 //!   `image_property_quota`, `image_tag_quota`, `image_member_quota`, `header_timeout`,
 //!   `body_timeout`, `max_connections`, `max_uploads`, `max_uploads_per_project`, `tls_cert`,
-//!   `tls_key`, `public_endpoint`, `enable_proxy_headers_parsing`;
+//!   `tls_key`, `public_endpoint`, `enable_proxy_headers_parsing`, `do_secure_hash`,
+//!   `http_retries`;
 //! - `[raft]`: `max_voters` (3 or 5), `snapshot_logs`;
 //! - `[gossip]`: `probe`, `suspect`;
 //! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
@@ -45,6 +46,7 @@ use std::time::Duration;
 use tessera_api::{ApiConfig, AuthConfig, Identity};
 use tessera_domain::import::plugins::{Conversion, ProcessLimits, Transform, OUTPUT_FORMATS};
 use tessera_domain::import::{ImportConfig, ImportMethod, InjectMetadata};
+use tessera_domain::locations::LocationSettings;
 use tessera_domain::policy::{Policy, PolicyError, RELOAD_CHECK};
 use tessera_domain::protection::{Format, ProtectionError};
 use tessera_domain::stores::Stores;
@@ -516,6 +518,10 @@ impl Config {
                 },
                 public_endpoint,
                 proxy_headers: file.api.enable_proxy_headers_parsing,
+                locations: LocationSettings {
+                    do_secure_hash: file.api.do_secure_hash,
+                    http_retries: file.api.http_retries,
+                },
             },
             tls,
             http: HttpLimits {

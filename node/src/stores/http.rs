@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_RANGE, RANGE};
-use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use tessera_domain::import::UriFilter;
 use tessera_domain::stores::{ByteStream, StoreDriver, StoreError};
@@ -72,16 +72,32 @@ impl StoreDriver for HttpStore {
             None => Some(format!("bytes={offset}-")),
         };
         let resp = self.fetch(location, range).await?;
-        if !whole && resp.status() != StatusCode::PARTIAL_CONTENT {
+        let partial = resp.status() == StatusCode::PARTIAL_CONTENT;
+        if !whole && !partial && offset != 0 {
             return Err(StoreError::Unavailable(format!(
                 "{location} does not serve byte ranges (HTTP {})",
                 resp.status()
             )));
         }
-        Ok(resp
+        let body = resp
             .bytes_stream()
-            .map(|r| r.map_err(std::io::Error::other))
-            .boxed())
+            .map(|r| r.map_err(std::io::Error::other));
+        match len {
+            // A server without ranges sends the whole body: from offset 0, its first `n`
+            // bytes are the answer.
+            Some(n) if !partial => Ok(body
+                .scan(n, |left, piece| {
+                    let piece = piece.map(|mut b| {
+                        b.truncate(usize::try_from(*left).unwrap_or(usize::MAX));
+                        *left -= b.len() as u64;
+                        b
+                    });
+                    let done = *left == 0 && piece.as_ref().is_ok_and(|b| b.is_empty());
+                    futures::future::ready((!done).then_some(piece))
+                })
+                .boxed()),
+            _ => Ok(body.boxed()),
+        }
     }
 
     async fn delete(&self, _: &str) -> Result<(), StoreError> {
@@ -90,6 +106,19 @@ impl StoreDriver for HttpStore {
     }
 
     async fn size(&self, location: &str) -> Result<u64, StoreError> {
+        // HEAD first, as glance_store's http driver asks (a server streaming its body, or
+        // one without ranges, still says its length there); then a one-byte range.
+        let head = self
+            .filter
+            .request(Method::HEAD, location, HeaderMap::new())
+            .await;
+        let announced = head.as_ref().ok().and_then(|resp| {
+            let value = resp.headers().get(CONTENT_LENGTH)?.to_str().ok()?;
+            value.trim().parse::<u64>().ok()
+        });
+        if let Some(size) = announced {
+            return Ok(size);
+        }
         let resp = self.fetch(location, Some("bytes=0-0".into())).await?;
         let size = match resp.status() {
             StatusCode::PARTIAL_CONTENT => range_total(&resp),
