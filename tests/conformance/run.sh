@@ -66,6 +66,18 @@ sed "s#127.0.0.1:5000#127.0.0.1:${KS_PORT:-5000}#" "$here/tempest.conf" > "$work
   --serve-arg=--config="$work/node.toml" > "$out/cluster.json"
 mapfile -t urls < <(python3 -c 'import json, sys
 for n in json.load(open(sys.argv[1]))["nodes"]: print("http://" + n["api"])' "$out/cluster.json")
+# Tempest's glance-download tests import from the catalog's image endpoint, the first node, on
+# the loopback address the testbed picked: allowed for this test cluster only, so each node is
+# restarted once on the config that names it.
+hosts=$(python3 -c 'import json, sys
+print(", ".join(sorted({chr(34) + n["api"].rsplit(":", 1)[0] + chr(34)
+  for n in json.load(open(sys.argv[1]))["nodes"]})))' "$out/cluster.json")
+sed -i "s#^allowed_hosts = \[#allowed_hosts = [$hosts, #" "$work/node.toml"
+for n in n1 n2 n3; do
+  "$testbed" kill --dir "$work/cluster" "$n" >/dev/null
+  sleep 1
+  "$testbed" start --dir "$work/cluster" "$n" >/dev/null
+done
 echo "conformance: cluster ${urls[*]}"
 # The service user the nodes log in as, and the catalog's image endpoint (the first node).
 "$PEER_DIR/venv-ks/bin/python" "$peer/register-image-endpoint.py" "${urls[0]}" "$keystone_url" >/dev/null

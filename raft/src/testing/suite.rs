@@ -170,14 +170,15 @@ async fn round_trips(a: &HarnessNode, b: &HarnessNode) {
         other => panic!("round_trips: install snapshot: {other:?}"),
     }
     assert_answers(a, b, "round_trips").await;
-    // A leader-only call answered by the leader of its own one-node cluster.
+    // A forwarded call any node answers (a real node refuses the others from a node that is
+    // not a member of its cluster, as `a` is not of `b`'s).
     match a
         .transport
-        .forward(b.id, &b.node, ForwardRequest::LiveManifests)
+        .forward(b.id, &b.node, ForwardRequest::Status)
         .await
     {
-        Ok(ForwardReply::LiveManifests(Ok(m))) => assert!(m.is_empty(), "round_trips"),
-        other => panic!("round_trips: live manifests: {other:?}"),
+        Ok(ForwardReply::Status(Ok(s))) => assert_eq!(s.node_id, b.id, "round_trips"),
+        other => panic!("round_trips: status: {other:?}"),
     }
     // Both directions.
     assert_answers(b, a, "round_trips").await;
