@@ -78,8 +78,9 @@ bench:
 bench-stores:
 	$(CARGO) test -p tessera-node --test object_stores -- --ignored --nocapture bench_1_gib
 
-# Upload time with and without 200 slow clients (a request-head byte a second each) on one
-# release node: figures only, no assertion. `SLOW_ARGS="--clients 500 --mib 256"` changes it.
+# 16 concurrent uploads of 64 MiB (the `make bench` concurrency workload) with and without 200
+# slow clients (a request-head byte a second each) on one release node: MiB/s and failed
+# uploads, figures only, no assertion. `SLOW_ARGS="--clients 500 --mib 256"` changes it.
 bench-slow-clients: venv
 	$(CARGO) build --release -p tessera-node --bin tessera
 	TESSERA_BIN=$(RELEASE_DIR)/tessera $(VENV)/bin/python tests/bench/slow_clients.py $(SLOW_ARGS)

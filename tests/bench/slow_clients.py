@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Upload time on one node with and without slow clients (issue 16): each slow client sends a
-request head one byte per second and never finishes it. Prints the median upload time of a
-SIZE-MiB image over RUNS runs with 0 and with N slow clients; a figure, never an assertion.
+"""Uploads on one node with and without slow clients (issue 16): each slow client sends a
+request head one byte per second and never finishes it. Each round is `make bench`'s
+concurrency workload, CONCURRENT uploads of a SIZE-MiB image at once; prints the median
+aggregate MiB/s and the failed uploads over RUNS rounds with 0 and with N slow clients. A
+figure, never an assertion.
 
     TESSERA_BIN=target/release/tessera tests/bench/slow_clients.py [--clients 200] [--mib 64]
+        [--concurrent 16]
 """
 
 import argparse
+import concurrent.futures
 import os
 import socket
 import statistics
@@ -57,11 +61,23 @@ def upload_seconds(url: str, data: bytes) -> float:
     return took
 
 
+def round_mib_s(url: str, data: bytes, concurrent_uploads: int) -> tuple[float, int]:
+    """One round of `concurrent_uploads` uploads at once: aggregate MiB/s of those that
+    succeeded, and how many failed."""
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(concurrent_uploads) as pool:
+        futures = [pool.submit(upload_seconds, url, data) for _ in range(concurrent_uploads)]
+        ok = sum(1 for f in futures if f.exception() is None)
+    took = time.monotonic() - start
+    return ok * len(data) / (1 << 20) / took, concurrent_uploads - ok
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--mib", type=int, default=64)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--concurrent", type=int, default=16)
     a = p.parse_args()
     binary = os.environ.get("TESSERA_BIN", "target/release/tessera")
     port = free_port()
@@ -79,23 +95,24 @@ def main() -> None:
                 except requests.RequestException:
                     time.sleep(0.1)
             upload_seconds(url, data)  # warm up
-            quiet = [upload_seconds(url, data) for _ in range(a.runs)]
+            quiet = [round_mib_s(url, data, a.concurrent) for _ in range(a.runs)]
             stop = threading.Event()
             threads = [threading.Thread(target=slow_client, args=(port, stop), daemon=True)
                        for _ in range(a.clients)]
             for t in threads:
                 t.start()
             time.sleep(3)
-            loaded = [upload_seconds(url, data) for _ in range(a.runs)]
+            loaded = [round_mib_s(url, data, a.concurrent) for _ in range(a.runs)]
             stop.set()
         finally:
             node.terminate()
             node.wait(timeout=30)
-    q, l = statistics.median(quiet), statistics.median(loaded)
-    print(f"upload of {a.mib} MiB, median of {a.runs}:")
-    print(f"  no slow clients:        {q:6.2f} s  ({a.mib / q:7.1f} MiB/s)")
-    print(f"  {a.clients:3} slow clients:       {l:6.2f} s  ({a.mib / l:7.1f} MiB/s)")
-    print(f"  ratio loaded/quiet:     {l / q:6.2f}")
+    q = statistics.median(r for r, _ in quiet)
+    l = statistics.median(r for r, _ in loaded)
+    print(f"{a.concurrent} concurrent uploads of {a.mib} MiB, median of {a.runs} rounds:")
+    print(f"  no slow clients:   {q:7.1f} MiB/s  failed uploads {sum(f for _, f in quiet)}")
+    print(f"  {a.clients:3} slow clients:  {l:7.1f} MiB/s  failed uploads {sum(f for _, f in loaded)}")
+    print(f"  ratio loaded/quiet: {l / q:5.2f}")
 
 
 if __name__ == "__main__":
