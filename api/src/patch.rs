@@ -4,6 +4,7 @@
 use crate::error::ApiError;
 use crate::view::forbidden_property;
 use serde_json::{Map, Value};
+use tessera_domain::locations::LocationEdit;
 
 /// The v2.1 media type.
 pub const V21: &str = "application/openstack-images-v2.1-json-patch";
@@ -19,6 +20,8 @@ pub enum PatchOp {
     Replace(String, Value),
     /// Removes a property that must exist.
     Remove(String),
+    /// One of Glance's legacy edits of `/locations`.
+    Location(LocationEdit),
 }
 
 impl PatchOp {
@@ -26,6 +29,7 @@ impl PatchOp {
     pub fn property(&self) -> &str {
         match self {
             Self::Add(p, _) | Self::Replace(p, _) | Self::Remove(p) => p,
+            Self::Location(_) => "locations",
         }
     }
 }
@@ -48,17 +52,36 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
 }
 
-/// Glance's answer to a legacy `op` on `/locations` while `show_multiple_locations` is off
-/// (its default, and the only mode served here): 403, in its words for each op.
-fn locations_invisible(op: &str) -> ApiError {
-    let verb = match op {
-        "replace" => "update",
-        "remove" => "remove",
-        _ => "add",
+/// A legacy operation on `/locations` or `/locations/{pos}` (served only with
+/// `show_multiple_locations`, which the service checks).
+fn location_edit(op: &str, path: &str, value: Option<Value>) -> Result<PatchOp, ApiError> {
+    let pos = path.strip_prefix("/locations/").map(str::to_string);
+    let need = |v: Option<Value>| {
+        v.ok_or_else(|| {
+            bad(format!(
+                "Unable to find 'value' in JSON Schema change for '{path}'"
+            ))
+        })
     };
-    ApiError::Forbidden(format!(
-        "It's not allowed to {verb} locations if locations are invisible."
-    ))
+    let edit = match op {
+        "add" => LocationEdit::Add {
+            pos,
+            value: need(value)?,
+        },
+        "replace" if pos.is_none() => LocationEdit::Replace(need(value)?),
+        "replace" => {
+            return Err(bad(format!(
+                "Invalid JSON pointer for this resource: '{path}'"
+            )))
+        }
+        "remove" => LocationEdit::Remove { pos },
+        other => {
+            return Err(bad(format!(
+            "Invalid operation: `{other}`. It must be one of the following: add, remove, replace."
+        )))
+        }
+    };
+    Ok(PatchOp::Location(edit))
 }
 
 /// Decodes one JSON pointer into a single property name.
@@ -115,11 +138,11 @@ pub fn parse(body: &[u8], media_type: &str) -> Result<Vec<PatchOp>, ApiError> {
                     .ok_or_else(|| bad("Unable to find 'path' in JSON Schema change"))?;
                 (op.to_string(), path.to_string())
             };
+            let value = obj.remove("value");
             if path == "/locations" || path.starts_with("/locations/") {
-                return Err(locations_invisible(&op));
+                return location_edit(&op, &path, value);
             }
             let prop = property_of(&path)?;
-            let value = obj.remove("value");
             let need = |v: Option<Value>| v.ok_or_else(|| bad(format!("Unable to find 'value' in JSON Schema change for '{path}'")));
             match op.as_str() {
                 "add" => Ok(PatchOp::Add(prop, need(value)?)),
@@ -132,7 +155,7 @@ pub fn parse(body: &[u8], media_type: &str) -> Result<Vec<PatchOp>, ApiError> {
         })
         .collect::<Result<_, _>>()?;
     // Like Glance, refuse read-only and reserved names before looking the image up.
-    for op in &ops {
+    for op in ops.iter().filter(|op| !matches!(op, PatchOp::Location(_))) {
         let prop = op.property();
         if prop == "id" {
             return Err(ApiError::Forbidden("Attribute 'id' is read-only.".into()));
@@ -167,6 +190,8 @@ pub fn apply(view: &mut Map<String, Value>, ops: &[PatchOp]) -> Result<(), ApiEr
                     return Err(ApiError::Conflict(format!("Property {p} does not exist.")));
                 }
             }
+            // Location edits are the service's (`Glance::edit_locations`), not the view's.
+            PatchOp::Location(_) => {}
         }
     }
     Ok(())
@@ -199,19 +224,29 @@ mod tests {
     }
 
     #[test]
-    fn legacy_location_ops_are_refused_as_glance_does_with_locations_invisible() {
-        for (op, verb) in [("add", "add"), ("replace", "update"), ("remove", "remove")] {
+    fn legacy_location_ops_become_location_edits() {
+        for op in ["add", "replace", "remove"] {
             for path in ["/locations", "/locations/-", "/locations/0"] {
                 let doc = json!([{"op": op, "path": path, "value": []}]).to_string();
-                let Err(ApiError::Forbidden(m)) = parse(doc.as_bytes(), V21) else {
-                    panic!("{op} {path} was not refused");
+                let parsed = parse(doc.as_bytes(), V21);
+                if op == "replace" && path != "/locations" {
+                    assert!(
+                        matches!(parsed, Err(ApiError::BadRequest(_))),
+                        "{op} {path}"
+                    );
+                    continue;
+                }
+                let Ok(ops) = parsed else {
+                    panic!("{op} {path} was refused");
                 };
-                assert_eq!(
-                    m,
-                    format!("It's not allowed to {verb} locations if locations are invisible.")
+                assert!(
+                    matches!(ops.as_slice(), [PatchOp::Location(_)]),
+                    "{op} {path}"
                 );
             }
         }
+        let add = br#"[{"op":"add","path":"/locations/-"}]"#;
+        assert!(parse(add, V21).is_err());
     }
 
     #[test]

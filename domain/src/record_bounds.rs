@@ -43,6 +43,11 @@ pub fn record_bytes(img: &Image) -> usize {
             .locations
             .iter()
             .map(|l| l.store.len() + l.url.len() + 2 * ENTRY)
+            .sum::<usize>()
+        + img
+            .location_metadata
+            .iter()
+            .map(|(url, meta)| url.len() + meta.len() + ENTRY)
             .sum::<usize>();
     let tags: usize = img.tags.iter().map(|t| t.len() + ENTRY).sum();
     let props: usize = img

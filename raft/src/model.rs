@@ -244,6 +244,12 @@ pub struct Image {
     pub locations: Vec<Location>,
     /// Bumped by every applied change; the compare-and-set token for writers.
     pub revision: u64,
+    /// Glance's per-location `metadata` a client set through the legacy location edits, by
+    /// location URL, each a JSON object's text (a location's store is its own, not kept
+    /// here). Last, and left out when empty: entries encoded by position before it existed
+    /// still decode.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub location_metadata: BTreeMap<String, String>,
 }
 
 impl Image {
@@ -274,6 +280,7 @@ impl Image {
             data: None,
             locations: Vec::new(),
             revision: 0,
+            location_metadata: BTreeMap::new(),
         }
     }
 

@@ -88,12 +88,17 @@ def main() -> None:
         node = subprocess.Popen([binary, "serve", "--data-dir", tmp, "--listen",
                                  f"127.0.0.1:{port}"], stdout=log, stderr=log)
         try:
-            for _ in range(100):
+            # Ready once the image API answers (its Raft group has a leader), not just the
+            # listener.
+            for _ in range(300):
                 try:
-                    requests.get(f"{url}/versions", timeout=1)
-                    break
+                    r = requests.get(f"{url}/v2/images", timeout=1,
+                                     headers={"x-auth-token": TOKEN})
+                    if r.status_code == 200:
+                        break
                 except requests.RequestException:
-                    time.sleep(0.1)
+                    pass
+                time.sleep(0.1)
             upload_seconds(url, data)  # warm up
             quiet = [round_mib_s(url, data, a.concurrent) for _ in range(a.runs)]
             stop = threading.Event()

@@ -4,10 +4,11 @@ use crate::body::{json_object, read_limited};
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::list::{parse_query, without_marker};
+use crate::patch::{self, PatchOp};
 use crate::request_span::record_image;
 use crate::schema::validate_image;
 use crate::view::{apply_view, forbidden_property, image_json};
-use crate::{patch, ApiConfig};
+use crate::ApiConfig;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -16,6 +17,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use tessera_domain::import::ImageFields;
+use tessera_domain::locations::LocationEdit;
 use tessera_domain::stores::Stores;
 use tessera_domain::{Glance, NewImage};
 use tessera_raft::Image;
@@ -27,6 +29,20 @@ fn location(headers: &HeaderMap, id: &str) -> String {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:9292");
     format!("http://{host}/v2/images/{id}")
+}
+
+/// The image as `who` sees it: Glance's view with the `locations` and `direct_url` the
+/// settings show and the caller may read.
+fn shown(glance: &Glance, who: &Identity, img: &Image) -> Value {
+    let mut view = image_json(img, glance.stores());
+    let extra = glance.location_view(who, img);
+    if let Some(locations) = extra.locations {
+        view.insert("locations".into(), Value::Array(locations));
+    }
+    if let Some(url) = extra.direct_url {
+        view.insert("direct_url".into(), Value::String(url));
+    }
+    Value::Object(view)
 }
 
 /// Fields Glance accepts and ignores on create (they are computed from the data).
@@ -111,7 +127,7 @@ pub async fn create(
                 store_ids(&glance),
             ),
         ],
-        Json(Value::Object(image_json(&stored, glance.stores()))),
+        Json(shown(&glance, &who, &stored)),
     )
         .into_response();
     // Glance sends no empty header when every import method is off.
@@ -134,7 +150,7 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     record_image(&id);
     let img = glance.show(&who, &id).await?;
-    Ok(Json(Value::Object(image_json(&img, glance.stores()))))
+    Ok(Json(shown(&glance, &who, &img)))
 }
 
 /// `GET /v2/images`.
@@ -161,7 +177,7 @@ pub async fn list(
         format!("/v2/images?{rest}")
     };
     let mut doc = json!({
-        "images": images.iter().map(|i| Value::Object(image_json(i, glance.stores()))).collect::<Vec<_>>(),
+        "images": images.iter().map(|i| shown(&glance, &who, i)).collect::<Vec<_>>(),
         "first": first,
         "schema": "/v2/schemas/images",
     });
@@ -200,15 +216,31 @@ pub async fn update(
     }
     let bytes = read_limited(body, config.max_json_body).await?;
     let ops_list = patch::parse(&bytes, media)?;
-    let stored = glance
-        .update(&who, &id, |img| {
-            let mut view = image_json(img, glance.stores());
-            patch::apply(&mut view, &ops_list)?;
-            validate_image(&Value::Object(view.clone()))?;
-            apply_view(img, &view)
+    let edits: Vec<LocationEdit> = ops_list
+        .iter()
+        .filter_map(|op| match op {
+            PatchOp::Location(edit) => Some(edit.clone()),
+            _ => None,
         })
-        .await?;
-    Ok(Json(Value::Object(image_json(&stored, glance.stores()))))
+        .collect();
+    let stored = if edits.is_empty() {
+        glance
+            .update(&who, &id, |img| {
+                let mut view = image_json(img, glance.stores());
+                patch::apply(&mut view, &ops_list)?;
+                validate_image(&Value::Object(view.clone()))?;
+                apply_view(img, &view)
+            })
+            .await?
+    } else if edits.len() == ops_list.len() {
+        glance.edit_locations(&who, &id, &edits).await?
+    } else {
+        // Each kind is one write of its own; together they could half-apply.
+        return Err(ApiError::BadRequest(
+            "Changes to /locations cannot be combined with other changes in one request.".into(),
+        ));
+    };
+    Ok(Json(shown(&glance, &who, &stored)))
 }
 
 /// `DELETE /v2/images/{id}`.

@@ -4,6 +4,7 @@
 //! `GET /v2/images/{id}/locations` lists an image's copies for the `service` role.
 
 mod digest;
+mod legacy;
 mod run;
 
 use crate::caller::Caller;
@@ -19,6 +20,7 @@ use serde_json::{json, Value};
 use tessera_raft::{Expect, ImageStatus};
 
 pub use digest::{digest, digest_len, HashAlgo, Measured};
+pub use legacy::{LocationEdit, LocationView};
 pub use run::{run_task, Located};
 
 /// Glance's task type of a location added through the locations API.
@@ -36,6 +38,12 @@ pub struct LocationSettings {
     pub do_secure_hash: bool,
     /// Glance's `http_retries`: reads of the data for those digests tried this many times.
     pub http_retries: u32,
+    /// Glance's `show_multiple_locations`: images show their `locations` (to those the
+    /// `get_image_location` policy lets read them) and the legacy `PATCH` forms on
+    /// `/locations` edit them.
+    pub show_multiple_locations: bool,
+    /// Glance's `show_image_direct_url`: images show their first location as `direct_url`.
+    pub show_image_direct_url: bool,
 }
 
 impl Default for LocationSettings {
@@ -44,6 +52,8 @@ impl Default for LocationSettings {
         LocationSettings {
             do_secure_hash: true,
             http_retries: 3,
+            show_multiple_locations: false,
+            show_image_direct_url: false,
         }
     }
 }
@@ -153,19 +163,23 @@ fn parse_validation(
     }))
 }
 
-/// One of an image's locations as `GET /v2/images/{id}/locations` shows it.
+/// One of an image's locations as Glance shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShownLocation {
     /// Its URL.
     pub url: String,
     /// The id of the store holding it (Glance's `metadata.store`).
     pub store: String,
+    /// The rest of its metadata, as a client set it.
+    pub metadata: serde_json::Map<String, Value>,
 }
 
 impl ShownLocation {
-    /// Glance's JSON form.
+    /// Glance's JSON form: the metadata with the store in it.
     pub fn to_json(&self) -> Value {
-        json!({"url": self.url, "metadata": {"store": self.store}})
+        let mut metadata = self.metadata.clone();
+        metadata.insert("store".into(), json!(self.store));
+        json!({"url": self.url, "metadata": metadata})
     }
 }
 
@@ -279,21 +293,7 @@ impl Glance {
         let access = self.access(who);
         access.check_view(&image)?;
         access.check_policy(&image, "fetch_image_location")?;
-        // `ids_of` names the chunk store's copy by the cluster store's id and every other
-        // copy by its location's store.
-        let shown = self
-            .stores
-            .ids_of(&image)
-            .into_iter()
-            .map(|store| {
-                let url = match image.locations.iter().find(|l| l.store == store) {
-                    Some(loc) => loc.url.clone(),
-                    None => format!("{CLUSTER_SCHEME}://{store}/{id}"),
-                };
-                ShownLocation { url, store }
-            })
-            .collect();
-        Ok(shown)
+        Ok(self.locations_of(&image))
     }
 }
 

@@ -11,7 +11,7 @@ use crate::service::Glance;
 use crate::write;
 use futures::StreamExt;
 use std::sync::Arc;
-use tessera_raft::{Image, ImageStatus};
+use tessera_raft::{Image, ImageStatus, Location};
 use tessera_replication::{ChunkId, Data, Ingested, Manifest, UploadHold};
 
 /// One store's copy of an image's data, ready to be read in any range.
@@ -98,7 +98,7 @@ impl Glance {
             .map_err(|_| DomainError::NotFound(format!("Failed to find image {id}")))?;
         access.check_policy(&image, "get_image_location")?;
         access.check_policy(&image, "delete_image_location")?;
-        let mut unlinked = None;
+        let mut unlinked = Vec::new();
         write::modify(&self.meta, id, |img| {
             if img.status != ImageStatus::Active {
                 return Err(DomainError::Conflict(
@@ -124,9 +124,11 @@ impl Glance {
         .await?;
         // The record no longer points at the copy; only now is its data removed (the chunk
         // store's unreferenced chunks go to the reaper).
-        if let (Backend::Driver(driver), Some(url)) = (&store.backend, unlinked) {
-            if let Err(e) = driver.delete(&url).await {
-                tracing::warn!(store = %store_id, %url, error = %e, "copy unlinked but its data could not be removed");
+        if let Backend::Driver(driver) = &store.backend {
+            for url in unlinked {
+                if let Err(e) = driver.delete(&url).await {
+                    tracing::warn!(store = %store_id, %url, error = %e, "copy unlinked but its data could not be removed");
+                }
             }
         }
         tracing::info!(image_id = %id, store = %store_id, "image copy deleted from store");
@@ -214,10 +216,11 @@ impl Glance {
     }
 }
 
-/// Unlinks the copy in `store` from `img`; the driver location removed, if that was one. A
+/// Unlinks the copy in `store` from `img`; the driver locations removed (an `http` store may
+/// hold several of an image's locations). A
 /// cluster store's copy leaves the other cluster stores' (the chunks fall back to the copies
 /// those keep); the last one takes the manifest with it. `default` is the configured R.
-fn take_copy(img: &mut Image, store: &Store, stores: &Stores, default: usize) -> Option<String> {
+fn take_copy(img: &mut Image, store: &Store, stores: &Stores, default: usize) -> Vec<String> {
     match store.backend {
         Backend::Cluster { .. } => {
             if let Some(data) = &mut img.data {
@@ -228,11 +231,25 @@ fn take_copy(img: &mut Image, store: &Store, stores: &Stores, default: usize) ->
             if img.data.as_ref().is_some_and(|d| d.stores.is_empty()) {
                 img.data = None;
             }
-            None
+            let url = format!(
+                "{}://{}/{}",
+                crate::locations::CLUSTER_SCHEME,
+                store.id,
+                img.id
+            );
+            img.location_metadata.remove(&url);
+            Vec::new()
         }
         Backend::Driver(_) => {
-            let at = img.locations.iter().position(|l| l.store == store.id)?;
-            Some(img.locations.remove(at).url)
+            let (gone, kept) = std::mem::take(&mut img.locations)
+                .into_iter()
+                .partition(|l| l.store == store.id);
+            img.locations = kept;
+            let gone: Vec<String> = gone.into_iter().map(|l: Location| l.url).collect();
+            for url in &gone {
+                img.location_metadata.remove(url);
+            }
+            gone
         }
     }
 }

@@ -223,16 +223,22 @@ impl Stores {
     }
 
     /// The ids of the stores holding `img`'s data, as its `stores` field lists them: highest
-    /// weight first, as Glance sorts locations (a store not configured here weighs 0).
+    /// weight first, as Glance sorts locations (a store not configured here weighs 0); a
+    /// store holding several of its locations (an `http` store's) named once.
     pub fn ids_of(&self, img: &Image) -> Vec<String> {
         let cluster = img
             .data
             .as_ref()
             .map_or_else(Vec::new, |d| self.cluster_ids(d));
-        let mut ids: Vec<String> = cluster
+        let mut ids: Vec<String> = Vec::new();
+        for id in cluster
             .into_iter()
             .chain(img.locations.iter().map(|l| l.store.clone()))
-            .collect();
+        {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
         ids.sort_by_key(|id| std::cmp::Reverse(self.get(id).map_or(0, |s| s.weight)));
         ids
     }

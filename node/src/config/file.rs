@@ -213,6 +213,11 @@ pub struct ApiSection {
     pub do_secure_hash: bool,
     /// Glance's `http_retries`: tries at reading a location's data for those digests.
     pub http_retries: u32,
+    /// Glance's `show_multiple_locations`: images show `locations`, and the legacy `PATCH`
+    /// forms on `/locations` edit them.
+    pub show_multiple_locations: bool,
+    /// Glance's `show_image_direct_url`: images show their first location as `direct_url`.
+    pub show_image_direct_url: bool,
 }
 
 impl Default for ApiSection {
@@ -241,6 +246,8 @@ impl Default for ApiSection {
             enable_proxy_headers_parsing: api.proxy_headers,
             do_secure_hash: api.locations.do_secure_hash,
             http_retries: api.locations.http_retries,
+            show_multiple_locations: api.locations.show_multiple_locations,
+            show_image_direct_url: api.locations.show_image_direct_url,
         }
     }
 }

@@ -11,7 +11,7 @@
 //!   `image_property_quota`, `image_tag_quota`, `image_member_quota`, `header_timeout`,
 //!   `body_timeout`, `max_connections`, `max_uploads`, `max_uploads_per_project`, `tls_cert`,
 //!   `tls_key`, `public_endpoint`, `enable_proxy_headers_parsing`, `do_secure_hash`,
-//!   `http_retries`;
+//!   `http_retries`, `show_multiple_locations`, `show_image_direct_url`;
 //! - `[raft]`: `max_voters` (3 or 5), `snapshot_logs`;
 //! - `[gossip]`: `probe`, `suspect`;
 //! - `[replicator]`: `replicas` (R), `interval`, `batch`, `handoff_grace`;
@@ -521,6 +521,8 @@ impl Config {
                 locations: LocationSettings {
                     do_secure_hash: file.api.do_secure_hash,
                     http_retries: file.api.http_retries,
+                    show_multiple_locations: file.api.show_multiple_locations,
+                    show_image_direct_url: file.api.show_image_direct_url,
                 },
             },
             tls,
