@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::fmt::Display;
 use std::future::Future;
-use tessera_raft::{ClusterCopy, DataRef, Image, ImageStatus};
+use tessera_raft::{DataRef, Image, ImageStatus};
 use tessera_replication::Ingested;
 use tracing::Instrument;
 
@@ -284,10 +284,7 @@ impl Glance {
                     _ => Vec::new(),
                 };
                 stores.retain(|c| c.store != store.id);
-                stores.push(ClusterCopy {
-                    store: store.id.clone(),
-                    replicas: store.replicas(default).unwrap_or(default),
-                });
+                stores.extend(store.cluster_copy(default));
                 img.data = Some(DataRef { manifest, stores });
                 (i.size, &i.md5, &i.sha512)
             }

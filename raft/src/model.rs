@@ -165,21 +165,20 @@ impl DataRef {
             stores: Vec::new(),
         }
     }
-
-    /// The most copies a cluster store holding it asks for; `None` if none says.
-    pub fn replicas(&self) -> Option<usize> {
-        self.stores.iter().map(|c| c.replicas).max()
-    }
 }
 
-/// One cluster store's copy of an image: the store and the copies it keeps of each chunk,
-/// recorded with the copy so every node's loops read the same count.
+/// One cluster store's copy of an image: the store, the copies it keeps of each chunk and
+/// the zones they go to, recorded with the copy so every node's loops read the same policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterCopy {
     /// The cluster store's id.
     pub store: String,
     /// Copies of each chunk it keeps.
     pub replicas: usize,
+    /// Zones its copies are confined to; empty: every zone. Last and left out when empty,
+    /// so copies recorded (by position) before zones existed still decode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
 }
 
 /// A copy of an image's data in a store that is not the cluster's chunk store (the chunk
@@ -287,5 +286,43 @@ impl Image {
     /// Whether some store holds its data.
     pub fn has_data(&self) -> bool {
         self.data.is_some() || !self.locations.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How a cluster copy was recorded before zones.
+    #[derive(Serialize)]
+    struct CopyBeforeZones {
+        store: String,
+        replicas: usize,
+    }
+
+    #[test]
+    fn cluster_copies_recorded_before_zones_still_decode() {
+        let old = CopyBeforeZones {
+            store: "fast".into(),
+            replicas: 3,
+        };
+        for bytes in [
+            rmp_serde::to_vec(&old).unwrap(),
+            rmp_serde::to_vec_named(&old).unwrap(),
+        ] {
+            let copy: ClusterCopy = rmp_serde::from_slice(&bytes).unwrap();
+            assert_eq!((copy.store.as_str(), copy.replicas), ("fast", 3));
+            assert!(copy.zones.is_empty());
+        }
+        let zoned = ClusterCopy {
+            zones: vec!["rack-1".into()],
+            ..ClusterCopy {
+                store: "economy".into(),
+                replicas: 2,
+                zones: Vec::new(),
+            }
+        };
+        let bytes = rmp_serde::to_vec(&zoned).unwrap();
+        assert_eq!(rmp_serde::from_slice::<ClusterCopy>(&bytes).unwrap(), zoned);
     }
 }

@@ -15,6 +15,7 @@ use crate::loops::replicator::queue::RepairQueue;
 use crate::manifest::{Manifest, Span};
 use crate::peer::{ChunkService, NoPeers, PeerChunks};
 use crate::placement::NodeInfo;
+use crate::policy::Policy;
 use crate::quorum::{Quorum, QuorumConfig};
 use crate::store::ChunkStore;
 
@@ -127,15 +128,16 @@ impl Data {
         self.quorum.targets(id)
     }
 
-    /// Starts ingesting a new image at the configured R (`write` and `finish` run on a
-    /// tokio runtime).
+    /// Starts ingesting a new image at the configured R anywhere (`write` and `finish` run
+    /// on a tokio runtime).
     pub fn ingest(&self) -> Ingest {
-        self.ingest_at(self.quorum.config.r)
+        self.ingest_under(Policy::everywhere(self.quorum.config.r))
     }
 
-    /// Starts ingesting a new image whose chunks get `r` copies, W = majority(`r`).
-    pub fn ingest_at(&self, r: usize) -> Ingest {
-        Ingest::start(self.quorum.clone(), r)
+    /// Starts ingesting a new image whose chunks are placed under `policy`, W the majority
+    /// of its copies.
+    pub fn ingest_under(&self, policy: Policy) -> Ingest {
+        Ingest::start(self.quorum.clone(), policy)
     }
 
     /// Reads chunk `id` from the local store or, failing that, from a live node; verified.
@@ -151,7 +153,7 @@ impl Data {
         })
         .await?;
         self.quorum
-            .replicate(id, bytes, None, self.quorum.r_of(&id))
+            .replicate(id, bytes, None, self.quorum.needs_of(&id))
             .await?;
         Ok(id)
     }

@@ -29,6 +29,7 @@ use crate::error::{DataError, StoreError};
 use crate::hashes::{Hashes, Msg};
 use crate::id::ChunkId;
 use crate::manifest::{Manifest, ManifestEntry};
+use crate::policy::{Needs, Policy};
 use crate::quorum::Quorum;
 use crate::store::Pins;
 use crate::upload_hold::{confirm, LeaseSet, Renewer, UploadHold};
@@ -84,7 +85,7 @@ struct ChunkResult {
 /// first `write` or `finish`, where a tokio runtime is guaranteed).
 type Unspawned = (
     Arc<Quorum>,
-    usize,
+    Policy,
     mpsc::Receiver<(ChunkId, Bytes)>,
     oneshot::Sender<Result<Pins, DataError>>,
 );
@@ -106,8 +107,8 @@ struct Workers {
 /// become orphans for the reaper).
 pub struct Ingest {
     quorum: Arc<Quorum>,
-    /// Copies each chunk gets.
-    r: usize,
+    /// Where each chunk goes.
+    policy: Policy,
     workers: Result<Workers, DataError>,
 }
 
@@ -120,10 +121,15 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    /// Starts the worker threads of a new ingest into `cluster`, at `r` copies a chunk.
-    pub(crate) fn start(quorum: Arc<Quorum>, r: usize) -> Ingest {
-        let workers = spawn_workers(&quorum, r);
-        Ingest { quorum, r, workers }
+    /// Starts the worker threads of a new ingest into `cluster`, chunks placed under
+    /// `policy`.
+    pub(crate) fn start(quorum: Arc<Quorum>, policy: Policy) -> Ingest {
+        let workers = spawn_workers(&quorum, &policy);
+        Ingest {
+            quorum,
+            policy,
+            workers,
+        }
     }
 
     /// Feeds the next bytes of the image; waits while the pipeline is full.
@@ -177,17 +183,18 @@ impl Ingest {
         .await?;
         let mut pins = pins;
         pins.add(id);
-        let (targets, _) = self.quorum.targets_and_quorum(&id, self.r);
+        let (targets, _) = self.quorum.targets_and_quorum(&id, &self.policy);
         w.leases.add(id, &targets);
         let lease = self.quorum.config.upload_lease;
+        let needs = Needs::of(self.policy.clone());
         self.quorum
-            .replicate(id, encoded, Some(lease), self.r)
+            .replicate(id, encoded, Some(lease), needs)
             .await?;
         // The deliberately unsafe write-behind mode acknowledges what it has not written; a
         // confirmation would write it at once and hide the loss the chaos harness must see.
         if self.quorum.config.unsafe_write_behind.is_none() {
             let started = Instant::now();
-            let confirmed = confirm(&self.quorum, &w.leases, self.r).await?;
+            let confirmed = confirm(&self.quorum, &w.leases, &self.policy).await?;
             let ms = started.elapsed().as_millis();
             tracing::debug!(?confirmed, ms, "upload copies confirmed");
         }
@@ -241,17 +248,17 @@ impl Workers {
 
     /// Spawns the distributor task and the lease renewer on the current tokio runtime, once.
     fn spawn_distributor(&mut self) {
-        if let Some((quorum, r, chunks, done)) = self.distributor.take() {
+        if let Some((quorum, policy, chunks, done)) = self.distributor.take() {
             self.renewer = Some(Renewer::start(quorum.clone(), self.leases.clone()));
             let leases = self.leases.clone();
             tokio::spawn(async move {
-                let _ = done.send(distribute(quorum, r, chunks, leases).await);
+                let _ = done.send(distribute(quorum, policy, chunks, leases).await);
             });
         }
     }
 }
 
-fn spawn_workers(quorum: &Arc<Quorum>, r: usize) -> Result<Workers, DataError> {
+fn spawn_workers(quorum: &Arc<Quorum>, policy: &Policy) -> Result<Workers, DataError> {
     let spawn_err = DataError::Spawn;
     let hashes = Hashes::start()?;
     let (chunk_tx, chunk_in) = mpsc::channel(QUEUE);
@@ -267,7 +274,7 @@ fn spawn_workers(quorum: &Arc<Quorum>, r: usize) -> Result<Workers, DataError> {
         })
         .map_err(spawn_err)?;
     Ok(Workers {
-        distributor: Some((quorum.clone(), r, store_in, done_tx)),
+        distributor: Some((quorum.clone(), policy.clone(), store_in, done_tx)),
         leases: LeaseSet::default(),
         renewer: None,
         gathered: BytesMut::new(),
@@ -322,12 +329,12 @@ fn chunk_worker(
     }
 }
 
-/// Replicates chunks at `r` copies (leased on their targets, recorded in `leases`) until the
+/// Replicates chunks under `policy` (leased on their targets, recorded in `leases`) until the
 /// channel closes, at most `in_flight` at once; refreshes the mtime of local chunks written
 /// long ago. Stops at the first chunk that misses W.
 async fn distribute(
     quorum: Arc<Quorum>,
-    r: usize,
+    policy: Policy,
     mut rx: mpsc::Receiver<(ChunkId, Bytes)>,
     leases: LeaseSet,
 ) -> Result<Pins, DataError> {
@@ -348,10 +355,11 @@ async fn distribute(
                     }
                     pins.add(id);
                     written.push((id, Instant::now()));
-                    leases.add(id, &quorum.targets_and_quorum(&id, r).0);
+                    leases.add(id, &quorum.targets_and_quorum(&id, &policy).0);
                     let quorum = quorum.clone();
                     let lease = Some(quorum.config.upload_lease);
-                    inflight.push(async move { quorum.replicate(id, chunk, lease, r).await });
+                    let needs = Needs::of(policy.clone());
+                    inflight.push(async move { quorum.replicate(id, chunk, lease, needs).await });
                 }
                 None => open = false,
             },

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::id::ChunkId;
+use crate::policy::Policy;
 
 /// What placement knows of a cluster member (from gossip).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,6 +102,39 @@ pub fn write_placement(chunk: &ChunkId, nodes: &[NodeInfo], r: usize) -> Vec<u64
     }
     let writable: Vec<NodeInfo> = nodes.iter().filter(|n| !n.full).cloned().collect();
     placement(chunk, &writable, r)
+}
+
+/// Where `chunk` goes under every policy of `policies`: each policy's [`placement`] (or
+/// [`write_placement`] for a new copy) among the nodes it admits, `skip` left out, united in
+/// policy order; and the write quorum W, the most any policy needs (the majority of its
+/// copies, capped by its zones' members, dead ones included).
+pub fn placement_under(
+    chunk: &ChunkId,
+    nodes: &[NodeInfo],
+    policies: &[Policy],
+    write: bool,
+    skip: Option<u64>,
+) -> (Vec<u64>, usize) {
+    let mut targets: Vec<u64> = Vec::new();
+    let mut need = 1;
+    for policy in policies {
+        let admitted: Vec<NodeInfo> = nodes.iter().filter(|n| policy.admits(n)).cloned().collect();
+        let members: HashSet<u64> = admitted.iter().map(|n| n.id).collect();
+        let r = policy.replicas.max(1);
+        need = need.max(crate::quorum::majority(r.min(members.len())));
+        let order = if write {
+            write_placement(chunk, &admitted, usize::MAX)
+        } else {
+            placement(chunk, &admitted, usize::MAX)
+        };
+        let picked = order.into_iter().filter(|n| Some(*n) != skip).take(r);
+        for node in picked {
+            if !targets.contains(&node) {
+                targets.push(node);
+            }
+        }
+    }
+    (targets, need)
 }
 
 #[cfg(test)]
@@ -211,6 +245,32 @@ mod tests {
                     prop_assert!(a <= b + 1 || b == live_per_zone[zb], "{za}:{a} vs {zb}:{b} in {got:?}");
                 }
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn policies_confine_and_unite(
+            nodes in cluster(),
+            c in chunk(),
+            r in 1usize..5,
+            zone in 0u8..4,
+        ) {
+            // One policy anywhere is plain placement.
+            let (got, _) = placement_under(&c, &nodes, &[Policy::everywhere(r)], false, None);
+            prop_assert_eq!(got, placement(&c, &nodes, r));
+            // A zoned policy places among its zone only, as placement of that zone would.
+            let z = Policy::in_zones(r, [format!("z{zone}")]);
+            let in_zone: Vec<NodeInfo> = nodes.iter().filter(|n| z.admits(n)).cloned().collect();
+            let (zoned, need) = placement_under(&c, &nodes, std::slice::from_ref(&z), false, None);
+            prop_assert_eq!(&zoned, &placement(&c, &in_zone, r));
+            prop_assert_eq!(need, crate::quorum::majority(r.min(in_zone.len())));
+            // Both: the union, anywhere's targets first.
+            let both = [Policy::everywhere(r), z];
+            let (union, _) = placement_under(&c, &nodes, &both, false, None);
+            let mut want = placement(&c, &nodes, r);
+            want.extend(zoned.iter().filter(|n| !want.contains(n)).collect::<Vec<_>>());
+            prop_assert_eq!(union, want);
         }
     }
 

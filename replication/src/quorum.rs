@@ -28,7 +28,8 @@ use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
 use crate::loops::replicator::queue::RepairQueue;
 use crate::peer::{PeerChunks, PeerError};
-use crate::placement::{placement, write_placement, NodeInfo};
+use crate::placement::{placement, placement_under, NodeInfo};
+use crate::policy::{Needs, Policy};
 use crate::store::ChunkStore;
 
 /// Quorum settings of a [`crate::Data`]: replication factor, write parallelism, peer timeouts.
@@ -115,9 +116,10 @@ pub(crate) struct Quorum {
     /// Local chunks the reaper's last pass found unreferenced: the replicator leaves them
     /// alone, or it would copy back what the reapers delete, round and round.
     pub(crate) orphans: Mutex<HashSet<ChunkId>>,
-    /// Copies each live chunk needs where that is not `config.r`: the most any image copy
-    /// referencing it asks for, from the reaper's last pass (and raised by copies since).
-    pub(crate) replicas: Mutex<HashMap<ChunkId, usize>>,
+    /// Policies each live chunk must meet where that is not `config.r` anywhere: those of
+    /// every image copy referencing it, from the reaper's last pass (and raised by copies
+    /// since).
+    pub(crate) replicas: Mutex<HashMap<ChunkId, Needs>>,
 }
 
 impl std::fmt::Debug for Quorum {
@@ -133,27 +135,21 @@ impl std::fmt::Debug for Quorum {
 }
 
 impl Quorum {
-    /// Placement targets of `id` kept at `r` copies (first R of `order`), the full preference
-    /// order over live nodes, and the write quorum W.
-    fn plan(&self, id: &ChunkId, r: usize) -> (usize, Vec<u64>, usize) {
-        self.plan_for(id, r, false)
-    }
-
-    /// [`Self::plan`]; for a new copy (`write`) without the nodes below their free-space
-    /// reserve, W unchanged (full members still count, as dead ones do).
-    fn plan_for(&self, id: &ChunkId, r: usize, write: bool) -> (usize, Vec<u64>, usize) {
+    /// The number of placement targets of `id` under `policies`, the full preference order
+    /// over live nodes (those targets first), and the write quorum W; for a new copy
+    /// (`write`) without the nodes below their free-space reserve, W unchanged (full members
+    /// still count, as dead ones do).
+    fn plan(&self, id: &ChunkId, policies: &[Policy], write: bool) -> (usize, Vec<u64>, usize) {
         let members = self.membership.borrow();
-        let distinct: HashSet<u64> = members.iter().map(|n| n.id).collect();
-        let mut order = if write {
-            write_placement(id, &members, usize::MAX)
-        } else {
-            placement(id, &members, usize::MAX)
-        };
-        if self.is_draining() {
-            order.retain(|n| *n != self.self_id);
+        let skip = self.is_draining().then_some(self.self_id);
+        let (mut order, need) = placement_under(id, &members, policies, write, skip);
+        let r = order.len();
+        for node in placement(id, &members, usize::MAX) {
+            if Some(node) != skip && !order.contains(&node) {
+                order.push(node);
+            }
         }
-        let r = r.max(1);
-        (r.min(order.len()), order, majority(r.min(distinct.len())))
+        (r, order, need)
     }
 
     /// Live members that advertised their chunk store below its reserve.
@@ -174,58 +170,66 @@ impl Quorum {
             .any(|n| n.id == node && n.full)
     }
 
-    /// Copies `id` needs: the most any live image copy referencing it asks for, else the
-    /// configured R.
-    pub(crate) fn r_of(&self, id: &ChunkId) -> usize {
+    /// The configured R anywhere in the cluster: what a chunk no image copy says more of needs.
+    pub(crate) fn default_needs(&self) -> Needs {
+        Needs::of(Policy::everywhere(self.config.r))
+    }
+
+    /// The policies `id` must meet: those of every live image copy referencing it, else the
+    /// configured R anywhere.
+    pub(crate) fn needs_of(&self, id: &ChunkId) -> Needs {
         self.replicas
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
-            .copied()
-            .unwrap_or(self.config.r)
+            .cloned()
+            .unwrap_or_else(|| self.default_needs())
     }
 
-    /// Records the copies each live chunk needs (the reaper's pass); chunks at the
-    /// configured R are left out.
-    pub(crate) fn set_replicas(&self, mut replicas: HashMap<ChunkId, usize>) {
-        replicas.retain(|_, r| *r != self.config.r);
+    /// Records the policies each live chunk must meet (the reaper's pass); chunks at the
+    /// configured R anywhere are left out.
+    pub(crate) fn set_replicas(&self, mut replicas: HashMap<ChunkId, Needs>) {
+        let default = self.default_needs();
+        replicas.retain(|_, n| *n != default);
         *self.replicas.lock().unwrap_or_else(|p| p.into_inner()) = replicas;
     }
 
-    /// Records that `id` needs `r` copies, as a reaper pass learns it (so reading the
+    /// Records that `id` must meet `needs`, as a reaper pass learns it (so reading the
     /// manifest during the pass does not read-repair a copy the chunk does not need).
-    pub(crate) fn note_replicas(&self, id: ChunkId, r: usize) {
+    pub(crate) fn note_replicas(&self, id: ChunkId, needs: Needs) {
         let mut map = self.replicas.lock().unwrap_or_else(|p| p.into_inner());
-        if r == self.config.r {
+        if needs == self.default_needs() {
             map.remove(&id);
         } else {
-            map.insert(id, r);
+            map.insert(id, needs);
         }
     }
 
-    /// Raises the copies `id` needs to at least `r` (a copy into a store keeping more),
-    /// until the reaper's next pass recomputes it from the records.
-    pub(crate) fn raise_replicas(&self, id: ChunkId, r: usize) {
-        if r > self.r_of(&id) {
+    /// Adds `policy` to what `id` must meet (a copy into a store keeping more copies, or in
+    /// other zones), until the reaper's next pass recomputes it from the records.
+    pub(crate) fn raise_replicas(&self, id: ChunkId, policy: &Policy) {
+        let mut needs = self.needs_of(&id);
+        if !needs.covers(policy) {
+            needs.add(policy.clone());
             self.replicas
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(id, r);
+                .insert(id, needs);
         }
     }
 
-    /// Current placement targets of `id`, best first, at the copies it needs: where its
-    /// copies belong (full nodes included).
+    /// Current placement targets of `id`, best first, under the policies it must meet: where
+    /// its copies belong (full nodes included).
     pub(crate) fn targets(&self, id: &ChunkId) -> Vec<u64> {
-        let (r, mut order, _) = self.plan(id, self.r_of(id));
+        let (r, mut order, _) = self.plan(id, self.needs_of(id).policies(), false);
         order.truncate(r);
         order
     }
 
-    /// Where a new copy of `id` kept at `r` copies goes (placement targets, nodes below
-    /// their reserve left out), best first, and the write quorum W.
-    pub(crate) fn targets_and_quorum(&self, id: &ChunkId, r: usize) -> (Vec<u64>, usize) {
-        let (r, mut order, need) = self.plan_for(id, r, true);
+    /// Where a new copy of `id` under `policy` goes (placement targets, nodes below their
+    /// reserve left out), best first, and the write quorum W.
+    pub(crate) fn targets_and_quorum(&self, id: &ChunkId, policy: &Policy) -> (Vec<u64>, usize) {
+        let (r, mut order, need) = self.plan(id, std::slice::from_ref(policy), true);
         order.truncate(r);
         (order, need)
     }
@@ -238,7 +242,8 @@ impl Quorum {
     /// Placement targets of `id` in the shared membership view, ignoring this node's own
     /// draining: what every peer computes, so anti-entropy digests agree.
     pub(crate) fn view_targets(&self, id: &ChunkId) -> Vec<u64> {
-        placement(id, &self.membership.borrow(), self.r_of(id).max(1))
+        let needs = self.needs_of(id);
+        placement_under(id, &self.membership.borrow(), needs.policies(), false, None).0
     }
 
     /// Whether this node and `with` are both placement targets of `id` (shared view) and it
@@ -301,38 +306,38 @@ impl Quorum {
         }
     }
 
-    /// Writes chunk `id` to its placement targets at `r` copies (leased there for `lease`
+    /// Writes chunk `id` to its placement targets under `policies` (leased there for `lease`
     /// when given); `Ok` once W of them fsynced it (unless the unsafe write-behind mode is on).
     pub(crate) async fn replicate(
         self: &Arc<Self>,
         id: ChunkId,
         bytes: Bytes,
         lease: Option<Duration>,
-        r: usize,
+        policies: Needs,
     ) -> Result<(), DataError> {
         let Some(delay) = self.config.unsafe_write_behind else {
-            return self.replicate_now(id, bytes, lease, r).await;
+            return self.replicate_now(id, bytes, lease, &policies).await;
         };
         let quorum = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            if let Err(e) = quorum.replicate_now(id, bytes, lease, r).await {
+            if let Err(e) = quorum.replicate_now(id, bytes, lease, &policies).await {
                 tracing::warn!(chunk = %id, error = %e, "write-behind chunk write failed");
             }
         });
         Ok(())
     }
 
-    /// Writes chunk `id` to its placement targets at `r` copies; `Ok` once W of them fsynced
-    /// it.
+    /// Writes chunk `id` to its placement targets under `policies`; `Ok` once W of them
+    /// fsynced it.
     pub(crate) async fn replicate_now(
         &self,
         id: ChunkId,
         bytes: Bytes,
         lease: Option<Duration>,
-        r: usize,
+        policies: &Needs,
     ) -> Result<(), DataError> {
-        let (r, mut targets, need) = self.plan_for(&id, r, true);
+        let (r, mut targets, need) = self.plan(&id, policies.policies(), true);
         targets.truncate(r);
         let mut full = self.full_nodes();
         // Short of W: for want of space (Glance's StorageFull) when a node that could have
@@ -435,7 +440,7 @@ impl Quorum {
                 false
             }
         };
-        let (r, order, _) = self.plan(&id, self.r_of(&id));
+        let (r, order, _) = self.plan(&id, self.needs_of(&id).policies(), false);
         let self_target = order[..r].contains(&self.self_id);
         let mut tried = 1;
         for (pos, &node) in order.iter().enumerate() {

@@ -18,6 +18,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
+use crate::policy::{Needs, Policy};
 use crate::quorum::Quorum;
 use crate::store::Pins;
 
@@ -146,19 +147,19 @@ pub struct Confirmed {
     pub rewritten: usize,
 }
 
-/// Re-confirms that every chunk of `set` (kept at `r` copies) has W valid copies on its recorded nodes, writing
+/// Re-confirms that every chunk of `set` (placed under `policy`) has W valid copies on its recorded nodes, writing
 /// again (leased) any that falls short from a valid copy; fails if a chunk has none left or
 /// cannot reach W. The nodes are asked in parallel and the answers stop being awaited once
 /// every chunk has W, so a node that stopped answering costs nothing when the others suffice.
 pub(crate) async fn confirm(
     quorum: &Arc<Quorum>,
     set: &LeaseSet,
-    r: usize,
+    policy: &Policy,
 ) -> Result<Confirmed, DataError> {
     let ids = set.ids();
     let need: HashMap<ChunkId, usize> = ids
         .iter()
-        .map(|id| (*id, quorum.targets_and_quorum(id, r).1))
+        .map(|id| (*id, quorum.targets_and_quorum(id, policy).1))
         .collect();
     let mut valid: HashMap<ChunkId, usize> = ids.iter().map(|id| (*id, 0)).collect();
     let local_ids: Vec<ChunkId> = set
@@ -207,7 +208,7 @@ pub(crate) async fn confirm(
         rewritten: 0,
     };
     for id in ids {
-        let (targets, need) = quorum.targets_and_quorum(&id, r);
+        let (targets, need) = quorum.targets_and_quorum(&id, policy);
         let have = valid.get(&id).copied().unwrap_or(0);
         if have >= need {
             continue;
@@ -217,7 +218,12 @@ pub(crate) async fn confirm(
         let bytes = quorum.fetch(id).await?;
         set.add(id, &targets);
         quorum
-            .replicate_now(id, bytes, Some(quorum.config.upload_lease), r)
+            .replicate_now(
+                id,
+                bytes,
+                Some(quorum.config.upload_lease),
+                &Needs::of(policy.clone()),
+            )
             .await?;
         report.rewritten += 1;
     }

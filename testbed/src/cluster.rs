@@ -40,6 +40,9 @@ pub struct Cluster {
     pub binary: PathBuf,
     /// Extra `tessera serve` flags of every node.
     pub serve_args: Vec<String>,
+    /// Zones the nodes are in, in turn (node i gets the (i-1)th, cycling); empty: none set.
+    #[serde(default)]
+    pub zones: Vec<String>,
     /// Third octet of the namespace network, when namespaces are used.
     pub net: Option<u8>,
     pub nodes: Vec<NodeDesc>,
@@ -144,6 +147,7 @@ pub fn up(
     binary: &Path,
     want_netns: bool,
     serve_args: &[String],
+    zones: &[String],
 ) -> anyhow::Result<Cluster> {
     if n == 0 {
         bail!("a cluster needs at least one node");
@@ -171,6 +175,7 @@ pub fn up(
         dir: dir.clone(),
         binary,
         serve_args: serve_args.to_vec(),
+        zones: zones.to_vec(),
         net: net.as_ref().map(|n| n.k),
         nodes: Vec::new(),
     };
@@ -267,6 +272,10 @@ fn add_node(cluster: &mut Cluster, clustered: bool) -> anyhow::Result<NodeDesc> 
         if let Some(first) = cluster.nodes.first() {
             command.extend(["--join".into(), first.peer.clone()]);
         }
+    }
+    if !cluster.zones.is_empty() {
+        let zone = &cluster.zones[(i - 1) % cluster.zones.len()];
+        command.extend(["--zone".into(), zone.clone()]);
     }
     command.extend(cluster.serve_args.iter().cloned());
     let mut node = NodeDesc {

@@ -38,6 +38,10 @@ enum Command {
         /// Extra `tessera serve` flags for every node (repeatable), e.g. --serve-arg=--reaper-interval=5.
         #[arg(long = "serve-arg", allow_hyphen_values = true)]
         serve_args: Vec<String>,
+        /// Zones of the nodes in turn, comma-separated (node i gets the i-th, cycling),
+        /// e.g. --zones a,a,b.
+        #[arg(long, value_delimiter = ',')]
+        zones: Vec<String>,
     },
     /// Add a node to a running cluster; it joins through the first node.
     Add {
@@ -134,12 +138,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             binary,
             no_netns,
             serve_args,
+            zones,
         } => {
             let binary = match binary {
                 Some(b) => b,
                 None => default_binary()?,
             };
-            let c = cluster::up(&dir, nodes, &binary, !no_netns, &serve_args)?;
+            let c = cluster::up(&dir, nodes, &binary, !no_netns, &serve_args, &zones)?;
             println!("{}", serde_json::to_string_pretty(&c)?);
         }
         Command::Add { dir } => {

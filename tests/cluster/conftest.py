@@ -29,11 +29,13 @@ def _bin(name: str) -> Path:
 class Cluster:
     """Drives `testbed` and the nodes' HTTP APIs."""
 
-    def __init__(self, n: int, serve_args: list[str]):
+    def __init__(self, n: int, serve_args: list[str], zones: list[str] | None = None):
         self.tmp = Path(tempfile.mkdtemp(prefix="tessera-cluster-"))
         self.dir = self.tmp / "cluster"
         self.testbed = _bin("testbed")
         args = [f"--serve-arg={a}" for a in serve_args]
+        if zones:
+            args.append("--zones=" + ",".join(zones))
         self.run("up", "--nodes", str(n), *args)
 
     def run(self, *args: str) -> str:

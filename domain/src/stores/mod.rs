@@ -14,5 +14,5 @@ pub(crate) mod sink;
 
 pub use driver::{ByteStream, StoreDriver, StoreError};
 pub use ops::Source;
-pub use registry::{Backend, Store, StoreKind, Stores, StoresError, CLUSTER_STORE};
+pub use registry::{copy_policy, Backend, Store, StoreKind, Stores, StoresError, CLUSTER_STORE};
 pub(crate) use sink::Sink;

@@ -172,11 +172,10 @@ impl Glance {
         md5: &str,
         sha512: &str,
     ) -> Result<Landed, DomainError> {
-        let default = self.data.config().r;
-        let replicas = store.replicas(default).unwrap_or(default);
-        let written = self.data.raise_copies(manifest, replicas).await?;
+        let policy = store.policy(self.data.config().r);
+        let written = self.data.raise_copies(manifest, &policy).await?;
         let chunks = self.data.manifest(&manifest).await?.entries().len();
-        tracing::info!(store = %store.id, %manifest, replicas, written, "chunks kept for a cluster store");
+        tracing::info!(store = %store.id, %manifest, ?policy, written, "chunks kept for a cluster store");
         Ok(Landed::Chunks(Ingested {
             manifest,
             size,

@@ -6,6 +6,7 @@ use crate::error::DomainError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tessera_raft::{ClusterCopy, DataRef, Image};
+use tessera_replication::Policy;
 
 /// Id of the one cluster store a node has when its config names no stores.
 pub const CLUSTER_STORE: &str = "tessera";
@@ -56,10 +57,12 @@ impl StoreKind {
 #[derive(Clone)]
 pub enum Backend {
     /// Through the cluster's chunk store (the record's manifest), each chunk kept at
-    /// `replicas` copies (`None`: the chunk store's configured R).
+    /// `replicas` copies (`None`: the chunk store's configured R) in `zones`.
     Cluster {
         /// Copies of each chunk.
         replicas: Option<usize>,
+        /// Zones the copies go to; empty: every zone.
+        zones: Vec<String>,
     },
     /// Through a driver (the record's location URL).
     Driver(Arc<dyn StoreDriver>),
@@ -103,18 +106,38 @@ impl Store {
             weight: 0,
             read_only: false,
             properties: Map::new(),
-            backend: Backend::Cluster { replicas: None },
+            backend: Backend::Cluster {
+                replicas: None,
+                zones: Vec::new(),
+            },
         }
     }
 
-    /// Copies a cluster store keeps of each chunk (`default`: the chunk store's configured
-    /// R); `None` for a store of another kind.
-    pub fn replicas(&self, default: usize) -> Option<usize> {
-        match self.backend {
-            Backend::Cluster { replicas } => Some(replicas.unwrap_or(default)),
+    /// What a cluster store's copy of an image is recorded as: the store, the copies it
+    /// keeps of each chunk (`default`: the chunk store's configured R) and its zones; `None`
+    /// for a store of another kind.
+    pub fn cluster_copy(&self, default: usize) -> Option<ClusterCopy> {
+        match &self.backend {
+            Backend::Cluster { replicas, zones } => Some(ClusterCopy {
+                store: self.id.clone(),
+                replicas: replicas.unwrap_or(default),
+                zones: zones.clone(),
+            }),
             Backend::Driver(_) => None,
         }
     }
+
+    /// Where a cluster store places each chunk (`default`: the chunk store's configured R);
+    /// the configured R anywhere for a store of another kind (never asked of one).
+    pub fn policy(&self, default: usize) -> Policy {
+        self.cluster_copy(default)
+            .map_or_else(|| Policy::everywhere(default), |c| copy_policy(&c))
+    }
+}
+
+/// Where the chunks of a cluster store's recorded copy go, as every node's loops read it.
+pub fn copy_policy(copy: &ClusterCopy) -> Policy {
+    Policy::in_zones(copy.replicas, copy.zones.iter().cloned())
 }
 
 /// Why a set of stores cannot be served.
@@ -262,6 +285,7 @@ impl Stores {
         vec![ClusterCopy {
             store: self.cluster_id().to_string(),
             replicas: default,
+            zones: Vec::new(),
         }]
     }
 
@@ -373,41 +397,45 @@ mod tests {
 
     #[test]
     fn cluster_stores_keep_their_own_copies() {
-        let cluster = |id: &str, weight, replicas| Store {
+        let cluster = |id: &str, weight, replicas, zones: &[&str]| Store {
             weight,
-            backend: Backend::Cluster { replicas },
+            backend: Backend::Cluster {
+                replicas,
+                zones: zones.iter().map(|z| z.to_string()).collect(),
+            },
             ..Store::cluster(id)
         };
         let s = Stores::new(
             vec![
-                cluster("economy", 1, Some(2)),
-                cluster("fast", 5, Some(3)),
-                cluster("plain", 0, None),
+                cluster("economy", 1, Some(2), &["rack-1"]),
+                cluster("fast", 5, Some(3), &[]),
+                cluster("plain", 0, None, &[]),
                 file("f", 0, false),
             ],
             "fast",
         )
         .unwrap();
-        assert_eq!(s.get("economy").unwrap().replicas(3), Some(2));
-        assert_eq!(s.get("plain").unwrap().replicas(4), Some(4));
-        let mut img = Image::new("i".into(), None, 0);
-        let copy = |store: &str, replicas| ClusterCopy {
+        let copy = |store: &str, replicas, zones: &[&str]| ClusterCopy {
             store: store.into(),
             replicas,
+            zones: zones.iter().map(|z| z.to_string()).collect(),
         };
+        let economy = s.get("economy").unwrap().cluster_copy(3);
+        assert_eq!(economy, Some(copy("economy", 2, &["rack-1"])));
+        let plain = s.get("plain").unwrap().cluster_copy(4);
+        assert_eq!(plain, Some(copy("plain", 4, &[])));
+        let mut img = Image::new("i".into(), None, 0);
         img.data = Some(DataRef {
             manifest: "m".into(),
-            stores: vec![copy("economy", 2), copy("fast", 3)],
+            stores: vec![copy("economy", 2, &["rack-1"]), copy("fast", 3, &[])],
         });
         assert_eq!(s.ids_of(&img), ["fast", "economy"]);
         let data = img.data.as_ref().unwrap();
-        assert_eq!(data.replicas(), Some(3));
         assert_eq!(s.cluster_copies(data, 3), data.stores);
         // A record from before several cluster stores: the first one's copy, at the
         // configured R (what every node's loops keep for it).
         let legacy = DataRef::new("m".into());
-        assert_eq!(legacy.replicas(), None);
-        assert_eq!(s.cluster_copies(&legacy, 3), [copy("economy", 3)]);
+        assert_eq!(s.cluster_copies(&legacy, 3), [copy("economy", 3, &[])]);
         img.data = Some(legacy);
         assert_eq!(s.ids_of(&img), ["economy"]);
     }

@@ -89,8 +89,8 @@ impl Sink {
         announced: Option<u64>,
     ) -> Result<Sink, DomainError> {
         match &store.backend {
-            Backend::Cluster { replicas } => Ok(Sink::Chunks(
-                data.ingest_at(replicas.unwrap_or(data.config().r)),
+            Backend::Cluster { .. } => Ok(Sink::Chunks(
+                data.ingest_under(store.policy(data.config().r)),
             )),
             Backend::Driver(driver) => Ok(Sink::Driver(DriverSink::start(
                 driver.clone(),

@@ -14,6 +14,7 @@ pub use file::{FileOptions, FileStore};
 pub use http::{HttpOptions, HttpStore};
 pub use object_io::OpenError;
 
+use crate::cluster::MAX_LABEL;
 use serde::Deserialize;
 use std::sync::Arc;
 use tessera_domain::import::UriFilter;
@@ -58,6 +59,9 @@ pub struct ClusterOptions {
     /// Copies of each chunk of this store's images (default `[replicator] replicas`); a
     /// chunk shared with another store's image keeps the most either asks for.
     pub replicas: Option<usize>,
+    /// Zones (nodes' `zone`) this store's copies are confined to; empty: every zone. A
+    /// chunk shared with a store of other zones gets the copies each asks for in its own.
+    pub zones: Vec<String>,
 }
 
 /// Most copies a cluster store may keep of each chunk (placement caps it at the live nodes).
@@ -137,8 +141,19 @@ pub fn build(
                         "replicas = {r}: a cluster store keeps 1 to {MAX_REPLICAS} copies of each chunk"
                     )));
                 }
+                if let Some(z) = o.zones.iter().find(|z| z.is_empty() || z.len() > MAX_LABEL) {
+                    return Err(fail(format!(
+                        "zones: {z:?} is no zone name (1 to {MAX_LABEL} bytes)"
+                    )));
+                }
                 properties.insert("replicas".into(), r.into());
-                Backend::Cluster { replicas: Some(r) }
+                if !o.zones.is_empty() {
+                    properties.insert("zones".into(), o.zones.clone().into());
+                }
+                Backend::Cluster {
+                    replicas: Some(r),
+                    zones: o.zones,
+                }
             }
             StoreKind::File => {
                 let o: FileOptions = options(entry)?;
@@ -194,6 +209,7 @@ async fn collect(mut s: tessera_domain::stores::ByteStream) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tessera_replication::Policy;
 
     fn section(text: &str) -> StoresSection {
         toml::from_str(text).unwrap()
@@ -261,12 +277,23 @@ mod tests {
             id = "economy"
             driver = "cluster"
             replicas = 2
+            zones = ["rack-2", "rack-1"]
             "#;
         let s = build(&section(text), 3, &UriFilter::default()).unwrap();
         let (fast, economy) = (s.get("fast").unwrap(), s.get("economy").unwrap());
-        assert_eq!((fast.replicas(5), economy.replicas(5)), (Some(3), Some(2)));
+        assert_eq!(fast.policy(5), Policy::everywhere(3));
+        let racks = ["rack-1".to_string(), "rack-2".to_string()];
+        assert_eq!(economy.policy(5), Policy::in_zones(2, racks));
         assert_eq!(economy.properties["replicas"], 2);
+        assert_eq!(
+            economy.properties["zones"],
+            serde_json::json!(["rack-2", "rack-1"])
+        );
+        assert!(!fast.properties.contains_key("zones"));
         assert_eq!(s.default_store().id, "fast");
+        let bad = "[[store]]\nid = \"a\"\ndriver = \"cluster\"\nzones = [\"\"]";
+        let err = build(&section(bad), 3, &UriFilter::default()).unwrap_err();
+        assert!(err.to_string().contains("no zone name"), "{err}");
     }
 
     #[test]

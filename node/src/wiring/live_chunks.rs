@@ -4,6 +4,7 @@
 //! still need (staged data, data an import decided on but has not yet given its image), at
 //! the configured R.
 
+use tessera_domain::stores::copy_policy;
 use tessera_raft::Meta;
 use tessera_replication::{ChunkId, LiveChunks, LiveManifest};
 
@@ -34,10 +35,10 @@ impl LiveChunks for MetaLiveChunks {
         };
         let mut live = Vec::new();
         for data in self.0.live_manifests().await? {
-            let replicas = data.replicas();
+            let policies = data.stores.iter().map(copy_policy).collect();
             live.push(LiveManifest {
                 id: parse(data.manifest)?,
-                replicas,
+                policies,
             });
         }
         for id in tessera_domain::import::live_manifests(&self.0).await? {

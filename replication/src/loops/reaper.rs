@@ -18,6 +18,7 @@ use crate::data::Data;
 use crate::error::{DataError, StoreError};
 use crate::id::ChunkId;
 use crate::manifest::Manifest;
+use crate::policy::Policy;
 use crate::replicas::{by_manifest, LiveManifest, Required};
 use crate::setting::MAX_DURATION;
 use crate::worker::{named, Step, Worker, WorkerError, WorkerReport};
@@ -77,15 +78,15 @@ impl Data {
             .live_manifests()
             .await
             .map_err(|e| DataError::Live(Box::new(e)))?;
-        let manifests = by_manifest(manifests, self.config().r);
+        let manifests = by_manifest(manifests, &Policy::everywhere(self.config().r));
         let mut report = ReapReport {
             manifests: manifests.len(),
             ..ReapReport::default()
         };
         let mut keep = Required::default();
-        for (id, r) in manifests {
-            keep.add(id, r);
-            self.quorum().note_replicas(id, r);
+        for (id, needs) in manifests {
+            keep.add(id, &needs);
+            self.quorum().note_replicas(id, needs.clone());
             let manifest = match self.manifest(&id).await {
                 Ok(m) => m,
                 Err(
@@ -104,7 +105,7 @@ impl Data {
                 Err(e) => return Err(e),
             };
             for e in manifest.entries() {
-                keep.add(e.id, r);
+                keep.add(e.id, &needs);
             }
         }
         report.live_chunks = keep.len();

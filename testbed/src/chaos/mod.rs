@@ -162,7 +162,7 @@ fn run_on(
             serve_args.push(format!("{flag}={value}"));
         }
     }
-    let c = cluster::up(dir, o.nodes, &o.binary, true, &serve_args)?;
+    let c = cluster::up(dir, o.nodes, &o.binary, true, &serve_args, &[])?;
     let plan = faults::schedule(o.seed, o.duration, faults, o.nodes);
     let cfg = WorkloadConfig {
         clients: o.clients,

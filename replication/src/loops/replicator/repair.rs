@@ -10,6 +10,7 @@ use crate::data::Data;
 use crate::error::DataError;
 use crate::id::ChunkId;
 use crate::loops::replicator::ops::{self, call, copy_to};
+use crate::policy::Policy;
 use crate::quorum::{RepairHint, RepairReason};
 use crate::replicas::{by_manifest, LiveManifest, Required};
 
@@ -73,13 +74,13 @@ impl Data {
         let quorum = self.quorum();
         let mut report = RepairReport::default();
         let mut referenced = Required::default();
-        for (id, r) in by_manifest(manifests, quorum.config.r) {
+        for (id, needs) in by_manifest(manifests, &Policy::everywhere(quorum.config.r)) {
             report.manifests += 1;
-            referenced.add(id, r);
+            referenced.add(id, &needs);
             match self.manifest(&id).await {
                 Ok(m) => {
                     for e in m.entries() {
-                        referenced.add(e.id, r);
+                        referenced.add(e.id, &needs);
                     }
                 }
                 Err(e) => {
@@ -90,8 +91,13 @@ impl Data {
         }
         report.referenced = referenced.len() as u64;
         let mut per_node: BTreeMap<u64, Vec<ChunkId>> = BTreeMap::new();
-        for (id, r) in referenced.iter() {
-            for t in quorum.targets_and_quorum(id, r).0 {
+        for (id, needs) in referenced.iter() {
+            let mut targets: Vec<u64> = (needs.policies().iter())
+                .flat_map(|p| quorum.targets_and_quorum(id, p).0)
+                .collect();
+            targets.sort_unstable();
+            targets.dedup();
+            for t in targets {
                 per_node.entry(t).or_default().push(*id);
             }
         }
@@ -159,13 +165,14 @@ impl Data {
         Ok(report)
     }
 
-    /// Keeps the chunks of `manifest` (and the manifest) at `r` copies from now on and makes
-    /// sure at least W = majority(`r`) of their placement targets hold a verified copy (a
-    /// copy into a store keeping more copies); the copies written. The other targets are
-    /// tried too; those that fail are queued for the replicator.
-    pub async fn raise_copies(&self, manifest: ChunkId, r: usize) -> Result<u64, DataError> {
+    /// Keeps the chunks of `manifest` (and the manifest) under `policy` too from now on and
+    /// makes sure at least W (the majority of its copies) of their targets under it hold a
+    /// verified copy (a copy into a store keeping more copies, or in other zones); the
+    /// copies written. The other targets are tried too; those that fail are queued for the
+    /// replicator.
+    pub async fn raise_copies(&self, manifest: ChunkId, policy: &Policy) -> Result<u64, DataError> {
         let quorum = self.quorum();
-        quorum.raise_replicas(manifest, r);
+        quorum.raise_replicas(manifest, policy);
         let mut ids = vec![manifest];
         ids.extend(
             self.manifest(&manifest)
@@ -178,8 +185,8 @@ impl Data {
         ids.dedup();
         let mut copied = 0;
         for id in ids {
-            quorum.raise_replicas(id, r);
-            let (targets, need) = quorum.targets_and_quorum(&id, r);
+            quorum.raise_replicas(id, policy);
+            let (targets, need) = quorum.targets_and_quorum(&id, policy);
             let results: Vec<_> = futures::stream::iter(targets.iter().copied())
                 .map(|node| async move { (node, ops::ensure_copy(quorum, id, node).await) })
                 .buffer_unordered(PARALLEL)

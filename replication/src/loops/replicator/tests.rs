@@ -8,7 +8,9 @@ use bytes::Bytes;
 
 use crate::quorum_tests::{chunk_and_manifest_ids, quick, upload, Net};
 use crate::tests::{pseudo_random, rt};
-use crate::{ChunkId, Data, RepairHint, RepairReason, Replicator, ReplicatorConfig, Step, Worker};
+use crate::{
+    ChunkId, Data, Policy, RepairHint, RepairReason, Replicator, ReplicatorConfig, Step, Worker,
+};
 
 fn eager() -> ReplicatorConfig {
     ReplicatorConfig {
@@ -324,7 +326,7 @@ fn reap_all(rt: &tokio::runtime::Runtime, net: &Net, live: &[crate::LiveManifest
 fn copies_follow_the_most_demanding_store() {
     let rt = rt();
     let net = Net::new(5, quick());
-    let mut ing = net.node(1).ingest_at(2);
+    let mut ing = net.node(1).ingest_under(Policy::everywhere(2));
     rt.block_on(ing.write(Bytes::from(pseudo_random(3 * 1024 * 1024, 9))))
         .unwrap();
     let got = rt.block_on(ing.finish()).unwrap();
@@ -334,7 +336,7 @@ fn copies_follow_the_most_demanding_store() {
     drop(got);
     let at = |r| crate::LiveManifest {
         id: manifest,
-        replicas: Some(r),
+        policies: vec![Policy::everywhere(r)],
     };
     let copies = |n: usize| {
         for id in &ids {
@@ -351,7 +353,9 @@ fn copies_follow_the_most_demanding_store() {
     pass_all(&rt, &net, &mut reps);
     copies(2);
     // Copied into a store at R=3: the third copy is there when the copy returns.
-    let written = rt.block_on(net.node(3).raise_copies(manifest, 3)).unwrap();
+    let written = rt
+        .block_on(net.node(3).raise_copies(manifest, &Policy::everywhere(3)))
+        .unwrap();
     assert_eq!(written, ids.len() as u64);
     reap_all(&rt, &net, &[at(2), at(3)]);
     copies(3);
@@ -361,4 +365,88 @@ fn copies_follow_the_most_demanding_store() {
     reap_all(&rt, &net, &[at(2)]);
     pass_all(&rt, &net, &mut reps);
     copies(2);
+}
+
+#[test]
+fn copies_stay_in_each_stores_zones() {
+    let rt = rt();
+    // Nodes 1 and 4 are in zone z1, 2 and 5 in z2, 3 in z0. Short upload leases, so the
+    // upload's copies can be handed off once it is done.
+    let lease = Duration::from_millis(300);
+    let net = Net::new(
+        5,
+        crate::QuorumConfig {
+            upload_lease: lease,
+            ..quick()
+        },
+    );
+    let z1 = Policy::in_zones(2, ["z1".to_string()]);
+    let z0 = Policy::in_zones(1, ["z0".to_string()]);
+    // Written from a node outside the store's zones: the copies still go only there.
+    let mut ing = net.node(2).ingest_under(z1.clone());
+    rt.block_on(ing.write(Bytes::from(pseudo_random(3 * 1024 * 1024, 11))))
+        .unwrap();
+    let got = rt.block_on(ing.finish()).unwrap();
+    let m = rt.block_on(net.node(1).manifest(&got.manifest)).unwrap();
+    let ids = chunk_and_manifest_ids(&got, &m);
+    let manifest = got.manifest;
+    drop(got);
+    let under = |policies: Vec<Policy>| crate::LiveManifest {
+        id: manifest,
+        policies,
+    };
+    let held_on = |want: &[u64]| {
+        let want: HashSet<u64> = want.iter().copied().collect();
+        for id in &ids {
+            assert_eq!(net.holders(id), want, "{id}");
+            for n in 1..=5 {
+                let targets: HashSet<u64> = net.node(n).placement(id).into_iter().collect();
+                assert_eq!(targets, want, "node {n}'s view of {id}");
+            }
+        }
+    };
+    let mut reps = replicators(&net, eager());
+    reap_all(&rt, &net, &[under(vec![z1.clone()])]);
+    held_on(&[1, 4]);
+    pass_all(&rt, &net, &mut reps);
+    held_on(&[1, 4]);
+    // Copied into a store confined to z0: one more copy there, the z1 copies count for
+    // nothing in it.
+    let written = rt
+        .block_on(net.node(5).raise_copies(manifest, &z0))
+        .unwrap();
+    assert_eq!(written, ids.len() as u64);
+    reap_all(
+        &rt,
+        &net,
+        &[under(vec![z1.clone()]), under(vec![z0.clone()])],
+    );
+    pass_all(&rt, &net, &mut reps);
+    held_on(&[1, 3, 4]);
+    // The z1 copy deleted: only z0's copy is left, the surplus handed off.
+    std::thread::sleep(lease * 2);
+    reap_all(&rt, &net, &[under(vec![z0.clone()])]);
+    pass_all(&rt, &net, &mut reps);
+    held_on(&[3]);
+}
+
+#[test]
+fn a_store_whose_zones_have_no_node_refuses_writes() {
+    let rt = rt();
+    let net = Net::new(3, quick());
+    let mut ing = net
+        .node(1)
+        .ingest_under(Policy::in_zones(2, ["elsewhere".to_string()]));
+    let res = rt.block_on(async {
+        ing.write(Bytes::from(pseudo_random(64 * 1024, 3))).await?;
+        ing.finish().await
+    });
+    assert!(
+        matches!(res, Err(crate::DataError::InsufficientReplicas { .. })),
+        "{res:?}"
+    );
+    for n in 1..=3 {
+        let held = net.node(n).store().list_ids().unwrap();
+        assert!(held.is_empty(), "node {n} got chunks outside the store's zones");
+    }
 }
