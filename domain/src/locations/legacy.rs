@@ -3,7 +3,10 @@
 //! one), in Glance's order of checks and with its status codes, and the `locations` and
 //! `direct_url` fields of the image view.
 //!
-//! A location added here is read by the node's `http` store; its size is asked of the URL
+//! A location added here is read by the store whose driver owns its URL (an http(s) URL by
+//! the `http` store; a `swift+http(s)://` or `s3://` one naming a configured Swift or S3
+//! store's account and container or bucket, with its credentials); `file://` and
+//! `swift+config://` are refused as Glance refuses them. Its size is asked of the store
 //! before the record changes (Glance's 400 when it cannot be reached), and a queued image
 //! becomes active with it, taking the client's `validation_data` as its digests unchecked
 //! (Glance hashes nothing on this path).
@@ -271,10 +274,7 @@ impl Editing<'_> {
 
     /// Checks a URL a client adds (its store, no duplicate) and notes its size; the store.
     fn admit(&mut self, url: &str) -> Result<(String, u64), DomainError> {
-        let Some(store) = self.glance.store_for_url(url) else {
-            let scheme = url.split_once("://").map_or("", |(s, _)| s);
-            return Err(bad(format!("Unknown scheme '{scheme}' found in URI")));
-        };
+        let store = self.glance.store_for_url(url)?;
         if self.shown.iter().any(|l| l.url == url) {
             return Err(bad(format!("The location {url} already exists")));
         }
@@ -563,8 +563,13 @@ impl Glance {
                     sizes.insert(url, size);
                 }
                 Err(e) => {
-                    tracing::warn!(image_id = %id, %url, error = %e, "location unreadable");
-                    return Err(bad(format!("The HTTP URL is invalid: {e}")));
+                    // The driver's error names the location without its credentials.
+                    tracing::warn!(image_id = %id, %store, error = %e, "location unreadable");
+                    let what = match self.stores.get(&store).map(|s| s.kind) {
+                        Some(StoreKind::Http) => "The HTTP URL is invalid",
+                        _ => "Invalid location",
+                    };
+                    return Err(bad(format!("{what}: {e}")));
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! Glance's locations API (2.17): `POST /v2/images/{id}/locations` adds a location to a
 //! queued image through a `location_import` task (size read from the store, digests computed
 //! when `do_secure_hash` is on and checked against the client's `validation_data`), and
-//! `GET /v2/images/{id}/locations` lists an image's copies for the `service` role.
+//! `GET /v2/images/{id}/locations` lists an image's copies for the `service` role. A location
+//! is in the store whose driver owns its URL; Glance's restricted schemes are refused.
 
 mod digest;
 mod legacy;
@@ -183,15 +184,33 @@ impl ShownLocation {
     }
 }
 
+/// Glance's `RESTRICTED_URI_SCHEMAS`: schemes its `validate_external_location` refuses for
+/// a location a client adds, even one of a configured store, because such a URL reads
+/// whatever the store's own access reaches (any file of the node, any object of the
+/// configured account: LP #942118, #1400966, #1334196).
+const RESTRICTED_SCHEMES: [&str; 3] = ["file", "filesystem", "swift+config"];
+
+/// The scheme of `url` (before `://`), empty when it has none.
+fn scheme_of(url: &str) -> &str {
+    url.split_once("://").map_or("", |(s, _)| s)
+}
+
 impl Glance {
-    /// The store that reads `url`: an `http` store for an http(s) URL (the only kind whose
-    /// locations come from outside).
-    fn store_for_url(&self, url: &str) -> Option<&Store> {
-        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-        if !matches!(scheme.as_deref(), Some("http" | "https")) {
-            return None;
+    /// The store a location a client adds is in, as glance_store finds it: the configured
+    /// store whose driver owns the URL (scheme and URL prefix). 400 when none does, or when
+    /// the scheme is one Glance never accepts from a client.
+    fn store_for_url(&self, url: &str) -> Result<&Store, DomainError> {
+        let scheme = scheme_of(url).to_ascii_lowercase();
+        if RESTRICTED_SCHEMES.contains(&scheme.as_str()) {
+            return Err(DomainError::Invalid(format!(
+                "Invalid location: {scheme} locations cannot be added (Glance refuses file, filesystem and swift+config locations from clients)"
+            )));
         }
-        self.stores.all().iter().find(|s| s.kind == StoreKind::Http)
+        self.stores.owner_of(url).ok_or_else(|| {
+            DomainError::Invalid(format!(
+                "Invalid location: no configured store holds '{scheme}' locations at that address"
+            ))
+        })
     }
 
     /// `POST /v2/images/{id}/locations`: Glance's checks in its order, the image's import
@@ -213,18 +232,16 @@ impl Glance {
             )));
         }
         access.check_policy(&image, "add_image_location")?;
-        let store = self.store_for_url(&req.url);
-        if !who.roles.iter().any(|r| r == "service") && store.is_none() {
+        // Glance's `is_http_store_configured`: only the service role (Nova, Cinder) may add a
+        // location in another store than `http`.
+        let http = req.url.starts_with("http")
+            && self.stores.all().iter().any(|s| s.kind == StoreKind::Http);
+        if !http && !who.roles.iter().any(|r| r == "service") {
             return Err(DomainError::Forbidden(
                 "http store must be enabled to use location API by normal user.".into(),
             ));
         }
-        let Some(store) = store else {
-            let scheme = req.url.split_once("://").map_or("", |(s, _)| s);
-            return Err(DomainError::Invalid(format!(
-                "Unknown scheme '{scheme}' found in URI"
-            )));
-        };
+        let store = self.store_for_url(&req.url)?;
         if let Some(v) = &req.validation {
             if self.settings.locations.do_secure_hash && HashAlgo::parse(&v.os_hash_algo).is_none()
             {

@@ -2,8 +2,10 @@
 //! does: the store reports the data's size; with `do_secure_hash` the data is read (up to
 //! `http_retries` times) for its MD5 and `os_hash_value`: before the image becomes active
 //! when the client sent `validation_data` (checked against it; a mismatch puts the image
-//! back to `queued`), after it otherwise (a deleted image cancels the reading). As for imports, the outcome is recorded in the task under the claim before the
-//! image changes, so a node taking the task over applies the same one.
+//! back to `queued`, dropping a non-http location with its data as Glance's revert does),
+//! after it otherwise (a deleted image cancels the reading). As for imports, the outcome is
+//! recorded in the task under the claim before the image changes, so a node taking the task
+//! over applies the same one. URLs may carry a store's keys: they are never logged.
 
 use super::{digest, HashAlgo, ValidationData};
 use crate::error::DomainError;
@@ -38,13 +40,18 @@ pub enum Located {
         #[serde(default)]
         hash_after: bool,
     },
-    /// The image goes back to `queued`; Glance keeps an http location it had added (its
-    /// `http` store cannot remove one; Tempest expects `stores` to name it).
+    /// The image goes back to `queued`. When the digests were checked, Glance had added the
+    /// location first and its revert pops it: an http location stays (its `http` store
+    /// cannot remove one; Tempest expects `stores` to name it), any other is dropped and its
+    /// data deleted (`StoreLocations.pop` deletes from the backend).
     Failed {
         /// Why.
         message: String,
         /// Whether the location stays on the queued image.
         keep_location: bool,
+        /// Whether the data at the location is deleted (Glance's pop of a non-http location).
+        #[serde(default)]
+        remove_data: bool,
     },
 }
 
@@ -198,6 +205,18 @@ fn failed(message: String, keep_location: bool) -> Located {
     Located::Failed {
         message,
         keep_location,
+        remove_data: false,
+    }
+}
+
+/// A failed check of the digests, after which Glance's revert pops the location it had
+/// added: it keeps one whose URL starts with `http`, and deletes any other with its data.
+fn check_failed(message: String, url: &str) -> Located {
+    let http = url.starts_with("http");
+    Located::Failed {
+        message,
+        keep_location: http,
+        remove_data: !http,
     }
 }
 
@@ -234,9 +253,11 @@ async fn decide(glance: &Glance, task: &str, input: &Input) -> Result<Located, D
     let size = match driver.size(&input.url).await {
         Ok(size) => size,
         Err(e) => {
-            tracing::warn!(url = %input.url, error = %e, "location unreadable");
+            // The driver's error names the location without its credentials; the URL
+            // (not logged or shown) may carry them.
+            tracing::warn!(image_id = %input.image_id, store = %input.store, error = %e, "location unreadable");
             return Ok(failed(
-                format!("Unable to read the image data at {}: {e}", input.url),
+                format!("Unable to read the image data at the location: {e}"),
                 false,
             ));
         }
@@ -260,21 +281,24 @@ async fn decide(glance: &Glance, task: &str, input: &Input) -> Result<Located, D
         return Ok(active(size, None, hash.0, hash.1));
     }
     let Some(algo) = HashAlgo::parse(&v.os_hash_algo) else {
-        return Ok(failed(format!("Cannot compute {}", v.os_hash_algo), true));
+        return Ok(check_failed(
+            format!("Cannot compute {}", v.os_hash_algo),
+            &input.url,
+        ));
     };
     let Some(m) = measure(driver, input, algo, settings.http_retries).await else {
-        return Ok(failed(
+        return Ok(check_failed(
             format!("Hash calculation failed for image {} data", input.image_id),
-            true,
+            &input.url,
         ));
     };
     if m.hash != v.os_hash_value {
-        return Ok(failed(
+        return Ok(check_failed(
             format!(
                 "os_hash_value: ({}) not matched with actual os_hash_value: ({})",
                 v.os_hash_value, m.hash
             ),
-            true,
+            &input.url,
         ));
     }
     Ok(active(
@@ -316,7 +340,7 @@ async fn measure(
         match read {
             Ok(m) => return Some(m),
             Err(e) => {
-                tracing::warn!(url = %input.url, attempt, tries, error = %e, "hash calculation failed")
+                tracing::warn!(image_id = %input.image_id, store = %input.store, attempt, tries, error = %e, "hash calculation failed")
             }
         }
     }
@@ -335,6 +359,24 @@ fn put_location(img: &mut Image, input: &Input) {
         store: input.store.clone(),
         url: input.url.clone(),
     });
+}
+
+/// Deletes the data at the task's location, as Glance's revert does when it pops a
+/// non-http location; a failure is logged (the task fails either way). A node applying the
+/// decision again deletes again, which finds the data gone.
+async fn remove_data_at(glance: &Glance, input: &Input) {
+    let Some(driver) = driver_of(glance, &input.store) else {
+        tracing::warn!(image_id = %input.image_id, store = %input.store, "store not configured here; location data left in place");
+        return;
+    };
+    match driver.delete(&input.url).await {
+        Ok(()) => {
+            tracing::info!(image_id = %input.image_id, store = %input.store, "data of the refused location deleted, as Glance's revert does")
+        }
+        Err(e) => {
+            tracing::warn!(image_id = %input.image_id, store = %input.store, error = %e, "could not delete the data of the refused location")
+        }
+    }
 }
 
 /// Applies `located` to the image; whether the task succeeded (its message if not).
@@ -366,15 +408,20 @@ async fn apply(
                 lifecycle::advance(img, ImageStatus::Active)
             })
             .await?;
-            tracing::info!(image_id = %input.image_id, url = %input.url, size, "location added, image active");
+            tracing::info!(image_id = %input.image_id, store = %input.store, size, "location added, image active");
             Ok(Ok(()))
         }
         Located::Failed {
             message,
             keep_location,
+            remove_data,
         } => {
+            // Whether this write reverted the image: the data goes only then (a node taking
+            // the task over after the write leaves it, never deleting for a changed image).
+            let mut held = false;
             let reverted = write::modify(&glance.meta, &input.image_id, |img| {
-                if holds_lock(img, task).is_err() {
+                held = holds_lock(img, task).is_ok();
+                if !held {
                     return Ok(());
                 }
                 if img.status == ImageStatus::Importing {
@@ -392,9 +439,14 @@ async fn apply(
             })
             .await;
             match reverted {
-                Ok(_) | Err(DomainError::NotFound(_)) => Ok(Err(message.clone())),
-                Err(e) => Err(e),
+                Ok(_) => {}
+                Err(DomainError::NotFound(_)) => held = false,
+                Err(e) => return Err(e),
             }
+            if *remove_data && held {
+                remove_data_at(glance, input).await;
+            }
+            Ok(Err(message.clone()))
         }
     }
 }

@@ -47,4 +47,9 @@ pub trait StoreDriver: Send + Sync + 'static {
     async fn delete(&self, location: &str) -> Result<(), StoreError>;
     /// The size of the data at `location`, checking it exists and can be reached.
     async fn size(&self, location: &str) -> Result<u64, StoreError>;
+    /// Whether `location` is one of this store's, as glance_store matches a URL to a store by
+    /// its scheme and the store's URL prefix (a file store's directory, a Swift account and
+    /// container, an S3 endpoint and bucket, any http(s) URL): a location a client gives is
+    /// read through the store that owns it. Nothing is contacted.
+    fn owns(&self, location: &str) -> bool;
 }

@@ -289,6 +289,15 @@ impl Stores {
         }]
     }
 
+    /// The first configured store (in configuration order) whose driver owns `url`; cluster
+    /// stores own no URL, their copies being the record's manifest.
+    pub fn owner_of(&self, url: &str) -> Option<&Store> {
+        self.stores.iter().find(|s| match &s.backend {
+            Backend::Driver(driver) => driver.owns(url),
+            Backend::Cluster { .. } => false,
+        })
+    }
+
     /// The stores holding `img`'s data that this node has configured, highest weight first
     /// (ties in the image's order, the chunk store's copy first).
     pub fn by_weight(&self, img: &Image) -> Vec<&Store> {
@@ -321,6 +330,7 @@ impl Stores {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stores::{ByteStream, StoreError};
     use tessera_raft::Location;
 
     fn file(id: &str, weight: i64, read_only: bool) -> Store {
@@ -438,5 +448,58 @@ mod tests {
         assert_eq!(s.cluster_copies(&legacy, 3), [copy("economy", 3, &[])]);
         img.data = Some(legacy);
         assert_eq!(s.ids_of(&img), ["economy"]);
+    }
+
+    /// A driver owning the URLs that start with its prefix; nothing else is asked of it.
+    struct Prefixed(&'static str);
+
+    #[async_trait::async_trait]
+    impl StoreDriver for Prefixed {
+        async fn put(&self, _: &str, _: ByteStream, _: Option<u64>) -> Result<String, StoreError> {
+            Err(StoreError::ReadOnly)
+        }
+        async fn get(
+            &self,
+            location: &str,
+            _: u64,
+            _: Option<u64>,
+        ) -> Result<ByteStream, StoreError> {
+            Err(StoreError::NotFound(location.into()))
+        }
+        async fn delete(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn size(&self, location: &str) -> Result<u64, StoreError> {
+            Err(StoreError::NotFound(location.into()))
+        }
+        fn owns(&self, location: &str) -> bool {
+            location.starts_with(self.0)
+        }
+    }
+
+    #[test]
+    fn a_url_is_the_first_owning_stores() {
+        let driver = |id: &str, prefix| Store {
+            kind: StoreKind::Swift,
+            backend: Backend::Driver(Arc::new(Prefixed(prefix))),
+            ..Store::cluster(id)
+        };
+        let s = Stores::new(
+            vec![
+                Store::cluster("c"),
+                driver("a", "swift+http://h/a/"),
+                driver("wide", "swift+http://h/"),
+                driver("b", "swift+http://h/b/"),
+            ],
+            "c",
+        )
+        .unwrap();
+        let owner = |url| s.owner_of(url).map(|s| s.id.as_str());
+        assert_eq!(owner("swift+http://h/a/o"), Some("a"));
+        // Configuration order decides between stores owning the same URL.
+        assert_eq!(owner("swift+http://h/b/o"), Some("wide"));
+        // Cluster stores own no URL, not even the form their copies are shown in.
+        assert_eq!(owner("tessera://c/i"), None);
+        assert_eq!(owner("s3://h/b/o"), None);
     }
 }

@@ -157,6 +157,10 @@ impl StoreDriver for FileStore {
             .map_err(|e| unavailable("cannot open", &path, e))?;
         Ok(meta.len())
     }
+
+    fn owns(&self, location: &str) -> bool {
+        self.path_of(location).is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +228,29 @@ mod tests {
         }
         let bad = store.put("../x", body(vec![]), None).await;
         assert!(matches!(bad, Err(StoreError::Refused(_))));
+    }
+
+    #[test]
+    fn owns_only_files_directly_in_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let root = store.dir().display().to_string();
+        assert!(store.owns(&format!("file://{root}/img-1")));
+        // Whether the file exists is the store's to say when asked for its size.
+        assert!(store.owns(&format!("file://{root}/not-yet")));
+        for loc in [
+            format!("file://{root}"),
+            format!("file://{root}/"),
+            format!("file://{root}/sub/img"),
+            format!("file://{root}/../img"),
+            format!("file://{root}/.hidden"),
+            format!("file://{root}-other/img"),
+            format!("http://{root}/img"),
+            "file:///etc/passwd".into(),
+            "file://relative/img".into(),
+        ] {
+            assert!(!store.owns(&loc), "{loc}");
+        }
     }
 
     #[tokio::test]

@@ -126,6 +126,15 @@ impl StoreDriver for HttpStore {
         };
         size.ok_or_else(|| StoreError::Unavailable(format!("{location} gives no size")))
     }
+
+    fn owns(&self, location: &str) -> bool {
+        // glance_store's http store takes every http(s) URL; where it may be fetched from
+        // is the filter's to say when it is read.
+        location.split_once("://").is_some_and(|(scheme, rest)| {
+            !rest.is_empty()
+                && (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +206,25 @@ mod tests {
         }
         let put = store.put("i", futures::stream::empty().boxed(), None).await;
         assert!(matches!(put, Err(StoreError::ReadOnly)));
+    }
+
+    #[test]
+    fn owns_every_http_url_and_nothing_else() {
+        let store = HttpStore::new(UriFilter::default());
+        for url in ["http://h/i", "https://h:8443/a/b", "HTTPS://h/i"] {
+            assert!(store.owns(url), "{url}");
+        }
+        for url in [
+            "http://",
+            "ftp://h/i",
+            "file:///tmp/i",
+            "swift+http://u:k@h/auth/v1.0/c/o",
+            "s3://h/b/k",
+            "httpx://h/i",
+            "h/i",
+        ] {
+            assert!(!store.owns(url), "{url}");
+        }
     }
 
     #[tokio::test]

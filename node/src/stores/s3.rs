@@ -142,8 +142,20 @@ impl S3Store {
         )
     }
 
-    /// The bucket, object key and keys a location names, when it is on this store's endpoint.
+    /// The bucket, object key and keys a location names (this store's keys when it names
+    /// none), when it is on this store's endpoint.
     fn parse_location(&self, location: &str) -> Result<(Bucket, String, Credentials), StoreError> {
+        let (bucket, key, credentials) = self.split_location(location)?;
+        let credentials = credentials.unwrap_or_else(|| self.credentials.clone());
+        Ok((bucket, key, credentials))
+    }
+
+    /// The bucket, object key and keys (if any) a location names, when it is on this store's
+    /// endpoint.
+    fn split_location(
+        &self,
+        location: &str,
+    ) -> Result<(Bucket, String, Option<Credentials>), StoreError> {
         let refused = |why: &str| StoreError::Refused(format!("{why}: {}", redact(location)));
         let (scheme, rest) = location
             .split_once("://")
@@ -165,13 +177,13 @@ impl S3Store {
         check_object_name(bucket)?;
         check_object_name(key)?;
         let credentials = match keys {
-            None => self.credentials.clone(),
+            None => None,
             Some(keys) => {
                 let (access, secret) = keys
                     .split_once(':')
                     .ok_or_else(|| refused("keys are not <access>:<secret>"))?;
                 let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-                Credentials::new(decode(access), decode(secret))
+                Some(Credentials::new(decode(access), decode(secret)))
             }
         };
         let bucket = Bucket::new(
@@ -483,6 +495,20 @@ impl StoreDriver for S3Store {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| StoreError::Unavailable("s3 answered no Content-Length".into()))
     }
+
+    fn owns(&self, location: &str) -> bool {
+        // glance_store's prefix of an S3 store: `<scheme>://<access>:<secret>@<endpoint>/
+        // <bucket>`. Requiring the keys keeps a caller who does not know them from reading
+        // other objects of the bucket with the store's access.
+        match self.split_location(location) {
+            Ok((bucket, _, Some(keys))) => {
+                bucket.name() == self.options.bucket
+                    && keys.key() == self.options.access_key
+                    && keys.secret() == self.options.secret_key
+            }
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -527,5 +553,29 @@ mod tests {
         )
         .expect("options");
         assert!(matches!(S3Store::new(options), Err(OpenError::Invalid(_))));
+    }
+
+    #[test]
+    fn owns_its_bucket_with_its_keys() {
+        let s = store();
+        for loc in [
+            s.location("abc"),
+            "s3://test%3Atester:s%2Fecret@s3.example:18080/images/abc".into(),
+            "s3+https://test%3Atester:s%2Fecret@s3.example:18080/images/abc".into(),
+        ] {
+            assert!(s.owns(&loc), "{loc}");
+        }
+        for loc in [
+            // Another bucket, endpoint or key; no keys (the store's own would read it).
+            "s3+http://test%3Atester:s%2Fecret@s3.example:18080/other/abc",
+            "s3+http://test%3Atester:s%2Fecret@elsewhere:18080/images/abc",
+            "s3+http://test%3Atester:wrong@s3.example:18080/images/abc",
+            "s3://s3.example:18080/images/abc",
+            "s3+http://test%3Atester:s%2Fecret@s3.example:18080/images/",
+            "swift+http://test%3Atester:s%2Fecret@s3.example:18080/images/abc",
+            "http://s3.example:18080/images/abc",
+        ] {
+            assert!(!s.owns(loc), "{loc}");
+        }
     }
 }

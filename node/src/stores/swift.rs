@@ -12,12 +12,13 @@
 //!   A failed upload removes the segments it wrote.
 //! - Locations are Glance's credential-free form `swift+config://<reference>/<container>/<id>`;
 //!   Glance's older forms (`swift+http://user:key@<auth address>/<container>/<obj>`) are read
-//!   when they name this store's auth address.
+//!   when they name this store's auth address. A location a client adds is this store's when
+//!   it names the store's container and, in the older form, its `user:key` (`owns`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{CONTENT_LENGTH, RANGE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
@@ -184,6 +185,16 @@ impl SwiftStore {
 
     /// The container and object a location names, when it is one of this store's.
     fn parse_location(&self, location: &str) -> Result<(String, String), StoreError> {
+        let (_, container, obj) = self.split_location(location)?;
+        Ok((container.to_owned(), obj.to_owned()))
+    }
+
+    /// The credentials (of a `swift+http(s)` location that carries some), container and
+    /// object a location names, when it is in this store's account.
+    fn split_location<'a>(
+        &self,
+        location: &'a str,
+    ) -> Result<(Option<&'a str>, &'a str, &'a str), StoreError> {
         let refused = |why: &str| StoreError::Refused(format!("{why}: {}", redact(location)));
         let (scheme, rest) = location
             .split_once("://")
@@ -192,21 +203,25 @@ impl SwiftStore {
             [obj, container, prefix] => (prefix, container, obj),
             _ => return Err(refused("not <account>/<container>/<object>")),
         };
-        match scheme {
-            "swift+config" if prefix == self.options.reference => {}
+        let credentials = match scheme {
+            "swift+config" if prefix == self.options.reference => None,
             "swift+config" => return Err(refused("another Swift account reference")),
             "swift" | "swift+http" | "swift+https" => {
                 // Credentials in the URL are Glance's old form; this store's own are used.
-                let auth = prefix.rsplit_once('@').map_or(prefix, |(_, auth)| auth);
+                let (credentials, auth) = match prefix.rsplit_once('@') {
+                    Some((credentials, auth)) => (Some(credentials), auth),
+                    None => (None, prefix),
+                };
                 if auth.trim_end_matches('/') != self.auth_host_path {
                     return Err(refused("another Swift auth address"));
                 }
+                credentials
             }
             _ => return Err(refused("not a Swift location")),
-        }
+        };
         check_object_name(container)?;
         check_object_name(obj)?;
-        Ok((container.to_owned(), obj.to_owned()))
+        Ok((credentials, container, obj))
     }
 
     /// The current session, authenticating first when there is none or its token is about
@@ -580,6 +595,26 @@ impl StoreDriver for SwiftStore {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| StoreError::Unavailable("swift answered no Content-Length".into()))
     }
+
+    fn owns(&self, location: &str) -> bool {
+        // glance_store's prefix of a Swift store: its account (the reference of a
+        // `swift+config` URL, else the auth address with this store's `user:key`, quoted or
+        // not) and its container. Requiring the key keeps a caller who does not know it from
+        // reading other objects of the container with the store's access.
+        let Ok((credentials, container, _)) = self.split_location(location) else {
+            return false;
+        };
+        if container != self.options.container {
+            return false;
+        }
+        match credentials {
+            None => location.starts_with("swift+config://"),
+            Some(given) => {
+                percent_decode_str(given).decode_utf8_lossy()
+                    == format!("{}:{}", self.options.user, self.options.key)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -610,5 +645,33 @@ mod tests {
         assert_eq!(parsed("s3://x/glance/abc"), None);
         assert_eq!(parsed("swift+config://ref1/abc"), None);
         assert_eq!(parsed("swift+config://ref1/glance/"), None);
+    }
+
+    #[test]
+    fn owns_its_container_with_its_credentials() {
+        let s = store();
+        for loc in [
+            "swift+config://ref1/glance/abc",
+            "swift+http://a:u:k@swift.example:8080/auth/v1.0/glance/abc",
+            "swift+http://a%3Au:k@swift.example:8080/auth/v1.0/glance/abc",
+            "swift://a:u:k@swift.example:8080/auth/v1.0/glance/abc",
+        ] {
+            assert!(s.owns(loc), "{loc}");
+        }
+        for loc in [
+            // Another container of the account, account reference, auth address or key.
+            "swift+config://ref1/other/abc",
+            "swift+http://a:u:k@swift.example:8080/auth/v1.0/other/abc",
+            "swift+config://ref2/glance/abc",
+            "swift+http://a:u:k@elsewhere:8080/auth/v1.0/glance/abc",
+            "swift+http://a:u:wrong@swift.example:8080/auth/v1.0/glance/abc",
+            // No credentials: the store's own would read it.
+            "swift+http://swift.example:8080/auth/v1.0/glance/abc",
+            "swift+http://a:u:k@swift.example:8080/auth/v1.0/glance/",
+            "s3://a:k@swift.example:8080/glance/abc",
+            "http://swift.example:8080/v1/AUTH_a/glance/abc",
+        ] {
+            assert!(!s.owns(loc), "{loc}");
+        }
     }
 }
