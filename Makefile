@@ -72,11 +72,14 @@ bench:
 	$(RELEASE_DIR)/bench $(if $(and $(PEER_SCRIPTS),$(wildcard $(PEER_VENV)/bin/uwsgi)),\
 	  --peer-scripts $(dir $(PEER_SCRIPTS)) --peer-venv $(PEER_VENV)) $(BENCH_ARGS)
 
-# Upload and download MB/s of a 1 GiB image through the swift and s3 store drivers against a
-# local Swift (../shared/peer/swift/saio.sh, started and stopped by the test). The dev profile
-# is enough: the bytes go through the (optimized) dependencies, reqwest and hyper.
-bench-stores:
+# Upload and download MB/s of a 1 GiB image: through the swift and s3 store drivers alone
+# (dev profile: the bytes go through the optimized dependencies, reqwest and hyper), then
+# through a release node's image API into each of its cluster, file, swift and s3 stores in
+# one run; both against a local Swift (../shared/peer/swift/saio.sh, started and stopped).
+bench-stores: venv
 	$(CARGO) test -p tessera-node --test object_stores -- --ignored --nocapture bench_1_gib
+	$(CARGO) build --release -p tessera-node --bin tessera
+	TESSERA_BIN=$(RELEASE_DIR)/tessera $(VENV)/bin/python tests/bench/stores.py $(STORES_ARGS)
 
 # 16 concurrent uploads of 64 MiB (the `make bench` concurrency workload) with and without 200
 # slow clients (a request-head byte a second each) on one release node: MiB/s and failed
