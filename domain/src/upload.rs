@@ -9,7 +9,7 @@ use crate::lifecycle;
 use crate::limits;
 use crate::service::Glance;
 use crate::stores::sink::Landed;
-use crate::stores::{Backend, Sink, Store};
+use crate::stores::{redact, Backend, Sink, Store};
 use crate::write;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -142,7 +142,7 @@ impl Glance {
         if let (Backend::Driver(driver), Landed::Driver { location, .. }) = (&store.backend, landed)
         {
             if let Err(e) = driver.delete(&location.url).await {
-                tracing::warn!(store = %store.id, url = %location.url, error = %e, "could not remove unused data");
+                tracing::warn!(store = %store.id, url = %redact(&location.url), error = %e, "could not remove unused data");
             }
         }
     }

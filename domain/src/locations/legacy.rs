@@ -18,7 +18,7 @@ use crate::import::IMPORT_TASK;
 use crate::lifecycle;
 use crate::record_bounds::MAX_PROPERTY_VALUE;
 use crate::service::Glance;
-use crate::stores::{Backend, StoreKind};
+use crate::stores::{redact, Backend, StoreKind};
 use crate::write;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -589,7 +589,7 @@ impl Glance {
         for (store, url) in unlinked {
             if let Some(Backend::Driver(driver)) = self.stores.get(&store).map(|s| &s.backend) {
                 if let Err(e) = driver.delete(&url).await {
-                    tracing::warn!(image_id = %id, %store, %url, error = %e, "location removed but its data could not be");
+                    tracing::warn!(image_id = %id, %store, url = %redact(&url), error = %e, "location removed but its data could not be");
                 }
             }
         }

@@ -6,6 +6,15 @@ use futures::stream::BoxStream;
 /// A stream of image bytes read from or written to a store.
 pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
+/// A location with any keys in it (`user:key@`) left out, for messages and logs: locations
+/// of object stores carry the credentials that read them.
+pub fn redact(location: &str) -> String {
+    match (location.split_once("://"), location.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, rest))) => format!("{scheme}://***@{rest}"),
+        _ => location.to_owned(),
+    }
+}
+
 /// Why a store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,4 +61,16 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// container, an S3 endpoint and bucket, any http(s) URL): a location a client gives is
     /// read through the store that owns it. Nothing is contacted.
     fn owns(&self, location: &str) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn keys_are_left_out_of_logged_locations() {
+        let s3 = "s3+http://AKIA:s3cr3t@127.0.0.1:18080/bucket/obj";
+        assert_eq!(redact(s3), "s3+http://***@127.0.0.1:18080/bucket/obj");
+        assert_eq!(redact("file:///var/lib/x"), "file:///var/lib/x");
+    }
 }

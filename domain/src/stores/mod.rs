@@ -12,7 +12,7 @@ mod ops;
 pub mod registry;
 pub(crate) mod sink;
 
-pub use driver::{ByteStream, StoreDriver, StoreError};
+pub use driver::{redact, ByteStream, StoreDriver, StoreError};
 pub use ops::Source;
 pub use registry::{copy_policy, Backend, Store, StoreKind, Stores, StoresError, CLUSTER_STORE};
 pub(crate) use sink::Sink;

@@ -2,7 +2,7 @@
 //! (`DELETE /v2/stores/{store_id}/{image_id}`) and copying the data into another store (the
 //! `copy-image` import), each checked as Glance checks it.
 
-use super::driver::{ByteStream, StoreDriver};
+use super::driver::{redact, ByteStream, StoreDriver};
 use super::registry::{Backend, Store, Stores};
 use super::sink::{Landed, Sink};
 use crate::caller::Caller;
@@ -127,7 +127,7 @@ impl Glance {
         if let Backend::Driver(driver) = &store.backend {
             for url in unlinked {
                 if let Err(e) = driver.delete(&url).await {
-                    tracing::warn!(store = %store_id, %url, error = %e, "copy unlinked but its data could not be removed");
+                    tracing::warn!(store = %store_id, url = %redact(&url), error = %e, "copy unlinked but its data could not be removed");
                 }
             }
         }

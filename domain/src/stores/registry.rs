@@ -1,7 +1,7 @@
 //! The configured stores: each store's id, type, description, weight and read-only flag,
 //! the default store, and the checks Glance makes when a request names a store.
 
-use super::driver::StoreDriver;
+use super::driver::{redact, StoreDriver};
 use crate::error::DomainError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -320,7 +320,7 @@ impl Stores {
                     tracing::info!(image_id = %img.id, store = %loc.store, "image data removed from store")
                 }
                 Err(e) => {
-                    tracing::warn!(image_id = %img.id, store = %loc.store, url = %loc.url, error = %e, "could not remove image data from store")
+                    tracing::warn!(image_id = %img.id, store = %loc.store, url = %redact(&loc.url), error = %e, "could not remove image data from store")
                 }
             }
         }

@@ -6,7 +6,7 @@
 //!
 //! [`Glance::ingest`]: crate::Glance
 
-use super::driver::{StoreDriver, StoreError};
+use super::driver::{redact, StoreDriver, StoreError};
 use super::registry::{Backend, Store};
 use crate::error::DomainError;
 use bytes::{Bytes, BytesMut};
@@ -130,9 +130,9 @@ impl Sink {
             };
             if let Ok(Ok(url)) = put.await {
                 // The driver took the whole stream before it saw the error: undo it.
-                tracing::warn!(store = %d.store, %url, "abandoned upload was stored; removing");
+                tracing::warn!(store = %d.store, url = %redact(&url), "abandoned upload was stored; removing");
                 if let Err(e) = d.driver.delete(&url).await {
-                    tracing::warn!(store = %d.store, %url, error = %e, "could not remove it");
+                    tracing::warn!(store = %d.store, url = %redact(&url), error = %e, "could not remove it");
                 }
             }
         }
@@ -194,7 +194,7 @@ impl DriverSink {
             Ok(url) => {
                 // It took less than was sent: what it stored is not the image.
                 if let Err(e) = self.driver.delete(&url).await {
-                    tracing::warn!(store = %self.store, %url, error = %e, "could not remove a short write");
+                    tracing::warn!(store = %self.store, url = %redact(&url), error = %e, "could not remove a short write");
                 }
                 DomainError::Internal("store driver ended before the data".into())
             }
@@ -223,7 +223,7 @@ impl DriverSink {
             Ok(d) => d,
             Err(e) => {
                 if let Err(rm) = self.driver.delete(&url).await {
-                    tracing::warn!(store = %self.store, %url, error = %rm, "could not remove an unhashed upload");
+                    tracing::warn!(store = %self.store, url = %redact(&url), error = %rm, "could not remove an unhashed upload");
                 }
                 return Err(e.into());
             }

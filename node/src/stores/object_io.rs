@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
-use tessera_domain::stores::driver::{ByteStream, StoreError};
+use tessera_domain::stores::driver::{redact, ByteStream, StoreError};
 
 /// One mebibyte: Glance gives object sizes in (binary) megabytes.
 pub(crate) const MIB: u64 = 1024 * 1024;
@@ -111,14 +111,6 @@ pub(crate) fn ranged_body(
 /// An empty read (a zero-length range).
 pub(crate) fn empty_stream() -> ByteStream {
     futures::stream::empty().boxed()
-}
-
-/// A location with any keys in it left out, for messages and logs.
-pub(crate) fn redact(location: &str) -> String {
-    match (location.split_once("://"), location.rsplit_once('@')) {
-        (Some((scheme, _)), Some((_, rest))) => format!("{scheme}://***@{rest}"),
-        _ => location.to_owned(),
-    }
 }
 
 /// Whether `name` may name an object: one non-empty path segment.

@@ -20,12 +20,12 @@ use reqwest::{Response, StatusCode};
 use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde::Deserialize;
-use tessera_domain::stores::driver::{ByteStream, StoreDriver, StoreError};
+use tessera_domain::stores::driver::{redact, ByteStream, StoreDriver, StoreError};
 use tracing::{info, warn};
 use url::Url;
 
 use super::object_io::{
-    check_object_name, empty_stream, http_client, range_header, ranged_body, redact, status_error,
+    check_object_name, empty_stream, http_client, range_header, ranged_body, status_error,
     transport_error, OpenError, Segmenter, MIB,
 };
 

@@ -22,12 +22,12 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 use reqwest::header::{CONTENT_LENGTH, RANGE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
-use tessera_domain::stores::driver::{ByteStream, StoreDriver, StoreError};
+use tessera_domain::stores::driver::{redact, ByteStream, StoreDriver, StoreError};
 use tokio::sync::RwLock;
 use tracing::{info, warn};
 
 use super::object_io::{
-    check_object_name, empty_stream, http_client, range_header, ranged_body, redact, status_error,
+    check_object_name, empty_stream, http_client, range_header, ranged_body, status_error,
     transport_error, OpenError, Segmenter, MIB,
 };
 use super::swift_auth::{Auth, Session};

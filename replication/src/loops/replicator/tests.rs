@@ -447,6 +447,9 @@ fn a_store_whose_zones_have_no_node_refuses_writes() {
     );
     for n in 1..=3 {
         let held = net.node(n).store().list_ids().unwrap();
-        assert!(held.is_empty(), "node {n} got chunks outside the store's zones");
+        assert!(
+            held.is_empty(),
+            "node {n} got chunks outside the store's zones"
+        );
     }
 }
