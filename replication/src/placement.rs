@@ -118,14 +118,20 @@ pub fn placement_under(
     let mut targets: Vec<u64> = Vec::new();
     let mut need = 1;
     for policy in policies {
-        let admitted: Vec<NodeInfo> = nodes.iter().filter(|n| policy.admits(n)).cloned().collect();
+        let zoned: Vec<NodeInfo>;
+        let admitted = if policy.zones().is_empty() {
+            nodes
+        } else {
+            zoned = nodes.iter().filter(|n| policy.admits(n)).cloned().collect();
+            &zoned
+        };
         let members: HashSet<u64> = admitted.iter().map(|n| n.id).collect();
         let r = policy.replicas.max(1);
         need = need.max(crate::quorum::majority(r.min(members.len())));
         let order = if write {
-            write_placement(chunk, &admitted, usize::MAX)
+            write_placement(chunk, admitted, usize::MAX)
         } else {
-            placement(chunk, &admitted, usize::MAX)
+            placement(chunk, admitted, usize::MAX)
         };
         let picked = order.into_iter().filter(|n| Some(*n) != skip).take(r);
         for node in picked {

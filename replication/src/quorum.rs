@@ -135,21 +135,26 @@ impl std::fmt::Debug for Quorum {
 }
 
 impl Quorum {
-    /// The number of placement targets of `id` under `policies`, the full preference order
-    /// over live nodes (those targets first), and the write quorum W; for a new copy
-    /// (`write`) without the nodes below their free-space reserve, W unchanged (full members
-    /// still count, as dead ones do).
-    fn plan(&self, id: &ChunkId, policies: &[Policy], write: bool) -> (usize, Vec<u64>, usize) {
-        let members = self.membership.borrow();
+    /// The placement targets of `id` under `policies`, best first, and the write quorum W;
+    /// for a new copy (`write`) without the nodes below their free-space reserve, W unchanged
+    /// (full members still count, as dead ones do). A draining node is none.
+    pub(crate) fn plan(&self, id: &ChunkId, policies: &[Policy], write: bool) -> (Vec<u64>, usize) {
         let skip = self.is_draining().then_some(self.self_id);
-        let (mut order, need) = placement_under(id, &members, policies, write, skip);
-        let r = order.len();
-        for node in placement(id, &members, usize::MAX) {
+        placement_under(id, &self.membership.borrow(), policies, write, skip)
+    }
+
+    /// Every live node to read `id` from, its placement targets first (how many: the
+    /// second value), then the others in preference order.
+    fn read_order(&self, id: &ChunkId) -> (Vec<u64>, usize) {
+        let (mut order, _) = self.plan(id, self.needs_of(id).policies(), false);
+        let targets = order.len();
+        let skip = self.is_draining().then_some(self.self_id);
+        for node in placement(id, &self.membership.borrow(), usize::MAX) {
             if Some(node) != skip && !order.contains(&node) {
                 order.push(node);
             }
         }
-        (r, order, need)
+        (order, targets)
     }
 
     /// Live members that advertised their chunk store below its reserve.
@@ -221,17 +226,13 @@ impl Quorum {
     /// Current placement targets of `id`, best first, under the policies it must meet: where
     /// its copies belong (full nodes included).
     pub(crate) fn targets(&self, id: &ChunkId) -> Vec<u64> {
-        let (r, mut order, _) = self.plan(id, self.needs_of(id).policies(), false);
-        order.truncate(r);
-        order
+        self.plan(id, self.needs_of(id).policies(), false).0
     }
 
     /// Where a new copy of `id` under `policy` goes (placement targets, nodes below their
     /// reserve left out), best first, and the write quorum W.
     pub(crate) fn targets_and_quorum(&self, id: &ChunkId, policy: &Policy) -> (Vec<u64>, usize) {
-        let (r, mut order, need) = self.plan(id, std::slice::from_ref(policy), true);
-        order.truncate(r);
-        (order, need)
+        self.plan(id, std::slice::from_ref(policy), true)
     }
 
     /// Whether this node is draining (see [`crate::Data::set_draining`]).
@@ -337,8 +338,7 @@ impl Quorum {
         lease: Option<Duration>,
         policies: &Needs,
     ) -> Result<(), DataError> {
-        let (r, mut targets, need) = self.plan(&id, policies.policies(), true);
-        targets.truncate(r);
+        let (targets, need) = self.plan(&id, policies.policies(), true);
         let mut full = self.full_nodes();
         // Short of W: for want of space (Glance's StorageFull) when a node that could have
         // taken the chunk is below its reserve, else for want of reachable nodes.
@@ -440,7 +440,7 @@ impl Quorum {
                 false
             }
         };
-        let (r, order, _) = self.plan(&id, self.needs_of(&id).policies(), false);
+        let (order, r) = self.read_order(&id);
         let self_target = order[..r].contains(&self.self_id);
         let mut tried = 1;
         for (pos, &node) in order.iter().enumerate() {

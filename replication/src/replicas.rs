@@ -3,6 +3,7 @@
 //! asking for more (or for other zones) goes, the chunk falls back to what the others ask
 //! (the surplus goes the normal handoff way).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::id::ChunkId;
@@ -32,14 +33,18 @@ impl LiveManifest {
 pub(crate) fn by_manifest(live: Vec<LiveManifest>, default: &Policy) -> Vec<(ChunkId, Needs)> {
     let mut all: HashMap<ChunkId, Needs> = HashMap::new();
     for m in live {
-        let mut policies = m.policies.into_iter();
-        let first = policies.next().unwrap_or_else(|| default.clone());
-        let needs = all
-            .entry(m.id)
-            .and_modify(|n| n.add(first.clone()))
-            .or_insert_with(|| Needs::of(first));
+        let policies = if m.policies.is_empty() {
+            vec![default.clone()]
+        } else {
+            m.policies
+        };
         for p in policies {
-            needs.add(p);
+            match all.entry(m.id) {
+                Entry::Occupied(mut e) => e.get_mut().add(p),
+                Entry::Vacant(e) => {
+                    e.insert(Needs::of(p));
+                }
+            }
         }
     }
     let mut out: Vec<(ChunkId, Needs)> = all.into_iter().collect();

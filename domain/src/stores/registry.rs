@@ -130,8 +130,12 @@ impl Store {
     /// Where a cluster store places each chunk (`default`: the chunk store's configured R);
     /// the configured R anywhere for a store of another kind (never asked of one).
     pub fn policy(&self, default: usize) -> Policy {
-        self.cluster_copy(default)
-            .map_or_else(|| Policy::everywhere(default), |c| copy_policy(&c))
+        match &self.backend {
+            Backend::Cluster { replicas, zones } => {
+                Policy::in_zones(replicas.unwrap_or(default), zones.iter().cloned())
+            }
+            Backend::Driver(_) => Policy::everywhere(default),
+        }
     }
 }
 

@@ -92,12 +92,7 @@ impl Data {
         report.referenced = referenced.len() as u64;
         let mut per_node: BTreeMap<u64, Vec<ChunkId>> = BTreeMap::new();
         for (id, needs) in referenced.iter() {
-            let mut targets: Vec<u64> = (needs.policies().iter())
-                .flat_map(|p| quorum.targets_and_quorum(id, p).0)
-                .collect();
-            targets.sort_unstable();
-            targets.dedup();
-            for t in targets {
+            for t in quorum.plan(id, needs.policies(), true).0 {
                 per_node.entry(t).or_default().push(*id);
             }
         }
